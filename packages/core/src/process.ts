@@ -1,0 +1,47 @@
+/**
+ * What the OS tells about one process. Fields the OS would not tell (another user's
+ * executable, say) are undefined and `accessDenied` is set.
+ */
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly ppid: number;
+  /** short name: basename of the executable, else the kernel's comm */
+  readonly name: string;
+  /** absolute executable path, " (deleted)" stripped */
+  readonly exe: string | undefined;
+  readonly cmdline: readonly string[];
+  /** start time, epoch ms; whole seconds where the OS only gives seconds */
+  readonly startTimeMs: number | undefined;
+  /** how precise `startTimeMs` is, in ms (10 on Linux /proc, 1000 from ps) */
+  readonly startTimePrecisionMs: number;
+  readonly uid: number | undefined;
+  readonly user: string | undefined;
+  /** Linux state letter (R, S, D, Z, T …) where known */
+  readonly state: string | undefined;
+  /** something was unreadable for lack of permission */
+  readonly accessDenied: boolean;
+}
+
+/**
+ * Reads the process table. The default is `/proc` on Linux and `ps-list` elsewhere.
+ * Tests pass plain objects.
+ */
+export interface ProcessProbe {
+  /** One scan of the whole process table. */
+  list(): Promise<ProcessInfo[]>;
+  /** One process, or undefined when no process has that PID (a zombie is returned with state "Z"). */
+  get(pid: number): Promise<ProcessInfo | undefined>;
+  /** The environment of a process where the OS lets us read it, else undefined. */
+  environ(pid: number): Promise<Record<string, string> | undefined>;
+}
+
+/** The environment variables corral sets on every process it starts. */
+export const MARKER_ENV = {
+  /** identifies the corral home that started the process */
+  home: "CORRAL_HOME_ID",
+  /** unique id of this one spawn, recorded as the entry's `instance_id` */
+  instance: "CORRAL_INSTANCE_ID",
+} as const;
+
+/** Executable names that count as llama-server. */
+export const DEFAULT_SERVER_NAMES: readonly string[] = ["llama-server", "llama-server.exe"];
