@@ -1,0 +1,308 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { Value } from "@sinclair/typebox/value";
+import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "./errors.ts";
+import { withFileLock } from "./lock.ts";
+import { ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema, type ProcessEntry } from "./schema.ts";
+
+/** An entry of the file that does not match the schema. It is reported, and written back untouched. */
+export interface InvalidEntry {
+  slot: string;
+  raw: unknown;
+  errors: string[];
+}
+
+/** What `processes.json` holds, valid entries apart from invalid ones. */
+export interface RegistrySnapshot {
+  /** the version the file was written with ("1.0" from the original controller) */
+  version: string;
+  /** when the file was last written; "" when there is no file yet */
+  last_updated: string;
+  entries: Record<string, ProcessEntry>;
+  invalid: InvalidEntry[];
+}
+
+/** Options of {@link createStore}. */
+export interface StoreOptions {
+  /** path of `processes.json`; its folder is created (0700) on the first write */
+  readonly file: string;
+  /**
+   * How long `update` and `reset` wait for another writer.
+   * @default 10000
+   */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Clock for `last_updated` and backup names.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+}
+
+/** The durable registry file. */
+export interface Store {
+  readonly file: string;
+  /**
+   * The current registry. Takes no lock: writes are atomic renames, so a read sees one whole file.
+   * @throws RegistryCorruptError when the file is unusable (a copy is kept aside first)
+   */
+  read(): Promise<RegistrySnapshot>;
+  /**
+   * Read-modify-write under the registry lock. `mutate` changes `entries` in place (and may remove
+   * items from `snapshot.invalid` to drop them); the file is written only when something changed.
+   * An entry `mutate` leaves in `entries` must match the schema. Resolves to what `mutate` returns.
+   * @throws RegistryCorruptError, LockTimeoutError, StoreWriteError, InvalidInputError
+   */
+  update<T>(mutate: (entries: Record<string, ProcessEntry>, snapshot: RegistrySnapshot) => T | Promise<T>): Promise<T>;
+  /** The user's explicit "start over": moves the current file aside (to `backup`) and starts empty. */
+  reset(): Promise<{ backup: string | undefined }>;
+}
+
+interface Loaded {
+  snapshot: RegistrySnapshot;
+  /** unknown top-level fields, kept on write */
+  extra: Record<string, unknown>;
+  /** slot order of the file */
+  order: string[];
+}
+
+/**
+ * The registry store over one `processes.json`. Reads the original controller's format unchanged;
+ * writes atomically and durably (unique temp file, fsync, rename, fsync the folder) under a
+ * cross-process lock at `<file>.lock`, so the CLI and the server never lose each other's updates.
+ * A corrupt file is copied aside and reported, and never overwritten until `reset()`.
+ * @default options.lockTimeoutMs = 10000, options.now = Date.now
+ * @example
+ * const store = createStore({ file: corralPaths().registry });
+ * await store.update((entries) => { entries["0"] = entry; });
+ * const { entries } = await store.read();
+ */
+export function createStore(options: StoreOptions): Store {
+  const file = resolve(options.file);
+  const now = options.now ?? Date.now;
+  const lockFile = `${file}.lock`;
+  const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await ensureFolder(file);
+    return withFileLock(lockFile, fn, { timeoutMs: options.lockTimeoutMs });
+  };
+
+  return {
+    file,
+    read: async () => (await load(file, now)).snapshot,
+    update: (mutate) =>
+      locked(async () => {
+        const loaded = await load(file, now);
+        const before = JSON.stringify(processesOf(loaded));
+        const result = await mutate(loaded.snapshot.entries, loaded.snapshot);
+        checkEntries(loaded.snapshot.entries);
+        const processes = processesOf(loaded);
+        if (JSON.stringify(processes) !== before) await writeAtomic(file, render(loaded.extra, processes, now));
+        return result;
+      }),
+    reset: () =>
+      locked(async () => {
+        const backup = `${file}.reset-${stamp(now())}`;
+        const moved = await rename(file, backup).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === "ENOENT") return false;
+            throw new StoreWriteError(file, { cause: error });
+          },
+        );
+        await writeAtomic(file, render({}, {}, now));
+        return { backup: moved ? backup : undefined };
+      }),
+  };
+}
+
+async function ensureFolder(file: string): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new StoreWriteError(file, { cause: error });
+  }
+}
+
+async function load(file: string, now: () => number): Promise<Loaded> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    return { snapshot: { version: REGISTRY_VERSION, last_updated: "", entries: {}, invalid: [] }, extra: {}, order: [] };
+  }
+  const parsed = parseDocument(bytes);
+  if (typeof parsed === "string") {
+    const backup = await keepCorruptCopy(file, bytes, now);
+    throw new RegistryCorruptError(file, parsed, backup.path, backup.error ? { cause: backup.error } : undefined);
+  }
+  const { version, last_updated, processes, ...extra } = parsed;
+  const snapshot: RegistrySnapshot = { version, last_updated, entries: {}, invalid: [] };
+  for (const [slot, raw] of Object.entries(processes)) {
+    if (Value.Check(ProcessEntrySchema, raw)) snapshot.entries[slot] = raw;
+    else snapshot.invalid.push({ slot, raw, errors: entryErrors(raw) });
+  }
+  return { snapshot, extra, order: Object.keys(processes) };
+}
+
+type Document = { version: string; last_updated: string; processes: Record<string, unknown> } & Record<string, unknown>;
+
+/** The document, or why it is unusable. */
+function parseDocument(bytes: Buffer): Document | string {
+  if (bytes.length === 0) return "the file is empty";
+  let text = bytes.toString("utf8");
+  // Editors on Windows like to add a byte order mark; JSON.parse does not accept one.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === "") return "the file is empty";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return `not valid JSON (${why.slice(0, 160)})`;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the top level is not an object";
+  const processes = (value as Record<string, unknown>).processes;
+  if (typeof processes !== "object" || processes === null || Array.isArray(processes)) {
+    return '"processes" is missing or not an object';
+  }
+  if (!Value.Check(RegistryDocumentSchema, value)) {
+    const first = Value.Errors(RegistryDocumentSchema, value).First();
+    return `wrong shape: ${first ? `${first.path || "/"} ${first.message}` : "does not match the registry schema"}`;
+  }
+  return value as Document;
+}
+
+/** One message per offending field: the first (most telling) one TypeBox gives. */
+function entryErrors(raw: unknown): string[] {
+  const byPath = new Map<string, string>();
+  for (const error of Value.Errors(ProcessEntrySchema, raw)) {
+    const path = error.path || "/";
+    if (!byPath.has(path)) byPath.set(path, `${path}: ${error.message}`);
+  }
+  return [...byPath.values()];
+}
+
+function checkEntries(entries: Record<string, ProcessEntry>): void {
+  for (const [slot, entry] of Object.entries(entries)) {
+    if (!Value.Check(ProcessEntrySchema, entry)) {
+      throw new InvalidInputError(`entry "${slot}"`, entryErrors(entry).join("; "));
+    }
+  }
+}
+
+/** The `processes` object to write: entries, plus invalid entries exactly as read, in the file's slot order. */
+function processesOf(loaded: Loaded): Record<string, unknown> {
+  const { entries, invalid } = loaded.snapshot;
+  const raw = new Map(invalid.map((item) => [item.slot, item.raw] as const));
+  const out: Record<string, unknown> = {};
+  const slots = [...loaded.order, ...Object.keys(entries), ...raw.keys()];
+  for (const slot of slots) {
+    if (slot in out) continue;
+    // An entry `mutate` put in a slot that held an invalid one replaces it: that is how it gets repaired.
+    if (Object.hasOwn(entries, slot)) out[slot] = entries[slot];
+    else if (raw.has(slot)) out[slot] = raw.get(slot);
+  }
+  return out;
+}
+
+function render(extra: Record<string, unknown>, processes: Record<string, unknown>, now: () => number): string {
+  const doc = { version: REGISTRY_VERSION, last_updated: new Date(now()).toISOString(), processes, ...extra };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/**
+ * Replaces `file` with `content` so that a crash at any moment leaves either the old or the new
+ * file, whole. On failure the temp file is removed and the old file is untouched.
+ */
+async function writeAtomic(file: string, content: string): Promise<void> {
+  const dir = dirname(file);
+  const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(content, "utf8");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw new StoreWriteError(file, { cause: error });
+  }
+  await syncFolder(dir);
+}
+
+/** Makes the rename itself durable. Best effort: Windows cannot open a folder for fsync. */
+async function syncFolder(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // the new file is in place either way; only its durability across a power cut is at stake
+  }
+}
+
+/** Compact UTC time for file names: 20261126T121500123Z. */
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:.]/g, "");
+}
+
+/**
+ * Copies the unusable bytes to `<file>.corrupt-<time>`, unless an identical copy is already there
+ * (every read of a corrupt file ends up here, and one copy is enough).
+ */
+async function keepCorruptCopy(
+  file: string,
+  bytes: Buffer,
+  now: () => number,
+): Promise<{ path: string | undefined; error?: unknown }> {
+  const dir = dirname(file);
+  const prefix = `${basename(file)}.corrupt-`;
+  try {
+    const existing = await findIdenticalCopy(dir, prefix, bytes);
+    if (existing) return { path: existing };
+    const path = await freeName(join(dir, `${prefix}${stamp(now())}`));
+    const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      const handle = await open(temp, "wx", 0o600);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    return { path };
+  } catch (error) {
+    return { path: undefined, error };
+  }
+}
+
+/** `path`, or `path-2`, `path-3` … when a different copy already took that name in the same millisecond. */
+async function freeName(path: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? path : `${path}-${n}`;
+    if (!(await stat(candidate).catch(() => undefined))) return candidate;
+  }
+}
+
+async function findIdenticalCopy(dir: string, prefix: string, bytes: Buffer): Promise<string | undefined> {
+  const names = (await readdir(dir)).filter((name) => name.startsWith(prefix)).sort().reverse();
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile() || info.size !== bytes.length) continue;
+    if (bytes.equals(await readFile(path))) return path;
+  }
+  return undefined;
+}
