@@ -252,3 +252,16 @@ export class InvalidInputError extends CorralError {
     this.reason = reason;
   }
 }
+
+/**
+ * No tracked model and no llama-server process goes by that name.
+ * @example
+ * if (e instanceof NameNotFoundError) console.error(`nothing named ${e.name}`)
+ */
+export class NameNotFoundError extends CorralError {
+  readonly processName: string;
+  constructor(name: string) {
+    super("NOT_FOUND", `no tracked model and no llama-server process named "${name}"`);
+    this.processName = name;
+  }
+}

@@ -1,0 +1,396 @@
+import { randomUUID } from "node:crypto";
+import { closeSync, readdirSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "./config.ts";
+import type { LoadOptions, LoadResult, ModelView, UnloadOptions, UnloadResult } from "./controller-types.ts";
+import { InvalidInputError, LoadFailedError, NotOurProcessError, PortInUseError, SlotInUseError } from "./errors.ts";
+import { queryGpus, waitGpuReleased, type GpuSnapshot } from "./gpu.ts";
+import { waitReady } from "./health.ts";
+import { identityOf } from "./identity.ts";
+import { killTree } from "./kill.ts";
+import { followFile, logFileFor, openLogForAppend, tailFile } from "./logs.ts";
+import { assertPortFree, pickFreePort, waitPortFree } from "./ports.ts";
+import { MARKER_ENV, type ProcessProbe } from "./process.ts";
+import { createRegistry, type Registry } from "./registry.ts";
+import type { ProcessEntry } from "./schema.ts";
+import { slotKey, slotsOverlap } from "./slots.ts";
+import type { ProcessStatus, RecoveredSlot } from "./controller-types.ts";
+import { adoptOrphan, type AdoptOptions } from "./adopt.ts";
+import { recover } from "./recover.ts";
+import { collectStatus } from "./status.ts";
+import { createUsageSampler } from "./usage.ts";
+
+/** Environment variables corral adds besides the markers, so a crashed controller's spawn can be reattached. */
+export const SPAWN_ENV = { slot: "CORRAL_SLOT", model: "CORRAL_MODEL_ID" } as const;
+
+/** Options of {@link createController}. */
+export interface ControllerOptions {
+  /** @default defaultHome() */
+  readonly home?: string;
+  /** an already loaded configuration @default loadConfig({ home, file: configFile }) */
+  readonly config?: CorralConfig;
+  /** explicit configuration file @default <home>/corral.yaml, then corral.json */
+  readonly configFile?: string;
+  /** @default createRegistry({ home, probe }) */
+  readonly registry?: Registry;
+  /** @default the registry's probe */
+  readonly probe?: ProcessProbe;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** base environment of spawned servers @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** GPU figures @default queryGpus() (nvidia-smi; undefined where there is none) */
+  readonly gpuQuery?: () => Promise<GpuSnapshot | undefined>;
+}
+
+/**
+ * Starts, stops and switches llama-server processes and keeps the registry true to them.
+ * Create it with {@link createController}; recovery, status and adoption live beside it.
+ */
+export class Controller {
+  readonly registry: Registry;
+  readonly config: CorralConfig;
+  readonly probe: ProcessProbe;
+  readonly gpuQuery: () => Promise<GpuSnapshot | undefined>;
+  readonly now: () => number;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #busy = new Map<string, Promise<unknown>>();
+  readonly #usage = createUsageSampler();
+
+  constructor(init: {
+    registry: Registry;
+    config: CorralConfig;
+    now?: () => number;
+    env?: Readonly<Record<string, string | undefined>>;
+    gpuQuery?: () => Promise<GpuSnapshot | undefined>;
+  }) {
+    this.registry = init.registry;
+    this.config = init.config;
+    this.probe = init.registry.probe;
+    this.now = init.now ?? Date.now;
+    this.#env = init.env ?? process.env;
+    this.gpuQuery = init.gpuQuery ?? (() => queryGpus());
+  }
+
+  /** The home's file layout. */
+  get paths() {
+    return this.registry.paths;
+  }
+
+  /**
+   * The configured models and the slots each is loaded in.
+   * @example
+   * for (const m of await controller.models()) console.log(m.id, m.loaded_in)
+   */
+  async models(): Promise<ModelView[]> {
+    const entries = await this.registry.list();
+    return this.config.models.map((m) => ({
+      id: m.id,
+      name: m.name,
+      path: m.path,
+      gpu: m.gpu,
+      port: m.port,
+      loaded_in: entries.filter(({ entry }) => entry.model_id === m.id).map(({ slot }) => slot),
+    }));
+  }
+
+  /**
+   * Starts a model on a GPU (or GPU set) and waits until its `/health` answers 200.
+   * Registered as `loading` right after spawn, `running` once ready; a server that exits while
+   * loading is unregistered and the error carries its exit code and the last log lines.
+   * @example
+   * const { slot, entry, readyMs } = await controller.load("qwen-7b", { gpu: 0 })
+   */
+  load(modelId: string, options: LoadOptions = {}): Promise<LoadResult> {
+    const model = findModel(this.config, modelId);
+    const gpu = options.gpu ?? model.gpu;
+    if (gpu === undefined) throw new InvalidInputError("gpu", `model "${model.id}" has no default gpu: say which GPU`);
+    const slot = slotKey(gpu);
+    return this.#exclusive(slot, () => this.#load(model, slot, options));
+  }
+
+  /**
+   * Stops the server in a slot: SIGTERM to its tree, SIGKILL after the timeout, confirms the port
+   * is free, unregisters. An entry whose PID now belongs to another process is not signalled: it
+   * is removed, since the process it recorded is gone.
+   * @example
+   * const { ms, portFreed } = await controller.unload("0")
+   */
+  unload(slot: string, options: UnloadOptions = {}): Promise<UnloadResult> {
+    const key = slotKey(slot);
+    return this.#exclusive(key, () => this.#unload(key, options));
+  }
+
+  /**
+   * Unloads a slot and loads another model on the same GPUs (and port, unless the model has its own).
+   * @example
+   * await controller.switch("0", "llama-3-8b")
+   */
+  switch(slot: string, modelId: string, options: LoadOptions = {}): Promise<LoadResult> {
+    const key = slotKey(slot);
+    const model = findModel(this.config, modelId);
+    return this.#exclusive(key, async () => {
+      const old = await this.registry.get(key);
+      if (old) await this.#unload(key, { reason: `switching to ${model.id}` });
+      const port = options.port ?? model.port ?? old?.port;
+      return this.#load(model, key, { ...options, port, reason: options.reason ?? `switched from ${old?.model_id ?? "nothing"}` });
+    });
+  }
+
+  /**
+   * Picks everything up after a restart or crash: see {@link recover}.
+   * @example
+   * for (const r of await controller.recover()) console.log(r.slot, r.outcome, r.reason)
+   */
+  recover(): Promise<RecoveredSlot[]> {
+    return recover(this);
+  }
+
+  /**
+   * Every tracked process with live identity, health, uptime, CPU, memory and GPU memory.
+   * CPU figures are averaged since the previous call of this controller.
+   * @example
+   * const rows = await controller.status()
+   */
+  status(): Promise<ProcessStatus[]> {
+    return collectStatus(this, { usage: this.#usage });
+  }
+
+  /**
+   * Takes an untracked llama-server into the registry: see {@link adoptOrphan}.
+   * @example
+   * await controller.adopt(4242, { slot: "1" })
+   */
+  adopt(pid: number, options: AdoptOptions = {}): Promise<ProcessEntry> {
+    return adoptOrphan(this, pid, options);
+  }
+
+  /**
+   * The last lines of a slot's log (the live entry's, else the newest log that slot ever had).
+   * @default lines = 100
+   * @example
+   * console.log((await controller.logs("0", 50)).join("\n"))
+   */
+  async logs(slot: string, lines = 100): Promise<string[]> {
+    const file = await this.logFile(slot);
+    return file ? tailFile(file, lines) : [];
+  }
+
+  /**
+   * Calls `onLines` with every new line of a slot's log until `signal` aborts.
+   * @example
+   * const ac = new AbortController(); controller.followLogs("0", (l) => console.log(l.join("\n")), ac.signal)
+   */
+  async followLogs(slot: string, onLines: (lines: string[]) => void, signal?: AbortSignal): Promise<void> {
+    const file = await this.logFile(slot);
+    if (!file) throw new InvalidInputError("slot", `slot "${slot}" has no log`);
+    await followFile(file, onLines, { signal });
+  }
+
+  /**
+   * The log file of a slot: the registered one, else the newest `slot-<slot>-*.log` in the logs folder.
+   * @example
+   * await controller.logFile("0") // "/home/me/.local/state/corral/logs/slot-0-qwen-20261126T120000Z.log"
+   */
+  async logFile(slot: string): Promise<string | undefined> {
+    const key = slotKey(slot);
+    const entry = await this.registry.get(key);
+    if (entry?.log_file) return entry.log_file;
+    const prefix = `slot-${key.replaceAll(",", "_")}-`;
+    let names: string[];
+    try {
+      names = readdirSync(this.paths.logs).filter((n) => n.startsWith(prefix) && n.endsWith(".log"));
+    } catch {
+      return undefined;
+    }
+    const newest = names
+      .map((n) => ({ file: join(this.paths.logs, n), mtime: statSync(join(this.paths.logs, n)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime)[0];
+    return newest?.file;
+  }
+
+  /** Serialises operations on one slot inside this process (other processes are kept honest by the store's lock). */
+  async #exclusive<T>(slot: string, job: () => Promise<T>): Promise<T> {
+    const previous = this.#busy.get(slot) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(job);
+    this.#busy.set(slot, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#busy.get(slot) === run) this.#busy.delete(slot);
+    }
+  }
+
+  async #load(model: ModelConfig, slot: string, options: LoadOptions): Promise<LoadResult> {
+    const { executable } = await checkRunnable(this.config, model);
+    await this.#clearSlot(slot, options.replace ?? false);
+    const port = await this.#choosePort(slot, model, options.port);
+    const host = this.config.host;
+    const spawned = this.#spawn(model, slot, executable, host, port);
+    const { pid, argv, logFile, instanceId, exited } = spawned;
+    try {
+      await this.registry.register(
+        slot,
+        {
+          pid,
+          model_id: model.id,
+          model_name: model.name,
+          model_path: model.path,
+          gpu_id: slot,
+          port,
+          started_at: new Date(this.now()).toISOString(),
+          command_line: argv,
+          status: "loading",
+          log_file: logFile,
+          instance_id: instanceId,
+          host,
+          restarts: 0,
+          ...(model.cpu_affinity ? { cpu_affinity: model.cpu_affinity } : {}),
+        },
+        { reason: options.reason ?? "load requested" },
+      );
+    } catch (error) {
+      // Another controller took the slot between our check and our spawn: ours must not linger.
+      await killTree(pid, { force: true, probe: this.probe }).catch(() => undefined);
+      throw error;
+    }
+    const timeoutMs = options.timeoutMs ?? this.config.timeouts.load_ms;
+    const outcome = await waitReady({ host, port, timeoutMs, exited });
+    if (outcome.ready) {
+      const info = await this.probe.get(pid);
+      // Re-read the identity: a cpu_affinity wrapper (taskset) has exec'd into llama-server by now.
+      const identity = info ? identityOf(info) : {};
+      const entry = await this.registry.update(slot, { status: "running", ...identity }, `ready in ${outcome.ms} ms`);
+      return { slot, entry, readyMs: outcome.ms };
+    }
+    if (outcome.reason !== "exited") {
+      await killTree(pid, { timeoutMs: this.config.timeouts.stop_ms, probe: this.probe }).catch(() => undefined);
+    }
+    const logTail = await tailFile(logFile, 20);
+    const reason =
+      outcome.reason === "exited"
+        ? `llama-server exited with code ${outcome.exitCode} while loading`
+        : `not ready after ${timeoutMs} ms; the process tree was killed`;
+    await this.registry.unregister(slot, { pid, event: "load-failed", reason });
+    throw new LoadFailedError({
+      slot,
+      modelId: model.id,
+      reason,
+      exitCode: outcome.reason === "exited" ? outcome.exitCode : undefined,
+      timedOut: outcome.reason === "timeout",
+      logTail,
+    });
+  }
+
+  #spawn(model: ModelConfig, slot: string, executable: string, host: string, port: number) {
+    const logFile = logFileFor(this.paths.logs, slot, model.id, this.now());
+    const instanceId = randomUUID();
+    const server = [executable, "-m", model.path, "--host", host, "--port", String(port), ...model.args];
+    const argv =
+      model.cpu_affinity && process.platform === "linux" && Bun.which("taskset")
+        ? ["taskset", "-c", model.cpu_affinity, ...server]
+        : server;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...this.#env, ...model.env })) if (v !== undefined) env[k] = v;
+    Object.assign(env, {
+      CUDA_VISIBLE_DEVICES: slot,
+      HIP_VISIBLE_DEVICES: slot,
+      [MARKER_ENV.home]: this.registry.homeId,
+      [MARKER_ENV.instance]: instanceId,
+      [SPAWN_ENV.slot]: slot,
+      [SPAWN_ENV.model]: model.id,
+    });
+    const fd = openLogForAppend(logFile);
+    try {
+      writeSync(fd, `--- corral ${new Date(this.now()).toISOString()}: ${argv.join(" ")} (slot ${slot})\n`);
+      // Detached with its output in a file: the server outlives a controller crash, and never
+      // dies of SIGPIPE writing to a dead controller's pipe.
+      const child = Bun.spawn(argv, { stdin: "ignore", stdout: fd, stderr: fd, env, detached: true });
+      child.unref();
+      return { pid: child.pid, argv, logFile, instanceId, exited: child.exited };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async #clearSlot(slot: string, replace: boolean): Promise<void> {
+    const overlapping = (await this.registry.verifyAll()).filter((v) => slotsOverlap(v.slot, slot));
+    for (const held of overlapping) {
+      if (held.probe.state === "exited" || held.probe.state === "pid-reused") {
+        await this.registry.unregister(held.slot, { pid: held.entry.pid, event: "pruned", reason: held.probe.reason });
+      } else if (replace) {
+        await this.#unload(held.slot, { reason: `replaced by a load in slot ${slot}` });
+      } else {
+        throw new SlotInUseError(slot, { slot: held.slot, pid: held.entry.pid, model_id: held.entry.model_id });
+      }
+    }
+  }
+
+  async #choosePort(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
+    const entries = await this.registry.list();
+    const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
+    const wanted = requested ?? model.port ?? this.config.ports.gpu[slot];
+    if (wanted !== undefined) {
+      const holder = taken.get(wanted);
+      if (holder) throw new PortInUseError(wanted, holder.entry.pid, `corral slot ${holder.s}, ${holder.entry.model_id}`);
+      await assertPortFree(wanted, this.config.host);
+      return wanted;
+    }
+    return pickFreePort(this.config.ports.range, { exclude: new Set(taken.keys()), host: this.config.host });
+  }
+
+  async #unload(slot: string, options: UnloadOptions): Promise<UnloadResult> {
+    const reason = options.reason ?? "unload requested";
+    const { entry, probe } = await this.registry.verify(slot);
+    const base = { slot, pid: entry.pid, model_id: entry.model_id, escalated: false, ms: 0 };
+    // Recorded first, so a supervisor (here or in another process) cancels any pending restart.
+    await this.registry.record({ event: "unload-requested", slot, pid: entry.pid, model_id: entry.model_id, reason });
+    if (probe.state === "exited" || probe.state === "pid-reused") {
+      await this.registry.unregister(slot, { pid: entry.pid, event: "pruned", reason: `not signalled: ${probe.reason}` });
+      return { ...base, signalled: false, portFreed: true, reason: probe.reason };
+    }
+    if (probe.state !== "running") throw new NotOurProcessError(entry.pid, probe.reason);
+    const killed = await this.registry.kill(slot, {
+      force: options.force,
+      timeoutMs: options.timeoutMs ?? this.config.timeouts.stop_ms,
+      reason,
+    });
+    const portFreed = await waitPortFree(entry.port, { host: entry.host ?? this.config.host, timeoutMs: 3000 });
+    const gpu = await waitGpuReleased(entry.pid, {
+      timeoutMs: this.config.gpu_release_wait_ms,
+      query: this.gpuQuery,
+    });
+    if (gpu.released !== undefined) {
+      await this.registry.record({
+        event: "gpu-released",
+        slot,
+        pid: entry.pid,
+        model_id: entry.model_id,
+        reason: gpu.released ? `GPU memory released after ${gpu.ms} ms` : `GPU memory still held after ${gpu.ms} ms`,
+      });
+    }
+    return {
+      ...base,
+      signalled: killed.signalled,
+      escalated: killed.tree?.escalated ?? false,
+      ms: killed.tree?.ms ?? 0,
+      portFreed,
+      ...(gpu.released !== undefined ? { gpuReleased: gpu.released } : {}),
+      reason,
+    };
+  }
+}
+
+/**
+ * Opens a home for controlling llama-server processes: loads the configuration and the registry.
+ * @example
+ * import { createController } from "@corral/core"
+ * const controller = await createController({ home: "/var/lib/corral" })
+ * await controller.recover()
+ * await controller.load("qwen-7b", { gpu: 0 })
+ */
+export async function createController(options: ControllerOptions = {}): Promise<Controller> {
+  const registry = options.registry ?? createRegistry({ home: options.home, probe: options.probe, now: options.now });
+  const config = options.config ?? (await loadConfig({ home: registry.paths.home, file: options.configFile }));
+  return new Controller({ registry, config, now: options.now, env: options.env, gpuQuery: options.gpuQuery });
+}

@@ -1,0 +1,518 @@
+import { createHash } from "node:crypto";
+import { realpathSync } from "node:fs";
+import {
+  EntryNotFoundError,
+  NameNotFoundError,
+  NotOurProcessError,
+  ProcessNotFoundError,
+  SlotInUseError,
+} from "./errors.ts";
+import { createHistory, type History } from "./history.ts";
+import { identityOf, isServerProcess, judgeEntry, type ProbeResult } from "./identity.ts";
+import { ancestorsOf, assertKillable, killTree, type KillTreeResult } from "./kill.ts";
+import { findOrphans, type Orphan } from "./orphans.ts";
+import { corralPaths, defaultHome, type CorralPaths } from "./paths.ts";
+import { defaultProbe } from "./probe.ts";
+import { DEFAULT_SERVER_NAMES, type ProcessInfo, type ProcessProbe } from "./process.ts";
+import type { EntryStatus, HistoryEvent, ProcessEntry } from "./schema.ts";
+import { parseSlot, slotsOverlap } from "./slots.ts";
+import { createStore, type RegistrySnapshot, type Store } from "./store.ts";
+
+/** Options of {@link createRegistry}. */
+export interface RegistryOptions {
+  /** @default defaultHome() (`CORRAL_HOME` or the platform's state folder) */
+  readonly home?: string;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default defaultProbe() (/proc on Linux, ps-list elsewhere) */
+  readonly probe?: ProcessProbe;
+  /** executable names that count as llama-server @default ["llama-server", "llama-server.exe"] */
+  readonly names?: readonly string[];
+  /** @default 10000 */
+  readonly lockTimeoutMs?: number;
+  /** slack when judging legacy entries by `started_at` @default 2000 */
+  readonly clockSlackMs?: number;
+}
+
+/** An entry together with what the OS says about its process right now. */
+export interface VerifiedEntry {
+  readonly slot: string;
+  readonly entry: ProcessEntry;
+  readonly probe: ProbeResult;
+}
+
+/** What a kill did. */
+export interface KillOutcome {
+  readonly pid: number;
+  readonly slot: string | undefined;
+  /** false when the process was already gone and nothing was signalled */
+  readonly signalled: boolean;
+  readonly tree: KillTreeResult | undefined;
+}
+
+/** Options shared by every kill. */
+export interface KillOptions {
+  /** SIGKILL at once instead of SIGTERM first @default false */
+  readonly force?: boolean;
+  /** how long to wait after SIGTERM before SIGKILL @default 10000 */
+  readonly timeoutMs?: number;
+  /** allow killing llama-servers of other users or other corral homes @default false */
+  readonly includeForeign?: boolean;
+  /** why, for the history @default "requested" */
+  readonly reason?: string;
+}
+
+/** Per-PID result of {@link Registry.cleanupOrphans}. */
+export interface CleanupResult {
+  readonly pid: number;
+  readonly verdict: Orphan["verdict"] | "unknown";
+  readonly killed: boolean;
+  /** why it was left alone, or why killing failed */
+  readonly reason?: string;
+}
+
+/** A registry event: the same object that is appended to `history.jsonl`. */
+export type RegistryEvent = HistoryEvent;
+
+const STARTED_FIELDS = ["proc_start_ms", "executable", "uid"] as const;
+
+/**
+ * A stable id for a home folder; corral puts it in the environment of every process it
+ * starts, so orphans can be told apart from other homes' processes and strangers.
+ * @example
+ * homeIdOf("/var/lib/corral") // "3f1a9c0d2b7e4a51"
+ */
+export function homeIdOf(home: string): string {
+  let real = home;
+  try {
+    real = realpathSync(home);
+  } catch {
+    // The home may not exist yet; the resolved path is stable enough until it does.
+  }
+  return createHash("sha256").update(real).digest("hex").slice(0, 16);
+}
+
+/**
+ * The registry of processes corral started: `processes.json` plus `history.jsonl`, with
+ * identity-checked verification, kills and orphan handling. Create it with {@link createRegistry}.
+ */
+export class Registry {
+  readonly paths: CorralPaths;
+  readonly homeId: string;
+  readonly store: Store;
+  readonly history: History;
+  readonly probe: ProcessProbe;
+  readonly names: readonly string[];
+  readonly #now: () => number;
+  readonly #clockSlackMs: number;
+  readonly #listeners = new Set<(event: RegistryEvent) => void>();
+
+  constructor(options: RegistryOptions = {}) {
+    this.paths = corralPaths(options.home ?? defaultHome());
+    this.homeId = homeIdOf(this.paths.home);
+    this.#now = options.now ?? Date.now;
+    this.#clockSlackMs = options.clockSlackMs ?? 2000;
+    this.probe = options.probe ?? defaultProbe();
+    this.names = options.names ?? DEFAULT_SERVER_NAMES;
+    this.store = createStore({ file: this.paths.registry, lockTimeoutMs: options.lockTimeoutMs, now: this.#now });
+    this.history = createHistory({ file: this.paths.history, now: this.#now });
+  }
+
+  /**
+   * Subscribes to every event this registry records (registered, unregistered, status, killed …).
+   * @returns a function that unsubscribes
+   * @example
+   * const off = registry.subscribe((e) => console.log(e.event, e.slot)); off()
+   */
+  subscribe(listener: (event: RegistryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Appends an event to the history and tells the subscribers.
+   * @example
+   * await registry.record({ event: "note", reason: "maintenance" })
+   */
+  async record(event: Omit<HistoryEvent, "time">): Promise<HistoryEvent> {
+    const written = await this.history.append(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(written);
+      } catch {
+        // A failing subscriber must not break the registry.
+      }
+    }
+    return written;
+  }
+
+  /**
+   * Every entry, keyed by slot, plus entries that failed validation.
+   * @example
+   * const { entries, invalid } = await registry.snapshot()
+   */
+  snapshot(): Promise<RegistrySnapshot> {
+    return this.store.read();
+  }
+
+  /**
+   * Every entry as `{ slot, entry }`, sorted by slot.
+   * @example
+   * for (const { slot, entry } of await registry.list()) console.log(slot, entry.pid)
+   */
+  async list(): Promise<Array<{ slot: string; entry: ProcessEntry }>> {
+    const { entries } = await this.store.read();
+    return Object.entries(entries)
+      .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+      .map(([slot, entry]) => ({ slot, entry }));
+  }
+
+  /**
+   * The entry in a slot, or undefined.
+   * @example
+   * const entry = await registry.get("0")
+   */
+  async get(slot: string): Promise<ProcessEntry | undefined> {
+    parseSlot(slot);
+    return (await this.store.read()).entries[slot];
+  }
+
+  /**
+   * Records a process. Its start time and executable are read from the OS when not given,
+   * so later probes can tell it from a reused PID. Refuses a slot that overlaps a held one
+   * unless `replace` is set (the caller has already stopped the old process).
+   * @example
+   * await registry.register("0", { pid, model_id: "qwen", model_name: "Qwen", model_path: "/m/q.gguf",
+   *   gpu_id: "0", port: 8081, started_at: new Date().toISOString(), command_line: argv, status: "loading" })
+   */
+  async register(
+    slot: string,
+    entry: ProcessEntry,
+    options: { replace?: boolean; reason?: string } = {},
+  ): Promise<ProcessEntry> {
+    parseSlot(slot);
+    const identity = entry.proc_start_ms === undefined ? await this.#identity(entry.pid) : {};
+    const full: ProcessEntry = { ...identity, ...entry, updated_at: new Date(this.#now()).toISOString() };
+    await this.store.update((entries) => {
+      for (const [held, other] of Object.entries(entries)) {
+        if (held === slot && other.pid === full.pid) continue;
+        if (slotsOverlap(held, slot) && !options.replace) {
+          throw new SlotInUseError(slot, { slot: held, pid: other.pid, model_id: other.model_id });
+        }
+        if (slotsOverlap(held, slot)) delete entries[held];
+      }
+      entries[slot] = full;
+    });
+    await this.record({
+      event: "registered",
+      slot,
+      pid: full.pid,
+      model_id: full.model_id,
+      to: full.status,
+      reason: options.reason ?? "registered",
+    });
+    return full;
+  }
+
+  /**
+   * Changes fields of an entry (status, restarts …). Records a `status` event when the status changes.
+   * @example
+   * await registry.update("0", { status: "running" }, "health check passed")
+   */
+  async update(slot: string, patch: Partial<ProcessEntry>, reason?: string): Promise<ProcessEntry> {
+    parseSlot(slot);
+    const { before, after } = await this.store.update((entries) => {
+      const current = entries[slot];
+      if (!current) throw new EntryNotFoundError(slot);
+      if (patch.pid !== undefined && patch.pid !== current.pid) {
+        throw new NotOurProcessError(patch.pid, `slot "${slot}" holds pid ${current.pid}`);
+      }
+      const next: ProcessEntry = { ...current, ...patch, updated_at: new Date(this.#now()).toISOString() };
+      if (patch.status && patch.status !== current.status) next.status_reason = reason;
+      entries[slot] = next;
+      return { before: current, after: next };
+    });
+    if (after.status !== before.status) {
+      await this.record({
+        event: "status",
+        slot,
+        pid: after.pid,
+        model_id: after.model_id,
+        from: before.status,
+        to: after.status,
+        reason: reason ?? "status changed",
+      });
+    }
+    return after;
+  }
+
+  /**
+   * Changes the status of an entry, recording why.
+   * @example
+   * await registry.setStatus("0", "unhealthy", "/health timed out")
+   */
+  setStatus(slot: string, status: EntryStatus, reason: string): Promise<ProcessEntry> {
+    return this.update(slot, { status }, reason);
+  }
+
+  /**
+   * Removes an entry. Does not signal anything. With `pid`, removes it only if the slot still
+   * holds that pid (so a stale caller cannot remove a newer entry).
+   * @returns the removed entry, or undefined when the slot was empty
+   * @example
+   * await registry.unregister("0", { reason: "unloaded" })
+   */
+  async unregister(
+    slot: string,
+    options: { reason?: string; pid?: number; event?: string } = {},
+  ): Promise<ProcessEntry | undefined> {
+    parseSlot(slot);
+    const removed = await this.store.update((entries) => {
+      const current = entries[slot];
+      if (!current || (options.pid !== undefined && current.pid !== options.pid)) return undefined;
+      delete entries[slot];
+      return current;
+    });
+    if (removed) {
+      await this.record({
+        event: options.event ?? "unregistered",
+        slot,
+        pid: removed.pid,
+        model_id: removed.model_id,
+        from: removed.status,
+        reason: options.reason ?? "unregistered",
+      });
+    }
+    return removed;
+  }
+
+  /**
+   * Checks one entry against the OS: running, exited, pid-reused, access-denied or unknown.
+   * A legacy entry (no start time recorded) that checks out is upgraded to a full identity.
+   * @example
+   * const { probe } = await registry.verify("0"); if (probe.state !== "running") console.log(probe.reason)
+   */
+  async verify(slot: string): Promise<VerifiedEntry> {
+    const entry = await this.get(slot);
+    if (!entry) throw new EntryNotFoundError(slot);
+    const info = await this.probe.get(entry.pid);
+    return this.#judged(slot, entry, info);
+  }
+
+  /**
+   * Checks every entry with one scan of the process table.
+   * @example
+   * for (const v of await registry.verifyAll()) console.log(v.slot, v.probe.state)
+   */
+  async verifyAll(options: { processes?: readonly ProcessInfo[] } = {}): Promise<VerifiedEntry[]> {
+    const entries = await this.list();
+    if (entries.length === 0) return [];
+    const processes = options.processes ?? (await this.probe.list());
+    const byPid = new Map(processes.map((p) => [p.pid, p]));
+    return Promise.all(entries.map(({ slot, entry }) => this.#judged(slot, entry, byPid.get(entry.pid))));
+  }
+
+  /**
+   * Stops the process of an entry and its whole tree (SIGTERM, back-off polling, SIGKILL after
+   * `timeoutMs`), then unregisters it. Refuses with NotOurProcessError when the PID no longer
+   * belongs to the recorded process. An entry whose process already exited is just unregistered.
+   * @example
+   * await registry.kill("0", { timeoutMs: 5000 })
+   */
+  async kill(slot: string, options: KillOptions = {}): Promise<KillOutcome> {
+    const { entry, probe } = await this.verify(slot);
+    if (probe.state === "exited") {
+      await this.unregister(slot, { pid: entry.pid, reason: `already exited: ${probe.reason}` });
+      return { pid: entry.pid, slot, signalled: false, tree: undefined };
+    }
+    if (probe.state !== "running" || !probe.process) throw new NotOurProcessError(entry.pid, probe.reason);
+    assertKillable(entry.pid, { ancestors: await ancestorsOf(process.pid, this.probe) });
+    if (entry.status !== "stopping") await this.update(slot, { status: "stopping" }, options.reason ?? "stop requested");
+    const tree = await killTree(entry.pid, {
+      force: options.force,
+      timeoutMs: options.timeoutMs,
+      probe: this.probe,
+      isSame: (info) => this.#sameProcess(entry, info),
+    });
+    await this.unregister(slot, {
+      pid: entry.pid,
+      event: "killed",
+      reason: `${options.reason ?? "stopped"} (${tree.signal}${tree.escalated ? " after timeout" : ""}, ${tree.ms} ms)`,
+    });
+    return { pid: entry.pid, slot, signalled: true, tree };
+  }
+
+  /**
+   * Kills a llama-server by PID (the users' own request: "unload it by pid"). A tracked PID goes
+   * through {@link Registry.kill}; anything that is not a llama-server, PID 1, corral itself or
+   * its ancestors is refused, and so are other users' processes unless `includeForeign`.
+   * @example
+   * await registry.killByPid(4242)
+   */
+  async killByPid(pid: number, options: KillOptions = {}): Promise<KillOutcome> {
+    assertKillable(pid, { ancestors: await ancestorsOf(process.pid, this.probe) });
+    const tracked = (await this.list()).find(({ entry }) => entry.pid === pid);
+    if (tracked) return this.kill(tracked.slot, options);
+    const info = await this.probe.get(pid);
+    if (!info || info.state === "Z") throw new ProcessNotFoundError(pid);
+    this.#assertForeignAllowed(info, options);
+    const tree = await killTree(pid, {
+      force: options.force,
+      timeoutMs: options.timeoutMs,
+      probe: this.probe,
+      isSame: (now) => now.startTimeMs === info.startTimeMs,
+    });
+    await this.record({ event: "orphan-killed", pid, reason: options.reason ?? `killed by pid (${tree.signal})` });
+    return { pid, slot: undefined, signalled: true, tree };
+  }
+
+  /**
+   * Kills by name: the tracked entries whose model id or name matches (case-insensitive), else
+   * every llama-server process whose executable has that name. Other names are refused.
+   * Failures are gathered into an AggregateError.
+   * @example
+   * await registry.killByName("qwen-7b")
+   */
+  async killByName(name: string, options: KillOptions = {}): Promise<KillOutcome[]> {
+    const wanted = name.trim().toLowerCase();
+    const tracked = (await this.list()).filter(
+      ({ entry }) => entry.model_id.toLowerCase() === wanted || entry.model_name.toLowerCase() === wanted,
+    );
+    if (tracked.length > 0) return this.#killAll(tracked.map(({ slot }) => () => this.kill(slot, options)));
+    const named = (await this.probe.list()).filter(
+      (p) => p.state !== "Z" && (p.name.toLowerCase() === wanted || basename(p.exe).toLowerCase() === wanted),
+    );
+    if (named.length === 0) throw new NameNotFoundError(name);
+    const servers = named.filter((p) => isServerProcess(p, this.names));
+    if (servers.length === 0) throw new NotOurProcessError(named[0]!.pid, `"${name}" is not a llama-server`);
+    return this.#killAll(servers.map((p) => () => this.killByPid(p.pid, options)));
+  }
+
+  /**
+   * llama-server processes the registry does not track, with evidence and a verdict.
+   * @example
+   * for (const o of await registry.findOrphans()) console.log(o.pid, o.verdict, o.model_path)
+   */
+  async findOrphans(options: { processes?: readonly ProcessInfo[] } = {}): Promise<Orphan[]> {
+    const tracked = new Set((await this.list()).map(({ entry }) => entry.pid));
+    return findOrphans({
+      homeId: this.homeId,
+      tracked,
+      names: this.names,
+      probe: this.probe,
+      processes: options.processes,
+    });
+  }
+
+  /**
+   * Kills orphans and reports per PID. By default every orphan that is ours or likely ours;
+   * `pids` narrows it; foreign ones (other users, other corral homes) only with `includeForeign`.
+   * @example
+   * const results = await registry.cleanupOrphans({ pids: [4242] })
+   */
+  async cleanupOrphans(
+    options: KillOptions & { pids?: readonly number[] } = {},
+  ): Promise<CleanupResult[]> {
+    const orphans = await this.findOrphans();
+    const wanted = options.pids ? new Set(options.pids) : undefined;
+    const results: CleanupResult[] = [];
+    for (const pid of wanted ?? []) {
+      if (!orphans.some((o) => o.pid === pid)) {
+        results.push({ pid, verdict: "unknown", killed: false, reason: "not an orphaned llama-server" });
+      }
+    }
+    for (const orphan of orphans) {
+      if (wanted && !wanted.has(orphan.pid)) continue;
+      if (orphan.verdict === "foreign" && !options.includeForeign) {
+        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: false, reason: `foreign: ${orphan.reasons.join("; ")}` });
+        continue;
+      }
+      try {
+        await this.killByPid(orphan.pid, { ...options, includeForeign: true, reason: `orphan cleanup (${orphan.verdict})` });
+        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: true });
+      } catch (error) {
+        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: false, reason: (error as Error).message });
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Removes entries whose process is gone (exited, or its PID now belongs to another process),
+   * recording why. Never signals anything.
+   * @example
+   * const removed = await registry.prune()
+   */
+  async prune(options: { verified?: readonly VerifiedEntry[] } = {}): Promise<VerifiedEntry[]> {
+    const verified = options.verified ?? (await this.verifyAll());
+    const gone = verified.filter((v) => v.probe.state === "exited" || v.probe.state === "pid-reused");
+    for (const v of gone) {
+      await this.unregister(v.slot, { pid: v.entry.pid, event: "pruned", reason: `${v.probe.state}: ${v.probe.reason}` });
+    }
+    return gone;
+  }
+
+  async #identity(pid: number): Promise<Partial<ProcessEntry>> {
+    const info = await this.probe.get(pid);
+    if (!info) return {};
+    const id = identityOf(info);
+    return Object.fromEntries(STARTED_FIELDS.filter((k) => id[k] !== undefined).map((k) => [k, id[k]]));
+  }
+
+  async #judged(slot: string, entry: ProcessEntry, info: ProcessInfo | undefined): Promise<VerifiedEntry> {
+    const probe = judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs });
+    if (probe.state === "running" && info && (entry.proc_start_ms === undefined || entry.executable === undefined)) {
+      // A legacy entry that checks out gets a full identity, so the next check is exact.
+      const upgraded = { ...identityOf(info) };
+      try {
+        const next = await this.store.update((entries) => {
+          const current = entries[slot];
+          if (!current || current.pid !== entry.pid) return undefined;
+          entries[slot] = { ...current, ...upgraded };
+          return entries[slot];
+        });
+        if (next) return { slot, entry: next, probe };
+      } catch {
+        // Upgrading is an optimisation; the verdict stands without it.
+      }
+    }
+    return { slot, entry, probe };
+  }
+
+  #sameProcess(entry: ProcessEntry, info: ProcessInfo): boolean {
+    return judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs }).state === "running";
+  }
+
+  #assertForeignAllowed(info: ProcessInfo, options: KillOptions): void {
+    if (!isServerProcess(info, this.names)) {
+      throw new NotOurProcessError(info.pid, `it is ${info.exe ?? info.name}, not a llama-server`);
+    }
+    const me = process.getuid?.();
+    if (!options.includeForeign && me !== undefined && info.uid !== undefined && info.uid !== me) {
+      throw new NotOurProcessError(info.pid, `it belongs to user ${info.user ?? info.uid}; include foreign processes to kill it`);
+    }
+  }
+
+  async #killAll(jobs: Array<() => Promise<KillOutcome>>): Promise<KillOutcome[]> {
+    const settled = await Promise.allSettled(jobs.map((job) => job()));
+    const failures = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason);
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} of ${jobs.length} kills failed`);
+    return settled.map((s) => (s as PromiseFulfilledResult<KillOutcome>).value);
+  }
+}
+
+function basename(path: string | undefined): string {
+  if (!path) return "";
+  return path.split(/[\\/]/).pop() ?? "";
+}
+
+/**
+ * Opens the registry of a home (`processes.json`, `history.jsonl`, `logs/`).
+ * @example
+ * import { createRegistry } from "@corral/core"
+ * const registry = createRegistry({ home: "/var/lib/corral" })
+ * console.log(await registry.verifyAll())
+ */
+export function createRegistry(options: RegistryOptions = {}): Registry {
+  return new Registry(options);
+}
