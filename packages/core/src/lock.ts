@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { resolve } from "node:path";
 import { LockTimeoutError } from "./errors.ts";
 
@@ -77,7 +87,8 @@ export async function withFileLock<T>(
   try {
     await waitForTurn(previous, deadline, file, timeoutMs);
     const method = options.method ?? (loadFlock() ? "flock" : "pidfile");
-    const release = method === "flock" ? await takeFlock(file, deadline, timeoutMs) : await takePidfile(file, deadline, timeoutMs);
+    const take = method === "flock" ? takeFlock : takePidfile;
+    const release = await take(file, deadline, timeoutMs);
     try {
       return await fn();
     } finally {

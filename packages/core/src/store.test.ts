@@ -78,9 +78,8 @@ describe("createStore", () => {
     expect(snapshot.version).toBe(REGISTRY_VERSION);
     expect(snapshot.last_updated).toBe("2026-11-26T12:15:01.123Z");
     const text = readFileSync(file, "utf8");
-    expect(text).toBe(
-      `${JSON.stringify({ version: REGISTRY_VERSION, last_updated: snapshot.last_updated, processes: { "0": storeEntry("0") } }, null, 2)}\n`,
-    );
+    const expected = { version: REGISTRY_VERSION, last_updated: snapshot.last_updated, processes: { "0": storeEntry("0") } };
+    expect(text).toBe(`${JSON.stringify(expected, null, 2)}\n`);
     expect(statSync(join(file, "..")).mode & 0o777).toBe(0o700);
     expect(readdirSync(join(file, "..")).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
@@ -193,6 +192,22 @@ describe("createStore", () => {
     expect(written.processes["5"]).toEqual(broken);
     expect(Object.keys(written.processes)).toEqual(["0", "1", "5"]);
     expect((await store.read()).invalid.map((item) => item.slot)).toEqual(["5"]);
+  });
+
+  it("keeps slots with names that are also object properties, such as __proto__ and toString", async () => {
+    const file = join(tempHome(), "processes.json");
+    writeFileSync(
+      file,
+      `{"version":"1.0","last_updated":"x","processes":{"__proto__":${JSON.stringify(storeEntry("7"))},"toString":{"pid":0}}}`,
+    );
+    const store = createStore({ file });
+    await store.update((entries) => {
+      entries["1"] = storeEntry("1");
+    });
+    const snapshot = await store.read();
+    expect(Object.keys(snapshot.entries)).toEqual(["1", "__proto__"]);
+    expect(Object.getPrototypeOf(snapshot.entries)).toBe(Object.prototype);
+    expect(snapshot.invalid.map((item) => item.slot)).toEqual(["toString"]);
   });
 
   it("drops an invalid entry only when mutate removes it from snapshot.invalid or replaces its slot", async () => {

@@ -139,7 +139,7 @@ async function load(file: string, now: () => number): Promise<Loaded> {
   const { version, last_updated, processes, ...extra } = parsed;
   const snapshot: RegistrySnapshot = { version, last_updated, entries: {}, invalid: [] };
   for (const [slot, raw] of Object.entries(processes)) {
-    if (Value.Check(ProcessEntrySchema, raw)) snapshot.entries[slot] = raw;
+    if (Value.Check(ProcessEntrySchema, raw)) setOwn(snapshot.entries, slot, raw);
     else snapshot.invalid.push({ slot, raw, errors: entryErrors(raw) });
   }
   return { snapshot, extra, order: Object.keys(processes) };
@@ -198,12 +198,17 @@ function processesOf(loaded: Loaded): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const slots = [...loaded.order, ...Object.keys(entries), ...raw.keys()];
   for (const slot of slots) {
-    if (slot in out) continue;
+    if (Object.hasOwn(out, slot)) continue;
     // An entry `mutate` put in a slot that held an invalid one replaces it: that is how it gets repaired.
-    if (Object.hasOwn(entries, slot)) out[slot] = entries[slot];
-    else if (raw.has(slot)) out[slot] = raw.get(slot);
+    if (Object.hasOwn(entries, slot)) setOwn(out, slot, entries[slot]);
+    else if (raw.has(slot)) setOwn(out, slot, raw.get(slot));
   }
   return out;
+}
+
+/** Assignment that also works for a slot a hostile file names "__proto__" (which `=` would not store). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function render(extra: Record<string, unknown>, processes: Record<string, unknown>, now: () => number): string {
@@ -226,12 +231,28 @@ async function writeAtomic(file: string, content: string): Promise<void> {
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
+    await renameOver(temp, file);
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw new StoreWriteError(file, { cause: error });
   }
   await syncFolder(dir);
+}
+
+/**
+ * `rename`, retried briefly on Windows, where a reader holding the target open makes it fail
+ * with EPERM/EACCES/EBUSY for a moment (POSIX renames over open files fine).
+ */
+async function renameOver(from: string, to: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await rename(from, to);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (process.platform !== "win32" || attempt >= 10 || !["EPERM", "EACCES", "EBUSY"].includes(code)) throw error;
+      await Bun.sleep(5 * 2 ** Math.min(attempt, 4));
+    }
+  }
 }
 
 /** Makes the rename itself durable. Best effort: Windows cannot open a folder for fsync. */
