@@ -4,7 +4,11 @@ import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError } from "./errors.ts";
 import { HistoryEventSchema, type HistoryEvent } from "./schema.ts";
 
-/** Options of {@link createHistory}. */
+/**
+ * Options of {@link createHistory}.
+ * @example
+ * const options: HistoryOptions = { file: "/tmp/h/history.jsonl", now: () => 0 }
+ */
 export interface HistoryOptions {
   /** path of `history.jsonl`; its folder is created (0700) on the first append */
   readonly file: string;
@@ -15,7 +19,11 @@ export interface HistoryOptions {
   readonly now?: () => number;
 }
 
-/** Options of {@link History.read}. */
+/**
+ * Options of {@link History.read}.
+ * @example
+ * await history.read({ limit: 20, slot: "0,1" })
+ */
 export interface HistoryReadOptions {
   /**
    * At most this many events.
@@ -26,7 +34,11 @@ export interface HistoryReadOptions {
   readonly slot?: string;
 }
 
-/** The append-only event log. */
+/**
+ * The append-only event log.
+ * @example
+ * await history.append({ event: "killed", slot: "0", pid: 4242, reason: "user asked" })
+ */
 export interface History {
   readonly file: string;
   /** Appends one event (stamped with the current time unless it has one) and returns it as written. */

@@ -12,10 +12,18 @@ import {
 import { resolve } from "node:path";
 import { LockTimeoutError } from "./errors.ts";
 
-/** How the cross-process half of the lock is taken. */
+/**
+ * How the cross-process half of the lock is taken.
+ * @example
+ * await withFileLock(lockFile, work, { method: "pidfile" })
+ */
 export type LockMethod = "flock" | "pidfile";
 
-/** Options of {@link withFileLock}. */
+/**
+ * Options of {@link withFileLock}.
+ * @example
+ * const options: FileLockOptions = { timeoutMs: 2000 }
+ */
 export interface FileLockOptions {
   /**
    * How long to wait for the lock, in-process queue included, before throwing `LockTimeoutError`.

@@ -6,14 +6,22 @@ import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "./erro
 import { withFileLock } from "./lock.ts";
 import { ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema, type ProcessEntry } from "./schema.ts";
 
-/** An entry of the file that does not match the schema. It is reported, and written back untouched. */
+/**
+ * An entry of the file that does not match the schema. It is reported, and written back untouched.
+ * @example
+ * for (const { slot, errors } of (await store.read()).invalid) console.warn(`slot ${slot}: ${errors.join("; ")}`)
+ */
 export interface InvalidEntry {
   slot: string;
   raw: unknown;
   errors: string[];
 }
 
-/** What `processes.json` holds, valid entries apart from invalid ones. */
+/**
+ * What `processes.json` holds, valid entries apart from invalid ones.
+ * @example
+ * const { entries, invalid, last_updated } = await store.read()
+ */
 export interface RegistrySnapshot {
   /** the version the file was written with ("1.0" from the original controller) */
   version: string;
@@ -23,7 +31,11 @@ export interface RegistrySnapshot {
   invalid: InvalidEntry[];
 }
 
-/** Options of {@link createStore}. */
+/**
+ * Options of {@link createStore}.
+ * @example
+ * const options: StoreOptions = { file: "/tmp/h/processes.json", lockTimeoutMs: 2000, now: () => 0 }
+ */
 export interface StoreOptions {
   /** path of `processes.json`; its folder is created (0700) on the first write */
   readonly file: string;
@@ -39,7 +51,11 @@ export interface StoreOptions {
   readonly now?: () => number;
 }
 
-/** The durable registry file. */
+/**
+ * The durable registry file.
+ * @example
+ * const pid = await store.update((entries) => entries["0"]?.pid)
+ */
 export interface Store {
   readonly file: string;
   /**
