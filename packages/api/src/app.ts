@@ -1,0 +1,108 @@
+import type { Controller } from "@corral/core";
+import { webRoutes } from "@corral/web";
+import { openapi } from "@elysiajs/openapi";
+import { Elysia } from "elysia";
+import { auth } from "./auth.ts";
+import { jsonBody } from "./body.ts";
+import { cors } from "./cors.ts";
+import type { Logger, RouteDeps, SupervisorLike } from "./deps.ts";
+import { describeError } from "./errors.ts";
+import { requestLog } from "./request-log.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { gpuRoutes } from "./routes/gpus.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { historyRoutes } from "./routes/history.ts";
+import { killRoutes } from "./routes/kill.ts";
+import { logRoutes } from "./routes/logs.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { orphanRoutes } from "./routes/orphans.ts";
+import { processRoutes } from "./routes/processes.ts";
+import { registryCompatRoutes } from "./routes/registry-compat.ts";
+
+/** What {@link createApp} builds the API from. */
+export interface AppDeps {
+  readonly controller: Controller;
+  /** the watcher: its ticks feed /processes and /metrics, its events feed /events @default none (live status on every request; registry events only) */
+  readonly supervisor?: SupervisorLike;
+  /** bearer token required on every route but GET /api/v1/health @default none */
+  readonly token?: string;
+  /** origins allowed by CORS @default [] (no CORS headers at all) */
+  readonly cors?: readonly string[];
+  /** receives one line per request and unexpected failures @default none */
+  readonly logger?: Logger;
+  /** largest request body accepted @default 65536 */
+  readonly bodyLimitBytes?: number;
+  /** SSE heartbeat interval @default 15000 */
+  readonly heartbeatMs?: number;
+  /** serve the web page at `/` (through Bun's routes, so only on a listening server) @default true */
+  readonly web?: boolean;
+}
+
+/**
+ * The corral REST API as an Elysia app: a thin adapter that parses, calls @corral/core and
+ * renders. Core's typed errors become statuses in one onError, with `{ error: { code, message } }`.
+ * Call `.listen()` on it, or `.handle(request)` in tests; `serve()` does the former with recovery,
+ * the watcher and signal handling.
+ * @example
+ * const controller = await createController({ home: "/var/lib/corral" })
+ * const app = createApp({ controller, token: process.env.CORRAL_TOKEN })
+ * const res = await app.handle(new Request("http://localhost/api/v1/processes"))
+ */
+export function createApp(deps: AppDeps) {
+  const { controller, supervisor, logger } = deps;
+  const routeDeps: RouteDeps = {
+    controller,
+    supervisor,
+    heartbeatMs: deps.heartbeatMs ?? 15_000,
+    startedAt: Date.now(),
+  };
+  const app = new Elysia({
+    // HTML bundles go through Bun.serve's own routes: Elysia cannot serve them once hooks exist.
+    serve: { routes: deps.web === false ? {} : webRoutes() },
+  });
+  if (logger) app.use(requestLog(logger));
+  return app
+    .onError({ as: "global" }, ({ code, error, set, request }) => {
+      const path = `${request.method} ${new URL(request.url).pathname}`;
+      const reply = describeError(error, code, path);
+      if (reply.unexpected) logger?.("error", `${path}: ${(error as Error)?.stack ?? String(error)}`);
+      set.status = reply.status;
+      for (const [name, value] of Object.entries(reply.headers ?? {})) set.headers[name] = value;
+      return reply.body;
+    })
+    .use(cors({ origins: deps.cors }))
+    .use(auth({ token: deps.token }))
+    .use(jsonBody({ limitBytes: deps.bodyLimitBytes }))
+    .use(
+      openapi({
+        path: "/openapi",
+        documentation: {
+          info: {
+            title: "corral",
+            version: "0.1.0",
+            description:
+              "Keeps track of llama.cpp llama-server processes. Errors are `{ error: { code, message } }`: " +
+              "401 missing or wrong token, 403 not a process corral may touch, 404 unknown slot, model or pid, " +
+              "409 slot or port in use, 413 body too large, 422 invalid field, 503 load failed or registry busy.",
+          },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+          security: deps.token ? [{ bearer: [] }] : [],
+        },
+      }),
+    )
+    .use(healthRoutes(routeDeps))
+    .use(registryCompatRoutes(routeDeps))
+    .use(modelRoutes(routeDeps))
+    .use(logRoutes(routeDeps))
+    .use(processRoutes(routeDeps))
+    .use(orphanRoutes(routeDeps))
+    .use(killRoutes(routeDeps))
+    .use(gpuRoutes(routeDeps))
+    .use(historyRoutes(routeDeps))
+    .use(eventRoutes(routeDeps))
+    .use(metricsRoutes(routeDeps));
+}
+
+/** The app {@link createApp} returns. */
+export type CorralApp = ReturnType<typeof createApp>;

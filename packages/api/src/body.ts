@@ -1,0 +1,61 @@
+import { Elysia } from "elysia";
+import { HttpError } from "./errors.ts";
+
+/** Largest request body accepted: every request corral takes is a few short fields. */
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, "PAYLOAD_TOO_LARGE", `request bodies are limited to ${limit} bytes`);
+}
+
+/**
+ * Reads a body as UTF-8, stopping as soon as it passes `limit` bytes, so a huge or endless
+ * chunked upload costs at most `limit` bytes of memory.
+ */
+async function readLimited(request: Request, limit: number): Promise<string> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new HttpError(400, "INVALID_JSON", "the request body is not UTF-8 text");
+  }
+}
+
+/**
+ * Every request body is JSON whatever its Content-Type says (the original controller's
+ * clients do not always set one), at most `limitBytes` long: larger bodies get 413, bad JSON
+ * gets 400, and an empty body counts as `{}` so routes whose fields are all optional need none.
+ * @default limitBytes = DEFAULT_BODY_LIMIT_BYTES (64 KiB)
+ * @example
+ * new Elysia().use(jsonBody({ limitBytes: 16 * 1024 }))
+ */
+export function jsonBody(options: { readonly limitBytes?: number } = {}) {
+  const limit = options.limitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  return new Elysia()
+    .onRequest(({ request }) => {
+      const declared = Number(request.headers.get("content-length"));
+      if (declared > limit) throw tooLarge(limit);
+    })
+    .onParse({ as: "global" }, async ({ request }) => {
+      const text = await readLimited(request, limit);
+      if (text.trim() === "") return {};
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (error) {
+        throw new HttpError(400, "INVALID_JSON", `the request body is not valid JSON: ${(error as Error).message}`);
+      }
+    });
+}

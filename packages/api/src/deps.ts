@@ -1,0 +1,29 @@
+import type { Controller, HistoryEvent, ProcessStatus } from "@corral/core";
+
+/** Where live events come from: core's Supervisor, or a plain object in tests. */
+export interface EventFeed {
+  /** Calls `listener` with every registry and supervisor event; returns the unsubscribe function. */
+  subscribe(listener: (event: HistoryEvent) => void): () => void;
+}
+
+/** The part of core's Supervisor the API uses. */
+export interface SupervisorLike extends EventFeed {
+  /** Recent statuses (shared with the watcher's own tick), no older than `maxAgeMs`. */
+  statuses(maxAgeMs?: number): Promise<ProcessStatus[]>;
+}
+
+/** Severity of a log line. */
+export type LogLevel = "info" | "warn" | "error";
+
+/** Where the server writes its log lines (one per request, plus start-up and failures). */
+export type Logger = (level: LogLevel, line: string) => void;
+
+/** What every route plugin gets. */
+export interface RouteDeps {
+  readonly controller: Controller;
+  readonly supervisor: SupervisorLike | undefined;
+  /** milliseconds between SSE heartbeat comments */
+  readonly heartbeatMs: number;
+  /** when this app was created, epoch ms */
+  readonly startedAt: number;
+}

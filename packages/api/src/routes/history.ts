@@ -1,0 +1,23 @@
+import { HistoryEventSchema, slotKey } from "@corral/core";
+import { Elysia, t } from "elysia";
+import type { RouteDeps } from "../deps.ts";
+import { Limit, Slot } from "../schemas.ts";
+
+/**
+ * `GET /api/v1/history?limit=&slot=`: the newest events of `history.jsonl` first.
+ * @example
+ * app.use(historyRoutes(deps))
+ */
+export function historyRoutes({ controller }: Pick<RouteDeps, "controller">) {
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["events"] } }).get(
+    "/history",
+    async ({ query }) => ({
+      events: await controller.registry.history.read({ limit: query.limit ?? 100, ...(query.slot ? { slot: slotKey(query.slot) } : {}) }),
+    }),
+    {
+      query: t.Object({ limit: t.Optional(Limit), slot: t.Optional(Slot) }),
+      response: t.Object({ events: t.Array(HistoryEventSchema) }),
+      detail: { summary: "Recent history events, newest first (limit defaults to 100)" },
+    },
+  );
+}

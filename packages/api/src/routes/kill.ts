@@ -1,0 +1,54 @@
+import { InvalidInputError, type KillOutcome } from "@corral/core";
+import { Elysia, t } from "elysia";
+import type { RouteDeps } from "../deps.ts";
+import { Name, Pid } from "../schemas.ts";
+
+const KilledSchema = t.Object({
+  pid: t.Integer(),
+  slot: t.Optional(t.String({ description: "the slot it was tracked in, if it was" })),
+  signalled: t.Boolean({ description: "false when it had already exited" }),
+  signal: t.Optional(t.String()),
+  escalated: t.Optional(t.Boolean()),
+  ms: t.Optional(t.Number()),
+});
+
+/**
+ * `POST /api/v1/kill` with `{ "pid" }` or `{ "name" }`: the users' own "kill it by pid or by
+ * name". Only llama-server processes: anything else is refused by core with 403.
+ * @example
+ * app.use(killRoutes(deps))
+ */
+export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
+  const { registry } = controller;
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["processes"] } }).post(
+    "/kill",
+    async ({ body, request, server }) => {
+      if ((body.pid === undefined) === (body.name === undefined)) {
+        throw new InvalidInputError("body", 'give exactly one of "pid" and "name"');
+      }
+      server?.timeout(request, 0);
+      const options = { force: body.force, reason: "kill requested through the API" };
+      const outcomes =
+        body.pid !== undefined ? [await registry.killByPid(body.pid, options)] : await registry.killByName(body.name!, options);
+      return { killed: outcomes.map(render) };
+    },
+    {
+      body: t.Object({
+        pid: t.Optional(Pid),
+        name: t.Optional(Name),
+        force: t.Optional(t.Boolean({ error: "force: true or false" })),
+      }),
+      response: t.Object({ killed: t.Array(KilledSchema) }),
+      detail: { summary: "Kill a llama-server by PID, or every one with a model id or executable name" },
+    },
+  );
+}
+
+function render(o: KillOutcome) {
+  return {
+    pid: o.pid,
+    ...(o.slot !== undefined ? { slot: o.slot } : {}),
+    signalled: o.signalled,
+    ...(o.tree ? { signal: o.tree.signal, escalated: o.tree.escalated, ms: o.tree.ms } : {}),
+  };
+}

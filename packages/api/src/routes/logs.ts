@@ -1,0 +1,63 @@
+import { Elysia, t } from "elysia";
+import type { RouteDeps } from "../deps.ts";
+import { GpuIdQuery, Lines, toSlot } from "../schemas.ts";
+import { sseResponse } from "../sse.ts";
+
+/**
+ * `GET /api/v1/logs?gpu_id=&lines=`: the original controller's `{ logs, total_lines }`. With
+ * `follow=true` it is an event stream instead: the last `lines` lines as one frame, then each
+ * batch of new lines as it is written (`{ "lines": [...] }` per frame).
+ * @example
+ * app.use(logRoutes(deps))
+ */
+export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controller" | "heartbeatMs">) {
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["compat"] } }).get(
+    "/logs",
+    async ({ query, request, server }) => {
+      const slot = toSlot(query.gpu_id ?? "0");
+      const lines = query.lines ?? 100;
+      const tail = await controller.logs(slot, lines);
+      if (!query.follow) return { logs: tail, total_lines: tail.length };
+      server?.timeout(request, 0);
+      return sseResponse(
+        request,
+        (send, close) => {
+          send({ data: { lines: tail } });
+          const stop = new AbortController();
+          controller
+            .followLogs(slot, (batch) => send({ data: { lines: batch } }), stop.signal)
+            .catch((error: Error) => {
+              send({ event: "error", data: { error: { code: (error as { code?: string }).code ?? "INTERNAL", message: error.message } } });
+              close();
+            });
+          return () => stop.abort();
+        },
+        { heartbeatMs },
+      );
+    },
+    {
+      query: t.Object({
+        gpu_id: t.Optional(GpuIdQuery),
+        lines: t.Optional(Lines),
+        follow: t.Optional(t.Boolean({ default: false, error: "follow: true or false" })),
+      }),
+      detail: {
+        summary: "The last lines of a slot's llama-server log (gpu_id defaults to 0, lines to 100); follow=true streams",
+        responses: {
+          200: {
+            description: "{ logs, total_lines }, or an event stream with follow=true",
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: { logs: { type: "array", items: { type: "string" } }, total_lines: { type: "integer" } },
+                },
+              },
+              "text/event-stream": { schema: { type: "string" } },
+            },
+          },
+        },
+      },
+    },
+  );
+}

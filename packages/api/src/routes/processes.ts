@@ -1,0 +1,113 @@
+import { EntryNotFoundError, slotKey } from "@corral/core";
+import { Elysia, t } from "elysia";
+import type { RouteDeps } from "../deps.ts";
+import { ProcessEntrySchema, ProcessStatusSchema, Slot } from "../schemas.ts";
+
+const SlotParams = t.Object({ slot: Slot });
+
+const VerifyResponse = t.Object({
+  slot: t.String(),
+  entry: ProcessEntrySchema,
+  state: t.String({ description: "running | exited | pid-reused | access-denied | unknown" }),
+  reason: t.String(),
+  process: t.Optional(
+    t.Object({
+      pid: t.Integer(),
+      name: t.String(),
+      exe: t.Optional(t.String()),
+      start_time_ms: t.Optional(t.Number()),
+      user: t.Optional(t.String()),
+    }),
+  ),
+});
+
+const UnloadResultSchema = t.Object({
+  slot: t.String(),
+  pid: t.Integer(),
+  model_id: t.String(),
+  signalled: t.Boolean(),
+  escalated: t.Boolean(),
+  ms: t.Number(),
+  port_freed: t.Boolean(),
+  gpu_released: t.Optional(t.Boolean()),
+  reason: t.String(),
+});
+
+/**
+ * corral's own view of tracked processes: live status of each, identity check, unload.
+ * With a supervisor the rows come from its latest tick (at most a second old), so many
+ * browsers polling cost one process-table scan.
+ * @example
+ * app.use(processRoutes(deps))
+ */
+export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "controller" | "supervisor">) {
+  const statuses = () => (supervisor ? supervisor.statuses(1000) : controller.status());
+  return new Elysia({ prefix: "/api/v1/processes", detail: { tags: ["processes"] } })
+    .get("/", async () => ({ processes: await statuses() }), {
+      response: t.Object({ processes: t.Array(ProcessStatusSchema) }),
+      detail: { summary: "Every tracked process with live status, health, uptime, CPU, memory and GPU memory" },
+    })
+    .get(
+      "/:slot",
+      async ({ params }) => {
+        const slot = slotKey(params.slot);
+        const row = (await statuses()).find((s) => s.slot === slot);
+        if (!row) throw new EntryNotFoundError(slot);
+        return row;
+      },
+      { params: SlotParams, response: ProcessStatusSchema, detail: { summary: "One tracked process" } },
+    )
+    .post(
+      "/:slot/verify",
+      async ({ params }) => {
+        const { slot, entry, probe } = await controller.registry.verify(slotKey(params.slot));
+        const p = probe.process;
+        return {
+          slot,
+          entry,
+          state: probe.state,
+          reason: probe.reason,
+          ...(p
+            ? {
+                process: {
+                  pid: p.pid,
+                  name: p.name,
+                  ...(p.exe !== undefined ? { exe: p.exe } : {}),
+                  ...(p.startTimeMs !== undefined ? { start_time_ms: p.startTimeMs } : {}),
+                  ...(p.user !== undefined ? { user: p.user } : {}),
+                },
+              }
+            : {}),
+        };
+      },
+      {
+        params: SlotParams,
+        response: VerifyResponse,
+        detail: { summary: "Check that the PID still belongs to the process that was registered" },
+      },
+    )
+    .delete(
+      "/:slot",
+      async ({ params, query, request, server }) => {
+        server?.timeout(request, 0);
+        const r = await controller.unload(slotKey(params.slot), { force: query.force });
+        return {
+          slot: r.slot,
+          pid: r.pid,
+          model_id: r.model_id,
+          signalled: r.signalled,
+          escalated: r.escalated,
+          ms: r.ms,
+          port_freed: r.portFreed,
+          ...(r.gpuReleased !== undefined ? { gpu_released: r.gpuReleased } : {}),
+          reason: r.reason,
+        };
+      },
+      {
+        params: SlotParams,
+        query: t.Object({ force: t.Optional(t.Boolean({ default: false, error: "force: true or false" })) }),
+        response: UnloadResultSchema,
+        detail: { summary: "Unload (force: SIGKILL at once)" },
+      },
+    );
+}

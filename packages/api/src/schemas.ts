@@ -1,0 +1,103 @@
+import { ProcessEntrySchema, slotKey } from "@corral/core";
+import { t } from "elysia";
+
+/**
+ * TypeBox schemas shared by several routes. Each input schema carries an `error` that names
+ * its field, because Elysia reports coerced query numbers without their path.
+ */
+
+/** core's parseSlot rule: digits and commas only ("0", "0,1"), so no path tricks reach the log folder. */
+const SLOT_PATTERN = "^\\d{1,3}(,\\d{1,3}){0,15}$";
+
+/** A slot key in a URL: `/processes/0,1`. */
+export const Slot = t.String({
+  pattern: SLOT_PATTERN,
+  description: 'GPU index or comma list, e.g. "0" or "0,1"',
+  error: 'slot: a GPU index or a comma list such as "0,1"',
+});
+
+/** The original controller's `gpu_id`: 0, 1, "0,1" or "both" (= "0,1"). */
+export const GpuId = t.Union([t.Integer({ minimum: 0, maximum: 999 }), t.String({ pattern: `^(both|${SLOT_PATTERN.slice(1, -1)})$` })], {
+  description: 'GPU index (0), list ("0,1") or the original controller\'s "both"',
+  error: 'gpu_id: a GPU index such as 0, a list such as "0,1", or "both"',
+});
+
+/** `gpu_id` as a query string. */
+export const GpuIdQuery = t.String({
+  pattern: `^(both|${SLOT_PATTERN.slice(1, -1)})$`,
+  description: 'GPU index (0), list ("0,1") or "both"',
+  error: 'gpu_id: a GPU index such as 0, a list such as "0,1", or "both"',
+});
+
+/** A PID: never 0 or 1 (init), which no request may target. */
+export const Pid = t.Integer({ minimum: 2, maximum: 2 ** 31 - 1, description: "process id", error: "pid: an integer of at least 2" });
+
+/** Log lines to return. */
+export const Lines = t.Integer({ minimum: 1, maximum: 10_000, description: "how many lines, 1 to 10000", error: "lines: an integer from 1 to 10000" });
+
+/** History events to return. */
+export const Limit = t.Integer({ minimum: 1, maximum: 10_000, description: "at most this many events, 1 to 10000", error: "limit: an integer from 1 to 10000" });
+
+/** A model id or process name. */
+export const Name = t.String({ minLength: 1, maxLength: 128, error: "name: 1 to 128 characters" });
+
+/** A configured model's id. */
+export const ModelId = t.String({ minLength: 1, maxLength: 128, description: "model id from corral.yaml", error: "model_id: 1 to 128 characters" });
+
+/** A port for a llama-server. */
+export const Port = t.Integer({ minimum: 1, maximum: 65_535, error: "port: an integer from 1 to 65535" });
+
+/** `?force=true|false`. */
+export const Force = t.Boolean({ default: false, description: "SIGKILL at once", error: "force: true or false" });
+
+/** The body of every error response. */
+export const ErrorSchema = t.Object(
+  {
+    error: t.Object({
+      code: t.String({ description: "stable machine-readable code, e.g. NOT_FOUND, SLOT_IN_USE, VALIDATION" }),
+      message: t.String({ description: "what went wrong, for people" }),
+      errors: t.Optional(t.Array(t.Object({ status: t.Integer(), code: t.String(), message: t.String() }))),
+    }),
+  },
+  { description: "error" },
+);
+
+/** `/health` of one llama-server. */
+export const HealthReportSchema = t.Object({
+  ok: t.Boolean(),
+  state: t.String({ description: "ok | loading | error | unreachable" }),
+  httpStatus: t.Optional(t.Integer()),
+  ms: t.Number(),
+  error: t.Optional(t.String()),
+});
+
+/** CPU, memory and GPU memory of one process. */
+export const UsageSchema = t.Object({
+  cpu_percent: t.Number({ description: "percent of one core since the previous sample" }),
+  rss_bytes: t.Number(),
+  gpu_memory_mib: t.Optional(t.Number()),
+});
+
+/** One tracked process with its live figures (core's ProcessStatus). */
+export const ProcessStatusSchema = t.Object({
+  slot: t.String(),
+  entry: ProcessEntrySchema,
+  state: t.String({ description: "what the OS says: running | exited | pid-reused | access-denied | unknown" }),
+  state_reason: t.String(),
+  health: t.Optional(HealthReportSchema),
+  uptime_ms: t.Optional(t.Number()),
+  usage: t.Optional(UsageSchema),
+  checked_at: t.String(),
+});
+
+export { ProcessEntrySchema };
+
+/**
+ * The slot key for a `gpu_id` as the original controller's clients send it.
+ * @example
+ * toSlot("both") // "0,1"
+ * toSlot(1) // "1"
+ */
+export function toSlot(gpuId: number | string): string {
+  return slotKey(gpuId === "both" ? "0,1" : gpuId);
+}

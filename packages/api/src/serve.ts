@@ -1,0 +1,124 @@
+import { ConfigError, createController, createSupervisor, type Controller, type RecoveredSlot, type Supervisor } from "@corral/core";
+import { createApp } from "./app.ts";
+import { DEFAULT_BODY_LIMIT_BYTES } from "./body.ts";
+import type { Logger } from "./deps.ts";
+
+/** Options of {@link serve}. Each falls back to corral.yaml's `server` section, then the default. */
+export interface ServeOptions {
+  /** @default defaultHome() (CORRAL_HOME or the platform's state folder) */
+  readonly home?: string;
+  /** @default <home>/corral.yaml */
+  readonly configFile?: string;
+  /** @default config server.host, else "127.0.0.1" */
+  readonly host?: string;
+  /** 0 picks a free port @default config server.port, else 7070 */
+  readonly port?: number;
+  /** @default CORRAL_TOKEN, else config server.token, else none (loopback only) */
+  readonly token?: string;
+  /** @default one line per request on stdout/stderr, prefixed with the time and level */
+  readonly logger?: Logger;
+  /** stop cleanly on SIGINT and SIGTERM, then exit @default true */
+  readonly handleSignals?: boolean;
+  /** watcher tick @default config watch.interval_ms (5000) */
+  readonly intervalMs?: number;
+  /** environment read for CORRAL_TOKEN @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** A listening corral server. */
+export interface RunningServer {
+  readonly url: URL;
+  readonly controller: Controller;
+  readonly supervisor: Supervisor;
+  /** what recover() found at start-up */
+  readonly recovered: RecoveredSlot[];
+  /** Stops the watcher and the listener; the llama-servers keep running (the next start reattaches them). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Whether an address only accepts connections from this machine.
+ * @example
+ * isLoopback("127.0.0.1") // true
+ * isLoopback("0.0.0.0") // false
+ */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
+/** The default logger: "2026-11-26T12:00:00.000Z info GET /api/v1/processes 200 3.1ms". */
+export const consoleLogger: Logger = (level, line) => {
+  const text = `${new Date().toISOString()} ${level} ${line}`;
+  if (level === "info") console.log(text);
+  else console.error(text);
+};
+
+/**
+ * Starts the corral server: opens the home, runs `recover()` (reattaching every llama-server
+ * that outlived the last run), starts the watcher, then listens. Refuses a non-loopback address
+ * without a token. With `handleSignals`, SIGINT/SIGTERM stop it cleanly and exit; the
+ * llama-servers keep running.
+ * @throws ConfigError (`server.token`) for a non-loopback host without a token
+ * @example
+ * const server = await serve({ home: "/var/lib/corral", port: 7070 })
+ * console.log(`listening on ${server.url}`)
+ */
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const log = options.logger ?? consoleLogger;
+  const controller = await createController({ home: options.home, configFile: options.configFile });
+  const { server: conf } = controller.config;
+  const host = options.host ?? conf.host;
+  const port = options.port ?? conf.port;
+  const token = options.token ?? (env.CORRAL_TOKEN || undefined) ?? conf.token;
+  if (!isLoopback(host) && !token) {
+    throw new ConfigError(
+      "server.token",
+      `refusing to listen on ${host} without a token: anyone who can reach it could start and kill processes. ` +
+        `Set one with the environment variable CORRAL_TOKEN=<secret> or \`server: { token: <secret> }\` in ${controller.config.file ?? "corral.yaml"}, ` +
+        "or listen on 127.0.0.1",
+    );
+  }
+  const recovered = await controller.recover();
+  const supervisor = createSupervisor(controller, { intervalMs: options.intervalMs });
+  supervisor.start();
+  const app = createApp({ controller, supervisor, token, cors: conf.cors, logger: log });
+  try {
+    app.listen({
+      hostname: host,
+      port,
+      // Production mode: the page is bundled once instead of through the HMR dev server, whose
+      // reload socket made browser connections flaky; errors carry no stack traces either.
+      development: false,
+      // Two corral servers must never share one port silently.
+      reusePort: false,
+      // Bun answers 413 itself past this; the JSON parser enforces the exact limit.
+      maxRequestBodySize: DEFAULT_BODY_LIMIT_BYTES * 2,
+      // Loads and event streams reset their own timer; plain requests never idle this long.
+      idleTimeout: 60,
+    });
+  } catch (error) {
+    await supervisor.stop();
+    throw error;
+  }
+  const server = app.server!;
+  const url = new URL(`http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`);
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await supervisor.stop();
+      await app.stop(true);
+    })());
+  if (options.handleSignals ?? true) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log("info", `${signal}: stopping (llama-servers keep running; the next start reattaches them)`);
+      void stop().finally(() => process.exit(0));
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  }
+  const live = recovered.filter((r) => r.outcome !== "removed" && r.outcome !== "stopped" && r.outcome !== "killed-duplicate").length;
+  log("info", `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered${token ? ", token required" : ""})`);
+  return { url, controller, supervisor, recovered, stop };
+}

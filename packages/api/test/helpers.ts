@@ -1,0 +1,115 @@
+import { createController, type Controller } from "@corral/core";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, type AppDeps } from "../src/app.ts";
+import { freePort, standInServer } from "../../core/test/fixtures/index.ts";
+
+export { freePort, spawnStandIn, standInServer, waitFor } from "../../core/test/fixtures/index.ts";
+
+/** A model in a test home's config. */
+export interface TestModel {
+  readonly id: string;
+  readonly args?: readonly string[];
+  readonly gpu?: string;
+  readonly port?: number;
+}
+
+/** A temp corral home whose config points at the stand-in llama-server, with a controller over it. */
+export interface TestHome {
+  readonly home: string;
+  readonly configFile: string;
+  readonly controller: Controller;
+  /** every PID the registry of this home ever recorded: the only ones a test may kill */
+  readonly pids: Set<number>;
+  app(deps?: Partial<AppDeps>): ReturnType<typeof createApp>;
+  /** SIGKILLs the recorded PIDs (whole process groups: the stand-ins run detached) and removes the home. */
+  cleanup(): void;
+}
+
+/**
+ * Writes `corral.json` (stand-in llama-server, small model files, a random port range) into a
+ * temp home and opens a controller on it. No GPU figures unless `gpuQuery` is given.
+ * @example
+ * const t = await testHome([{ id: "tiny", args: ["--fake-load-ms", "200"] }])
+ */
+export async function testHome(
+  models: readonly TestModel[],
+  options: { readonly config?: Record<string, unknown>; readonly gpuQuery?: Controller["gpuQuery"] } = {},
+): Promise<TestHome> {
+  const home = mkdtempSync(join(tmpdir(), "corral-api-"));
+  const server = await standInServer();
+  const base = await freePort();
+  const config = {
+    llama_server: server,
+    host: "127.0.0.1",
+    ports: { range: [base, Math.min(base + 50, 65_535)], gpu: {} },
+    timeouts: { load_ms: 15_000, stop_ms: 3_000, health_ms: 1_000 },
+    gpu_release_wait_ms: 0,
+    models: models.map((m) => {
+      const path = join(home, `${m.id}.gguf`);
+      writeFileSync(path, "GGUF stand-in model\n");
+      return { id: m.id, path, args: m.args ?? [], ...(m.gpu ? { gpu: m.gpu } : {}), ...(m.port ? { port: m.port } : {}) };
+    }),
+    ...options.config,
+  };
+  const configFile = join(home, "corral.json");
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const controller = await createController({ home, configFile, gpuQuery: options.gpuQuery ?? (async () => undefined) });
+  const pids = new Set<number>();
+  controller.registry.subscribe((e) => {
+    if (e.pid) pids.add(e.pid);
+  });
+  return {
+    home,
+    configFile,
+    controller,
+    pids,
+    app: (deps = {}) => createApp({ controller, web: false, ...deps }),
+    cleanup() {
+      killPids(pids);
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** SIGKILLs each PID's process group (the stand-in and its fake children), then the PID itself. */
+export function killPids(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** A JSON request to the app. */
+export function req(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Request {
+  return new Request(`http://localhost${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** Sends a request and returns status and parsed JSON body. */
+export async function call(
+  app: { handle(request: Request): Promise<Response> },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await app.handle(req(method, path, body, headers));
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (metrics)
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
