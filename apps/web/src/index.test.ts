@@ -1,0 +1,50 @@
+import { afterAll, describe, expect, it } from "bun:test";
+import { indexHtml, webRoutes } from "./index.ts";
+
+// Served as the API will serve it: Bun.serve's routes, production mode (bundled once, no HMR).
+const server = Bun.serve({ port: 0, hostname: "127.0.0.1", development: false, routes: webRoutes(), fetch: () => new Response("api", { status: 404 }) });
+afterAll(() => server.stop(true));
+const base = `http://127.0.0.1:${server.port}`;
+
+async function page() {
+  const res = await fetch(`${base}/`);
+  const html = await res.text();
+  const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] ?? "").filter((u) => !u.startsWith("data:"));
+  return { res, html, assets };
+}
+
+describe("webRoutes", () => {
+  it("maps / to the HTML bundle", () => {
+    expect(webRoutes()).toEqual({ "/": indexHtml });
+    expect(webRoutes({ path: "/ui" })).toEqual({ "/ui": indexHtml });
+  });
+
+  it("serves the page with its bundled script and stylesheet", async () => {
+    const { res, html, assets } = await page();
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(html).toContain('id="processes-body"');
+    expect(assets.some((a) => a.endsWith(".js"))).toBe(true);
+    expect(assets.some((a) => a.endsWith(".css"))).toBe(true);
+  });
+
+  it("needs nothing from another host (the machines are often offline)", async () => {
+    const { html, assets } = await page();
+    const bodies = [html];
+    for (const asset of assets) {
+      expect(asset.startsWith("/")).toBe(true);
+      const res = await fetch(new URL(asset, base));
+      expect(res.status).toBe(200);
+      bodies.push(await res.text());
+    }
+    for (const body of bodies) expect(body).not.toMatch(/(?:src|href)=["']?https?:|@import\s+url\(["']?https?:|from\s*["']https?:/);
+  });
+
+  it("bundles the TypeScript: the browser gets no TypeScript-only syntax or bare imports", async () => {
+    const { assets } = await page();
+    const js = await (await fetch(new URL(assets.find((a) => a.endsWith(".js")) ?? "/missing", base))).text();
+    expect(js).toContain("/api/v1/processes");
+    expect(js).not.toMatch(/^\s*import\s.+from\s+["'][^./]/m);
+    expect(js).not.toContain("import type");
+  });
+});
