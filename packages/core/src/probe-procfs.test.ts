@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseProcStat, procfsProbe, userNames } from "./probe-procfs.ts";
@@ -17,27 +17,29 @@ function statLine(pid: number, comm: string, opts: { state?: string; ppid?: numb
 const root = mkdtempSync(join(tmpdir(), "corral-fakeproc-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function fakeProcess(pid: number, files: { stat?: string; cmdline?: string[]; status?: string; exe?: string; environ?: string[] }) {
+/** A fake /proc/<pid>; like the kernel's, the folder's owner is the process's uid. */
+function fakeProcess(pid: number, files: { stat?: string; cmdline?: string[]; uid?: number; exe?: string; environ?: string[] }) {
   const dir = join(root, String(pid));
   mkdirSync(dir, { recursive: true });
+  if (files.uid !== undefined && process.getuid?.() === 0) chownSync(dir, files.uid, files.uid);
   if (files.stat !== undefined) writeFileSync(join(dir, "stat"), files.stat);
   if (files.cmdline) writeFileSync(join(dir, "cmdline"), files.cmdline.map((a) => `${a}\0`).join(""));
-  if (files.status !== undefined) writeFileSync(join(dir, "status"), files.status);
   if (files.exe) symlinkSync(files.exe, join(dir, "exe"));
   if (files.environ) writeFileSync(join(dir, "environ"), files.environ.map((a) => `${a}\0`).join(""));
 }
 
 writeFileSync(join(root, "stat"), "cpu  1 2 3 4\nintr 0\nbtime 1700000000\nprocesses 9\n");
 writeFileSync(join(root, "passwd"), "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n");
+const users = new Map([[0, "root"], [1000, "alice"]]);
 fakeProcess(4242, {
   stat: statLine(4242, "llama) (server", { ppid: 77, ticks: 12345 }),
   cmdline: ["/opt/llama/llama-server", "-m", "/models/a b.gguf", "--port", "8081"],
-  status: "Name:\tllama-server\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n",
+  uid: 1000,
   exe: "/opt/llama/llama-server (deleted)",
   environ: ["PATH=/usr/bin", "CORRAL_HOME_ID=home-1", "EQUALS=a=b"],
 });
 fakeProcess(2, { stat: statLine(2, "kthreadd", { ppid: 0, flags: 0x00208040, ticks: 0 }) });
-fakeProcess(4300, { stat: statLine(4300, "defunct", { state: "Z", ppid: 4242 }), cmdline: [], status: "Uid:\t0\t0\t0\t0\n" });
+fakeProcess(4300, { stat: statLine(4300, "defunct", { state: "Z", ppid: 4242 }), cmdline: [] });
 fakeProcess(4500, { stat: statLine(4500, "big", { ppid: 1 }), cmdline: ["big", "x".repeat(70_000), "tail"] });
 // A folder whose files are gone: the process exited while we scanned.
 fakeProcess(4400, {});
@@ -64,6 +66,7 @@ describe("parseProcStat", () => {
 describe("procfsProbe on a fake /proc", () => {
   it("reads pid, ppid, executable without ' (deleted)', argv, uid, user and start time", async () => {
     const info = await probe.get(4242);
+    const uid = statSync(join(root, "4242")).uid; // 1000 where the test may chown, else ours
     expect(info).toEqual({
       pid: 4242,
       ppid: 77,
@@ -72,8 +75,8 @@ describe("procfsProbe on a fake /proc", () => {
       cmdline: ["/opt/llama/llama-server", "-m", "/models/a b.gguf", "--port", "8081"],
       startTimeMs: 1700000000_000 + 123450,
       startTimePrecisionMs: 10,
-      uid: 1000,
-      user: "alice",
+      uid,
+      user: users.get(uid),
       state: "S",
       accessDenied: false,
     });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { ProcessInfo, ProcessProbe } from "./process.ts";
 
@@ -113,7 +113,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return undefined;
   // Field 3 (state) is rest[0], so field N is rest[N - 3].
-  const rest = text.slice(close + 2).split(" ");
+  const rest = text.slice(close + 2).split(" ", 20);
   const ppid = Number(rest[1]);
   const startTicks = Number(rest[19]);
   if (!rest[0] || !Number.isFinite(ppid) || !Number.isFinite(startTicks)) return undefined;
@@ -146,7 +146,9 @@ function readProcess(ctx: ReadContext, pid: number): ProcessInfo | undefined {
   };
   const exe = part(() => readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ""));
   const cmdline = part(() => splitNul(readText(`${dir}/cmdline`))) ?? [];
-  const uid = part(() => parseUid(readText(`${dir}/status`)));
+  // The folder's owner is the effective uid (the kernel sets it so even for non-dumpable
+  // processes), which is also what ps reports; stat is ~10x cheaper than parsing status.
+  const uid = part(() => statSync(dir).uid);
   return {
     pid,
     ppid: stat.ppid,
@@ -203,14 +205,6 @@ function splitNul(text: string): string[] {
   const parts = text.split("\0");
   if (parts.at(-1) === "") parts.pop();
   return parts;
-}
-
-/** The real uid: first number of the `Uid:` line. */
-function parseUid(status: string): number | undefined {
-  const at = status.indexOf("\nUid:");
-  if (at < 0) return undefined;
-  const uid = Number.parseInt(status.slice(at + 5).trimStart(), 10);
-  return Number.isNaN(uid) ? undefined : uid;
 }
 
 let scratch = Buffer.allocUnsafe(16 * 1024);
