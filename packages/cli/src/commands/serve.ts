@@ -1,0 +1,55 @@
+import { integerFlag, stringFlag } from "../args.ts";
+import type { Command } from "../context.ts";
+
+/**
+ * `corral serve [--host H] [--port N]`: the REST API and web page, until Ctrl-C or SIGTERM.
+ * Elysia is imported only here, so no other command pays for it.
+ * @example
+ * corral serve --port 7070
+ */
+export const command: Command = {
+  name: "serve",
+  args: [],
+  options: {
+    host: { type: "string", value: "HOST", description: "address to listen on [default: server.host, 127.0.0.1]" },
+    port: { type: "string", value: "N", description: "port to listen on, 0 for any free one [default: server.port, 7070]" },
+  },
+  examples: ["corral serve", "corral serve --port 8000", "CORRAL_TOKEN=secret corral serve --host 0.0.0.0"],
+  async run(ctx, input) {
+    const port = integerFlag(input, "port", { min: 0, max: 65535 }, "serve");
+    const host = stringFlag(input, "host");
+    const { serve } = await import("@corral/api");
+    // Signals are ours, not serve()'s: from the menu, Ctrl-C must stop the server and come back.
+    const signal = waitForSignal();
+    try {
+      const server = await serve({ home: ctx.home, configFile: ctx.configFile, host, port, handleSignals: false });
+      const url = server.url.toString();
+      const n = server.recovered.length;
+      const line = `corral is serving on ${url}${n ? ` (reattached ${n} slot${n === 1 ? "" : "s"})` : ""}`;
+      if (ctx.interactive) (await ctx.ui()).log.info(`${line}; Ctrl-C stops it`);
+      else await ctx.print(`${line}\n`);
+      await signal.received;
+      await server.stop();
+      return { data: { url }, lines: [], summary: "stopped serving; the llama-servers keep running" };
+    } finally {
+      signal.dispose();
+    }
+  },
+};
+
+/** Resolves on the first SIGINT or SIGTERM: stopping the server is the normal end, not a failure. */
+function waitForSignal(): { received: Promise<void>; dispose(): void } {
+  let done = () => {};
+  const received = new Promise<void>((resolve) => {
+    done = () => resolve();
+  });
+  process.on("SIGINT", done);
+  process.on("SIGTERM", done);
+  return {
+    received,
+    dispose() {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+    },
+  };
+}
