@@ -59,3 +59,12 @@ export function jsonBody(options: { readonly limitBytes?: number } = {}) {
       }
     });
 }
+
+/**
+ * Route option for routes with a body. At run time the global parser above has already read the
+ * body, so Elysia's own JSON parser never runs; the option only tells the OpenAPI document that
+ * the body is `application/json` (it lists no content type for a custom parser).
+ * @example
+ * app.post("/x", handler, { ...JSON_BODY, body: t.Object({}) })
+ */
+export const JSON_BODY = { parse: "json" } as const;

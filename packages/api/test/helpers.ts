@@ -1,4 +1,13 @@
-import { createController, type Controller } from "@corral/core";
+import {
+  createController,
+  defaultProbe,
+  homeIdOf,
+  isServerProcess,
+  MARKER_ENV,
+  type Controller,
+  type ProcessInfo,
+  type ProcessProbe,
+} from "@corral/core";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,8 +64,9 @@ export async function testHome(
   };
   const configFile = join(home, "corral.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const controller = await createController({ home, configFile, gpuQuery: options.gpuQuery ?? (async () => undefined) });
   const pids = new Set<number>();
+  const probe = scopedProbe(pids, homeIdOf(home));
+  const controller = await createController({ home, configFile, probe, gpuQuery: options.gpuQuery ?? (async () => undefined) });
   controller.registry.subscribe((e) => {
     if (e.pid) pids.add(e.pid);
   });
@@ -70,6 +80,32 @@ export async function testHome(
       killPids(pids);
       rmSync(home, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The real process probe, blind to llama-servers this test did not start: other test files
+ * run their own stand-ins at the same time, and an orphan scan (then a cleanup) must never see
+ * them. A llama-server counts as this test's when its PID or an ancestor's is in `pids`, or it
+ * carries this home's marker (spawned by this controller, not yet registered).
+ */
+export function scopedProbe(pids: Set<number>, homeId: string): ProcessProbe {
+  const real = defaultProbe();
+  const mine = async (p: ProcessInfo, byPid: Map<number, ProcessInfo>): Promise<boolean> => {
+    for (let q: ProcessInfo | undefined = p, hops = 0; q && hops < 64; q = byPid.get(q.ppid), hops++) {
+      if (pids.has(q.pid)) return true;
+    }
+    return (await real.environ(p.pid))?.[MARKER_ENV.home] === homeId;
+  };
+  return {
+    list: async () => {
+      const all = await real.list();
+      const byPid = new Map(all.map((p) => [p.pid, p]));
+      const keep = await Promise.all(all.map(async (p) => !isServerProcess(p) || (await mine(p, byPid))));
+      return all.filter((_, i) => keep[i]);
+    },
+    get: (pid) => real.get(pid),
+    environ: (pid) => real.environ(pid),
   };
 }
 

@@ -1,5 +1,6 @@
 import { InvalidInputError, type KillOutcome } from "@corral/core";
 import { Elysia, t } from "elysia";
+import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { Name, Pid } from "../schemas.ts";
 
@@ -33,6 +34,7 @@ export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
       return { killed: outcomes.map(render) };
     },
     {
+      ...JSON_BODY,
       body: t.Object({
         pid: t.Optional(Pid),
         name: t.Optional(Name),

@@ -1,5 +1,6 @@
 import type { ProcessEntry } from "@corral/core";
 import { Elysia, t } from "elysia";
+import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { GpuId, ModelId, Port, ProcessEntrySchema, toSlot } from "../schemas.ts";
 
@@ -114,6 +115,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
         };
       },
       {
+        ...JSON_BODY,
         body: t.Object({
           model_id: ModelId,
           gpu_id: t.Optional(GpuId),
@@ -146,6 +148,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
         };
       },
       {
+        ...JSON_BODY,
         body: t.Object({
           gpu_id: GpuId,
           force: t.Optional(t.Boolean({ error: "force: true or false" })),
@@ -174,6 +177,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
         };
       },
       {
+        ...JSON_BODY,
         body: t.Object({ model_id: ModelId, gpu_id: t.Optional(GpuId), timeout_ms: t.Optional(TimeoutMs) }),
         response: SwitchResponse,
         detail: { summary: "Unload a slot and load another model on the same GPUs" },

@@ -1,5 +1,6 @@
 import { CorralError, NotOurProcessError, slotKey } from "@corral/core";
 import { Elysia, t } from "elysia";
+import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ModelId, Pid, ProcessEntrySchema, Slot } from "../schemas.ts";
 
@@ -55,6 +56,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
       },
       {
         params: PidParams,
+        ...JSON_BODY,
         body: t.Object({ slot: t.Optional(Slot), model_id: t.Optional(ModelId) }),
         response: t.Object({ slot: t.String(), entry: ProcessEntrySchema }),
         detail: { summary: "Track an orphan from now on (slot from its environment unless given)" },

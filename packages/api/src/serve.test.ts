@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, it } from "bun:test";
+import { ConfigError } from "@corral/core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isLoopback, serve } from "./serve.ts";
+
+const home = mkdtempSync(join(tmpdir(), "corral-serve-"));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe("isLoopback", () => {
+  it("accepts only addresses that never leave the machine", () => {
+    for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) expect(isLoopback(host)).toBe(true);
+    for (const host of ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", "128.0.0.1"]) expect(isLoopback(host)).toBe(false);
+  });
+});
+
+describe("serve", () => {
+  it("refuses to listen on a non-loopback address without a token, and says how to set one", async () => {
+    const error = await serve({ home, host: "0.0.0.0", port: 0, env: {}, handleSignals: false, logger: () => undefined }).catch((e) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.key).toBe("server.token");
+    expect(error.message).toContain("CORRAL_TOKEN");
+    expect(error.message).toContain("server");
+  });
+
+  it("listens on a loopback port, serves the page and health, and stops cleanly", async () => {
+    const lines: string[] = [];
+    const server = await serve({ home, port: 0, env: {}, handleSignals: false, logger: (_, line) => lines.push(line) });
+    try {
+      expect(server.url.hostname).toBe("127.0.0.1");
+      const res = await fetch(new URL("/api/v1/health", server.url));
+      expect(res.status).toBe(200);
+      expect(lines[0]).toContain(`listening on ${server.url.href}`);
+      const page = await fetch(server.url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      // The request line is written once the response has gone out.
+      for (let i = 0; i < 100 && !lines.some((l) => l.startsWith("GET /api/v1/health 200")); i++) await Bun.sleep(10);
+      expect(lines.some((l) => l.startsWith("GET /api/v1/health 200"))).toBe(true);
+    } finally {
+      await server.stop();
+    }
+    expect(await fetch(new URL("/api/v1/health", server.url)).catch(() => "refused")).toBe("refused");
+  });
+
+  it("takes the token from CORRAL_TOKEN and then requires it on every route but health", async () => {
+    const server = await serve({ home, host: "127.0.0.1", port: 0, env: { CORRAL_TOKEN: "t0ken" }, handleSignals: false, logger: () => undefined });
+    try {
+      expect((await fetch(new URL("/api/v1/processes", server.url))).status).toBe(401);
+      expect((await fetch(new URL("/api/v1/health", server.url))).status).toBe(200);
+      const ok = await fetch(new URL("/api/v1/processes", server.url), { headers: { authorization: "Bearer t0ken" } });
+      expect(ok.status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
