@@ -46,6 +46,18 @@ describe("queryGpus with the fake nvidia-smi", () => {
     expect(Number.isNaN(Date.parse(snapshot!.taken_at))).toBe(false);
   });
 
+  it("parses what a real H100 printed, idle and with a torch process holding memory", async () => {
+    const uuid = "GPU-723f0526-28d7-1ce6-21b0-37ed60062a4f";
+    const idle = await queryGpus({ env: fakeEnv("h100-idle") });
+    expect(idle?.gpus).toEqual([
+      { index: 0, name: "NVIDIA H100 80GB HBM3", memory_total_mib: 81559, memory_used_mib: 0, uuid },
+    ]);
+    expect(idle?.processes).toEqual([]);
+    const busy = await queryGpus({ env: fakeEnv("h100-busy") });
+    expect(busy?.gpus[0]?.memory_used_mib).toBe(783);
+    expect(busy?.processes).toEqual([{ pid: 476, used_memory_mib: 774, gpu_uuid: uuid, gpu_index: 0 }]);
+  });
+
   it("handles [N/A] figures from a unified-memory board", async () => {
     const snapshot = await queryGpus({ env: fakeEnv("not-supported") });
     expect(snapshot?.gpus[0]?.memory_total_mib).toBeUndefined();

@@ -17,6 +17,9 @@ afterEach(async () => {
   }
 });
 
+// Three spinning threads: the child stays well above 20 % of a core even while other suites load the machine.
+const BUSY = `for (let i = 0; i < 2; i++) new Worker(URL.createObjectURL(new Blob(["for (;;) {}"]))); for (;;) {}`;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Samples twice, a second apart, and returns the second sample. */
@@ -28,7 +31,7 @@ async function twoSamples(sampler: UsageSampler, pids: number[]) {
 
 describe.each(["procfs", "ps"] as const)("usage of real processes from %s", (source) => {
   it("shows a busy child using CPU and more than a megabyte of memory", async () => {
-    const busy = start([process.execPath, "-e", "for (;;) {}"]);
+    const busy = start([process.execPath, "-e", BUSY]);
     await sleep(300);
     const usage = (await twoSamples(createUsageSampler({ source }), [busy.pid])).get(busy.pid);
     expect(usage).toBeDefined();
