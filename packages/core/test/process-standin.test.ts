@@ -88,6 +88,15 @@ describe("the stand-in llama-server", () => {
     expect((error as Error).message).toContain("couldn't bind");
   }, 30_000);
 
+  it("is healthy only once its fake child and grandchild are running", async () => {
+    const s = await standIn({ args: ["--fake-child", "--fake-grandchild"], wait: "healthy" });
+    const all = await defaultProbe().list();
+    const child = all.find((p) => p.ppid === s.pid);
+    const grandchild = child && all.find((p) => p.ppid === child.pid);
+    expect(child?.name).toBe("llama-server");
+    expect(grandchild?.cmdline).toContain("--fake-sleeper");
+  }, 30_000);
+
   it("gives free ports", async () => {
     const port = await freePort();
     expect(port).toBeGreaterThan(0);
