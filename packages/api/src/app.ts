@@ -104,5 +104,9 @@ export function createApp(deps: AppDeps) {
     .use(metricsRoutes(routeDeps));
 }
 
-/** The app {@link createApp} returns. */
+/**
+ * The app {@link createApp} returns.
+ * @example
+ * const app: CorralApp = createApp({ controller }); app.listen({ port: 7070, development: false })
+ */
 export type CorralApp = ReturnType<typeof createApp>;

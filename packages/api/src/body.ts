@@ -1,7 +1,11 @@
 import { Elysia } from "elysia";
 import { HttpError } from "./errors.ts";
 
-/** Largest request body accepted: every request corral takes is a few short fields. */
+/**
+ * Largest request body accepted: every request corral takes is a few short fields.
+ * @example
+ * createApp({ controller, bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES / 4 })
+ */
 export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
 
 function tooLarge(limit: number): HttpError {

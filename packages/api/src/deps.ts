@@ -1,12 +1,20 @@
 import type { Controller, HistoryEvent, ProcessStatus } from "@corral/core";
 
-/** Where live events come from: core's Supervisor, or a plain object in tests. */
+/**
+ * Where live events come from: core's Supervisor, or a plain object in tests.
+ * @example
+ * const feed: EventFeed = { subscribe: (fn) => registry.subscribe(fn) }
+ */
 export interface EventFeed {
   /** Calls `listener` with every registry and supervisor event; returns the unsubscribe function. */
   subscribe(listener: (event: HistoryEvent) => void): () => void;
 }
 
-/** The part of core's Supervisor the API uses. */
+/**
+ * The part of core's Supervisor the API uses.
+ * @example
+ * const fake: SupervisorLike = { subscribe: () => () => {}, statuses: () => controller.status() }
+ */
 export interface SupervisorLike extends EventFeed {
   /** Recent statuses (shared with the watcher's own tick), no older than `maxAgeMs`. */
   statuses(maxAgeMs?: number): Promise<ProcessStatus[]>;
@@ -15,10 +23,18 @@ export interface SupervisorLike extends EventFeed {
 /** Severity of a log line. */
 export type LogLevel = "info" | "warn" | "error";
 
-/** Where the server writes its log lines (one per request, plus start-up and failures). */
+/**
+ * Where the server writes its log lines (one per request, plus start-up and failures).
+ * @example
+ * const logger: Logger = (level, line) => console.log(`${level} ${line}`)
+ */
 export type Logger = (level: LogLevel, line: string) => void;
 
-/** What every route plugin gets. */
+/**
+ * What every route plugin gets.
+ * @example
+ * processRoutes({ controller, supervisor: undefined })
+ */
 export interface RouteDeps {
   readonly controller: Controller;
   readonly supervisor: SupervisorLike | undefined;

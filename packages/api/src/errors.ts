@@ -1,7 +1,11 @@
 import { CorralError, type CorralErrorCode } from "@corral/core";
 import { ValidationError } from "elysia";
 
-/** The body of every error response: `{ "error": { "code", "message" } }`. */
+/**
+ * The body of every error response.
+ * @example
+ * const body: ErrorBody = { error: { code: "SLOT_IN_USE", message: 'slot "0" overlaps slot "0,1" …' } }
+ */
 export interface ErrorBody {
   readonly error: {
     readonly code: string;
@@ -34,6 +38,8 @@ export class HttpError extends Error {
  * HTTP status of each core error code. KILL_FAILED is 503, not 500: a process that survives
  * SIGKILL is usually in uninterruptible sleep, a state of the machine that a retry can outlast,
  * and 500 stays reserved for corral's own bugs.
+ * @example
+ * STATUS_OF_CODE.SLOT_IN_USE // 409
  */
 export const STATUS_OF_CODE: Readonly<Record<CorralErrorCode, number>> = {
   NOT_FOUND: 404,
@@ -51,7 +57,11 @@ export const STATUS_OF_CODE: Readonly<Record<CorralErrorCode, number>> = {
   KILL_FAILED: 503,
 };
 
-/** What one onError call sends back. */
+/**
+ * What one onError call sends back.
+ * @example
+ * const { status, body } = describeError(error, code)
+ */
 export interface ErrorReply {
   readonly status: number;
   readonly body: ErrorBody;

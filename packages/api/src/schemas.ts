@@ -4,6 +4,8 @@ import { t } from "elysia";
 /**
  * TypeBox schemas shared by several routes. Each input schema carries an `error` that names
  * its field, because Elysia reports coerced query numbers without their path.
+ * @example
+ * app.get("/x/:slot", handler, { params: t.Object({ slot: Slot }), query: t.Object({ lines: t.Optional(Lines) }) })
  */
 
 /** core's parseSlot rule: digits and commas only ("0", "0,1"), so no path tricks reach the log folder. */

@@ -1,9 +1,12 @@
 import { ConfigError, createController, createSupervisor, type Controller, type RecoveredSlot, type Supervisor } from "@corral/core";
 import { createApp } from "./app.ts";
-import { DEFAULT_BODY_LIMIT_BYTES } from "./body.ts";
 import type { Logger } from "./deps.ts";
 
-/** Options of {@link serve}. Each falls back to corral.yaml's `server` section, then the default. */
+/**
+ * Options of {@link serve}. Each falls back to corral.yaml's `server` section, then the default.
+ * @example
+ * const options: ServeOptions = { home: "/var/lib/corral", port: 7070 }
+ */
 export interface ServeOptions {
   /** @default defaultHome() (CORRAL_HOME or the platform's state folder) */
   readonly home?: string;
@@ -25,7 +28,11 @@ export interface ServeOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** A listening corral server. */
+/**
+ * A listening corral server.
+ * @example
+ * const { url, stop } = await serve(); console.log(url.href); await stop()
+ */
 export interface RunningServer {
   readonly url: URL;
   readonly controller: Controller;
@@ -47,7 +54,11 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "::ffff:127.0.0.1";
 }
 
-/** The default logger: "2026-11-26T12:00:00.000Z info GET /api/v1/processes 200 3.1ms". */
+/**
+ * The default logger: info lines on stdout, warnings and errors on stderr, each with the time.
+ * @example
+ * consoleLogger("info", "GET /api/v1/processes 200 3.1ms") // 2026-11-26T12:00:00.000Z info GET /api/v1/processes 200 3.1ms
+ */
 export const consoleLogger: Logger = (level, line) => {
   const text = `${new Date().toISOString()} ${level} ${line}`;
   if (level === "info") console.log(text);
@@ -93,8 +104,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       development: false,
       // Two corral servers must never share one port silently.
       reusePort: false,
-      // Bun answers 413 itself past this; the JSON parser enforces the exact limit.
-      maxRequestBodySize: DEFAULT_BODY_LIMIT_BYTES * 2,
+      // A backstop: Bun answers a bare 413 past this; below it our parser answers 413 with a JSON body.
+      maxRequestBodySize: 1024 * 1024,
       // Loads and event streams reset their own timer; plain requests never idle this long.
       idleTimeout: 60,
     });
@@ -118,6 +129,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
   }
+  for (const r of recovered) log("info", `recovered slot ${r.slot}: ${r.outcome} (pid ${r.pid}, ${r.model_id}): ${r.reason}`);
   const live = recovered.filter((r) => r.outcome !== "removed" && r.outcome !== "stopped" && r.outcome !== "killed-duplicate").length;
   log("info", `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered${token ? ", token required" : ""})`);
   return { url, controller, supervisor, recovered, stop };

@@ -1,7 +1,15 @@
-/** Writes one Server-Sent Events frame. */
+/**
+ * Writes one Server-Sent Events frame.
+ * @example
+ * send({ data: { event: "status", slot: "0" }, id: "7" })
+ */
 export type SseSend = (frame: { readonly data: unknown; readonly event?: string; readonly id?: string }) => void;
 
-/** Options of {@link sseResponse}. */
+/**
+ * Options of {@link sseResponse}.
+ * @example
+ * sseResponse(request, start, { heartbeatMs: 15_000 })
+ */
 export interface SseOptions {
   /**
    * A comment line is sent this often, so proxies and idle timers keep the connection open.

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree } from "@corral/core";
-import { call, testHome, type TestHome } from "./helpers.ts";
+import { call, testHome, waitFor, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => homes.forEach((t) => t.cleanup()));
@@ -78,8 +78,12 @@ describe("POST /api/v1/processes/:slot/verify", () => {
   it("reports a process that died behind corral's back as exited", async () => {
     const { app, pid } = await loaded();
     process.kill(pid, "SIGKILL");
-    const { body } = await call(app, "POST", "/api/v1/processes/0/verify");
-    expect(body.state).toBe("exited");
+    // The kernel delivers SIGKILL asynchronously: ask until the process is seen gone.
+    const body = await waitFor(async () => {
+      const res = await call(app, "POST", "/api/v1/processes/0/verify");
+      return res.body.state === "exited" ? res.body : undefined;
+    }, 10_000, "verify to report the killed process as exited");
+    expect(body).toMatchObject({ slot: "0", state: "exited", entry: { pid } });
   });
 });
 

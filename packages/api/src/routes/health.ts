@@ -1,7 +1,11 @@
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 
-/** The original controller's health shape, about corral itself (the only route without a token). */
+/**
+ * The original controller's health shape, about corral itself (the only route without a token).
+ * @example
+ * { healthy: true, status: "running", message: "corral is running", uptime_seconds: 12.3 }
+ */
 export const HealthSchema = t.Object({
   healthy: t.Boolean(),
   status: t.String({ description: '"running" while the server answers' }),

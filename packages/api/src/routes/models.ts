@@ -4,7 +4,11 @@ import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { GpuId, ModelId, Port, ProcessEntrySchema, toSlot } from "../schemas.ts";
 
-/** One configured model: the original controller's fields plus where corral has it loaded. */
+/**
+ * One configured model: the original controller's fields plus where corral has it loaded.
+ * @example
+ * { id: "qwen", name: "Qwen 7B", path: "/m/q.gguf", status: "loaded", loaded: true, loaded_in: ["0"], … }
+ */
 export const ModelInfoSchema = t.Object({
   id: t.String(),
   name: t.String(),
@@ -19,7 +23,11 @@ export const ModelInfoSchema = t.Object({
   loaded_in: t.Array(t.String(), { description: "slots it is loaded in now" }),
 });
 
-/** The original controller's ModelStatus, filled from a registry entry. */
+/**
+ * The original controller's ModelStatus, filled from a registry entry.
+ * @example
+ * { model_id: "qwen", model_name: "Qwen 7B", status: "running", pid: 4242, port: 8081, server_url: "http://127.0.0.1:8081", … }
+ */
 export const ModelStatusSchema = t.Object({
   model_id: t.String(),
   model_name: t.String(),
@@ -74,9 +82,9 @@ const TimeoutMs = t.Integer({ minimum: 1, maximum: 3_600_000, error: "timeout_ms
  * app.use(modelRoutes(deps))
  */
 export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
-  return new Elysia({ prefix: "/api/v1/models", detail: { tags: ["models"] } })
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["models"] } })
     .get(
-      "/",
+      "/models",
       async () => ({
         models: (await controller.models()).map((m) => ({
           id: m.id,
@@ -95,7 +103,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       { response: t.Object({ models: t.Array(ModelInfoSchema) }), detail: { summary: "The configured models" } },
     )
     .post(
-      "/load",
+      "/models/load",
       async ({ body, request, server }) => {
         server?.timeout(request, 0); // a load may take minutes; the idle timer must not cut it off
         const { slot, entry, readyMs } = await controller.load(body.model_id, {
@@ -128,7 +136,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       },
     )
     .post(
-      "/unload",
+      "/models/unload",
       async ({ body, request, server }) => {
         server?.timeout(request, 0);
         const r = await controller.unload(toSlot(body.gpu_id), { force: body.force, timeoutMs: body.timeout_ms });
@@ -159,7 +167,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       },
     )
     .post(
-      "/switch",
+      "/models/switch",
       async ({ body, request, server }) => {
         server?.timeout(request, 0);
         const slot = toSlot(body.gpu_id ?? 0);

@@ -4,7 +4,11 @@ import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { ModelId, Pid, ProcessEntrySchema, Slot } from "../schemas.ts";
 
-/** An untracked llama-server with the evidence about it (core's Orphan). */
+/**
+ * An untracked llama-server with the evidence about it (core's Orphan).
+ * @example
+ * { pid: 4242, ppid: 1, user: "me", model_path: "/m/q.gguf", port: 8081, verdict: "likely-ours", reasons: ["…"], … }
+ */
 export const OrphanSchema = t.Object({
   pid: t.Integer(),
   ppid: t.Integer(),
@@ -40,13 +44,13 @@ const PidParams = t.Object({ pid: Pid });
  */
 export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
   const { registry } = controller;
-  return new Elysia({ prefix: "/api/v1/orphans", detail: { tags: ["orphans"] } })
-    .get("/", async () => ({ orphans: await registry.findOrphans() }), {
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["orphans"] } })
+    .get("/orphans", async () => ({ orphans: await registry.findOrphans() }), {
       response: t.Object({ orphans: t.Array(OrphanSchema) }),
       detail: { summary: "Running llama-servers the registry does not track, with evidence and a verdict" },
     })
     .post(
-      "/:pid/adopt",
+      "/orphans/:pid/adopt",
       async ({ params, body }) => {
         const entry = await controller.adopt(params.pid, {
           ...(body.slot !== undefined ? { slot: slotKey(body.slot) } : {}),
@@ -63,7 +67,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
       },
     )
     .post(
-      "/:pid/kill",
+      "/orphans/:pid/kill",
       async ({ params: { pid }, query, request, server }) => {
         server?.timeout(request, 0);
         const orphan = (await registry.findOrphans()).find((o) => o.pid === pid);

@@ -42,13 +42,13 @@ const UnloadResultSchema = t.Object({
  */
 export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "controller" | "supervisor">) {
   const statuses = () => (supervisor ? supervisor.statuses(1000) : controller.status());
-  return new Elysia({ prefix: "/api/v1/processes", detail: { tags: ["processes"] } })
-    .get("/", async () => ({ processes: await statuses() }), {
+  return new Elysia({ prefix: "/api/v1", detail: { tags: ["processes"] } })
+    .get("/processes", async () => ({ processes: await statuses() }), {
       response: t.Object({ processes: t.Array(ProcessStatusSchema) }),
       detail: { summary: "Every tracked process with live status, health, uptime, CPU, memory and GPU memory" },
     })
     .get(
-      "/:slot",
+      "/processes/:slot",
       async ({ params }) => {
         const slot = slotKey(params.slot);
         const row = (await statuses()).find((s) => s.slot === slot);
@@ -58,7 +58,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
       { params: SlotParams, response: ProcessStatusSchema, detail: { summary: "One tracked process" } },
     )
     .post(
-      "/:slot/verify",
+      "/processes/:slot/verify",
       async ({ params }) => {
         const { slot, entry, probe } = await controller.registry.verify(slotKey(params.slot));
         const p = probe.process;
@@ -87,7 +87,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
       },
     )
     .delete(
-      "/:slot",
+      "/processes/:slot",
       async ({ params, query, request, server }) => {
         server?.timeout(request, 0);
         const r = await controller.unload(slotKey(params.slot), { force: query.force });
