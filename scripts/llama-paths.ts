@@ -61,7 +61,7 @@ export function llamaCacheDir(options: LlamaBuildPathsOptions = {}): string {
  * @example
  * const llama = llamaBuildPaths();
  * if (!llama.ready) console.log(`skipped: ${llama.reason}`);
- * // skipped: llama-server not found at /root/.cache/corral/llama.cpp-3.21.1/bin/llama-server: run `bun run llama:build`
+ * // skipped: no executable llama-server at /root/.cache/corral/llama.cpp-3.21.1/bin/llama-server: run `bun run llama:build`
  */
 export function llamaBuildPaths(options: LlamaBuildPathsOptions = {}): LlamaBuildPaths {
   const env = options.env ?? process.env;
@@ -69,8 +69,8 @@ export function llamaBuildPaths(options: LlamaBuildPathsOptions = {}): LlamaBuil
   const server = env.CORRAL_LLAMA_SERVER ? resolve(env.CORRAL_LLAMA_SERVER) : join(cacheDir, "bin", "llama-server");
   const model = env.CORRAL_LLAMA_MODEL ? resolve(env.CORRAL_LLAMA_MODEL) : join(cacheDir, "models", LLAMA_MODEL_FILE);
   const missing = [
-    isExecutableFile(server) ? undefined : `llama-server not found at ${server}`,
-    isFile(model) ? undefined : `model not found at ${model}`,
+    isExecutableFile(server) ? undefined : `no executable llama-server at ${server}`,
+    isFile(model) ? undefined : `no model at ${model}`,
   ].filter((line) => line !== undefined);
   const reason = missing.length === 0 ? "" : `${missing.join("; ")}: run \`bun run llama:build\``;
   return { cacheDir, server, model, ready: missing.length === 0, reason };
