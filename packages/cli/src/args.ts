@@ -190,7 +190,7 @@ export function integerValue(
   const { min = 0, max = Number.MAX_SAFE_INTEGER } = bounds;
   const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
     throw new UsageError(`${what} must be a whole number ${range}, got "${text}"`, command);
   }
   return value;

@@ -31,9 +31,8 @@ async function show(ctx: Context, ui: Ui | undefined, outcome: Outcome): Promise
     return;
   }
   if (outcome.lines.length > 0) ui.log.message(outcome.lines.join("\n"));
-  const summary = outcome.summary ?? "done";
-  if (!ctx.nested) ui.outro(summary);
-  else if (outcome.summary) ui.log.success(outcome.summary);
+  // Inside the menu the next question follows at once; a closing line there would only repeat the table.
+  if (!ctx.nested) ui.outro(outcome.summary ?? "done");
 }
 
 /**

@@ -113,7 +113,7 @@ describe("read commands on an empty home", () => {
     const { code, stdout } = await corral(home, ["ls", "--models", "--json"]);
     expect(code).toBe(0);
     const models = parse<Array<{ id: string; gpu: string; port: number; loaded_in: string[] }>>(stdout);
-    expect(models.map((m) => m.id)).toEqual(["tiny", "other"]);
+    expect(models.map((m) => m.id)).toEqual(["tiny", "other", "slow"]);
     expect(models[0]).toMatchObject({ gpu: "0", port: home.ports.tiny, loaded_in: [] });
   });
 
@@ -127,7 +127,7 @@ describe("read commands on an empty home", () => {
     const { code, stderr } = await corral(home, ["load", "nope", "--json"]);
     expect(code).toBe(1);
     expect(parse<{ error: { code: string; message: string } }>(stderr).error).toMatchObject({ code: "UNKNOWN_MODEL" });
-    expect(stderr).toContain("known: tiny, other");
+    expect(stderr).toContain("known: tiny, other, slow");
   });
 
   it("fails with exit 1 when the slot holds nothing", async () => {

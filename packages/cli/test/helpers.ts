@@ -18,8 +18,8 @@ export interface TestHome {
   readonly dir: string;
   readonly configFile: string;
   readonly modelFile: string;
-  /** configured port of model "tiny" (GPU 0) and of model "other" (GPU 1) */
-  readonly ports: { readonly tiny: number; readonly other: number };
+  /** configured ports of model "tiny" (GPU 0), "other" (GPU 1) and "slow" (GPU 2, never ready within a test) */
+  readonly ports: { readonly tiny: number; readonly other: number; readonly slow: number };
   /** unloads (SIGKILL) whatever is still registered in this home, then deletes it */
   cleanup(): Promise<void>;
 }
@@ -35,7 +35,7 @@ export async function makeHome(options: { readonly loadMs?: number } = {}): Prom
   const modelFile = join(dir, "tiny.gguf");
   writeFileSync(modelFile, "GGUF not really a model\n");
   const exe = await standInServer();
-  const ports = { tiny: await freePort(), other: await freePort() };
+  const ports = { tiny: await freePort(), other: await freePort(), slow: await freePort() };
   const loadMs = String(options.loadMs ?? 200);
   const configFile = join(dir, "corral.yaml");
   writeFileSync(
@@ -57,6 +57,11 @@ export async function makeHome(options: { readonly loadMs?: number } = {}): Prom
       "    gpu: 1",
       `    port: ${ports.other}`,
       `    args: ["--fake-load-ms", "${loadMs}"]`,
+      "  - id: slow",
+      `    path: ${JSON.stringify(modelFile)}`,
+      "    gpu: 2",
+      `    port: ${ports.slow}`,
+      '    args: ["--fake-load-ms", "60000"]',
       "",
     ].join("\n"),
   );
