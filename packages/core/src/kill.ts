@@ -230,7 +230,8 @@ function ancestorsIn(table: ReadonlyMap<number, ProcessInfo>, pid: number): Set<
 /**
  * Every descendant of `pid` in a process table, nearest first; never our own PID.
  * @example
- * descendantsIn(indexByPid(await probe.list()), server.pid).map((p) => p.pid)
+ * const table = new Map((await probe.list()).map((p) => [p.pid, p]));
+ * descendantsIn(table, server.pid).map((p) => p.pid) // [4243, 4250]
  */
 export function descendantsIn(table: ReadonlyMap<number, ProcessInfo>, pid: number): ProcessInfo[] {
   const children = new Map<number, ProcessInfo[]>();
