@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { ConfigError } from "@corral/core";
+import { ConfigError, PortInUseError } from "@corral/core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +53,18 @@ describe("serve", () => {
       expect(ok.status).toBe(200);
     } finally {
       await server.stop();
+    }
+  });
+
+  it("says which process holds the port when it is taken", async () => {
+    const holder = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
+    try {
+      const error = await serve({ home, port: holder.port, env: {}, handleSignals: false, logger: () => undefined }).catch((e) => e);
+      expect(error).toBeInstanceOf(PortInUseError);
+      expect(error.port).toBe(holder.port);
+      expect(error.pid).toBe(process.pid);
+    } finally {
+      holder.stop(true);
     }
   });
 });

@@ -1,4 +1,13 @@
-import { ConfigError, createController, createSupervisor, type Controller, type RecoveredSlot, type Supervisor } from "@corral/core";
+import {
+  ConfigError,
+  createController,
+  createSupervisor,
+  PortInUseError,
+  portHolder,
+  type Controller,
+  type RecoveredSlot,
+  type Supervisor,
+} from "@corral/core";
 import { createApp } from "./app.ts";
 import type { Logger } from "./deps.ts";
 
@@ -71,6 +80,7 @@ export const consoleLogger: Logger = (level, line) => {
  * without a token. With `handleSignals`, SIGINT/SIGTERM stop it cleanly and exit; the
  * llama-servers keep running.
  * @throws ConfigError (`server.token`) for a non-loopback host without a token
+ * @throws PortInUseError naming the holder where the OS tells
  * @example
  * const server = await serve({ home: "/var/lib/corral", port: 7070 })
  * console.log(`listening on ${server.url}`)
@@ -111,7 +121,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     });
   } catch (error) {
     await supervisor.stop();
-    throw error;
+    if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
+    const holder = await portHolder(port).catch(() => undefined);
+    throw new PortInUseError(port, holder?.pid, holder?.name);
   }
   const server = app.server!;
   const url = new URL(`http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`);

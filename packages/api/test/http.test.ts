@@ -142,6 +142,10 @@ describe("CORS", () => {
     expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
     const real = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://ops.example", ...bearer(TOKEN) } }));
     expect(real.headers.get("access-control-allow-origin")).toBe("https://ops.example");
+    // A page on the allowed origin must be able to read why it was refused.
+    const refused = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://ops.example" } }));
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("https://ops.example");
     const other = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://evil.example", ...bearer(TOKEN) } }));
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
