@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "./config.ts";
 import type { LoadOptions, LoadResult, ModelView, UnloadOptions, UnloadResult } from "./controller-types.ts";
 import { InvalidInputError, LoadFailedError, NotOurProcessError, PortInUseError, SlotInUseError } from "./errors.ts";
-import { queryGpus, waitGpuReleased, type GpuSnapshot } from "./gpu.ts";
+import { createGpuQuery, queryGpus, waitGpuReleased, type GpuSnapshot } from "./gpu.ts";
 import { waitReady } from "./health.ts";
 import { identityOf } from "./identity.ts";
 import { killTree } from "./kill.ts";
@@ -39,8 +39,16 @@ export interface ControllerOptions {
   readonly now?: () => number;
   /** base environment of spawned servers @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** GPU figures @default queryGpus() (nvidia-smi; undefined where there is none) */
+  /** GPU figures @default createGpuQuery() (nvidia-smi, cached 1 s; undefined where there is none) */
   readonly gpuQuery?: () => Promise<GpuSnapshot | undefined>;
+  /** instrumentation points; the crash tests SIGKILL a controller from `afterSpawn` @default none */
+  readonly hooks?: ControllerHooks;
+}
+
+/** Points in a load where instrumentation (and crash tests) can step in. */
+export interface ControllerHooks {
+  /** right after the server is spawned, before it is registered */
+  readonly afterSpawn?: (pid: number) => void | Promise<void>;
 }
 
 /**
@@ -56,6 +64,8 @@ export class Controller {
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #busy = new Map<string, Promise<unknown>>();
   readonly #usage = createUsageSampler();
+  readonly #hooks: ControllerHooks;
+  readonly #gpuFresh: () => Promise<GpuSnapshot | undefined>;
 
   constructor(init: {
     registry: Registry;
@@ -63,13 +73,17 @@ export class Controller {
     now?: () => number;
     env?: Readonly<Record<string, string | undefined>>;
     gpuQuery?: () => Promise<GpuSnapshot | undefined>;
+    hooks?: ControllerHooks;
   }) {
+    this.#hooks = init.hooks ?? {};
     this.registry = init.registry;
     this.config = init.config;
     this.probe = init.registry.probe;
     this.now = init.now ?? Date.now;
     this.#env = init.env ?? process.env;
-    this.gpuQuery = init.gpuQuery ?? (() => queryGpus());
+    // Status and the watcher share one nvidia-smi run per second; unload polls uncached.
+    this.gpuQuery = init.gpuQuery ?? createGpuQuery();
+    this.#gpuFresh = init.gpuQuery ?? (() => queryGpus());
   }
 
   /** The home's file layout. */
@@ -228,6 +242,7 @@ export class Controller {
     const host = this.config.host;
     const spawned = this.#spawn(model, slot, executable, host, port);
     const { pid, argv, logFile, instanceId, exited } = spawned;
+    await this.#hooks.afterSpawn?.(pid);
     try {
       await this.registry.register(
         slot,
@@ -358,7 +373,7 @@ export class Controller {
     const portFreed = await waitPortFree(entry.port, { host: entry.host ?? this.config.host, timeoutMs: 3000 });
     const gpu = await waitGpuReleased(entry.pid, {
       timeoutMs: this.config.gpu_release_wait_ms,
-      query: this.gpuQuery,
+      query: this.#gpuFresh,
     });
     if (gpu.released !== undefined) {
       await this.registry.record({
@@ -392,5 +407,5 @@ export class Controller {
 export async function createController(options: ControllerOptions = {}): Promise<Controller> {
   const registry = options.registry ?? createRegistry({ home: options.home, probe: options.probe, now: options.now });
   const config = options.config ?? (await loadConfig({ home: registry.paths.home, file: options.configFile }));
-  return new Controller({ registry, config, now: options.now, env: options.env, gpuQuery: options.gpuQuery });
+  return new Controller({ registry, config, now: options.now, env: options.env, gpuQuery: options.gpuQuery, hooks: options.hooks });
 }

@@ -29,6 +29,8 @@ export interface TickReport {
 interface RestartState {
   attempts: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** from scheduling until the attempt has finished: a tick in between must not schedule again */
+  busy: boolean;
   lastStart: number;
 }
 
@@ -169,7 +171,7 @@ export class Supervisor {
   async #crashed(status: ProcessStatus, reason: string): Promise<void> {
     const { registry, config } = this.controller;
     const { slot, entry } = status;
-    if (this.#restarts.get(slot)?.timer) return; // a restart is already scheduled
+    if (this.#restarts.get(slot)?.busy) return; // a restart is already scheduled or running
     const model = config.models.find((m) => m.id === entry.model_id);
     const policy = model && !entry.adopted ? model.restart : "never";
     if (entry.status !== "exited") {
@@ -181,7 +183,7 @@ export class Supervisor {
       await registry.unregister(slot, { pid: entry.pid, event: "crashed", reason: `${reason}; restart is off` });
       return;
     }
-    const state = this.#restarts.get(slot) ?? { attempts: 0, lastStart: 0 };
+    const state = this.#restarts.get(slot) ?? { attempts: 0, busy: false, lastStart: 0 };
     this.#restarts.set(slot, state);
     // The dead entry stays (status "exited") until the restart replaces it, so an unload meanwhile cancels it.
     await this.#schedule(slot, { model_id: entry.model_id, port: entry.port, pid: entry.pid, restarts: entry.restarts ?? 0 }, state, reason);
@@ -206,6 +208,7 @@ export class Supervisor {
     }
     const delay = restartDelay(state.attempts, config.restart.backoff_ms, config.restart.backoff_max_ms);
     state.attempts += 1;
+    state.busy = true;
     state.timer = setTimeout(() => void this.#attempt(slot, last, state), delay);
     await registry.record({ event: "restart-scheduled", slot, pid: last.pid, model_id: last.model_id, reason: `attempt ${state.attempts} in ${delay} ms` });
   }
@@ -230,9 +233,11 @@ export class Supervisor {
       await registry.update(slot, { restarts }, "restarted").catch(() => undefined);
       await registry.record({ event: "restarted", slot, pid: entry.pid, model_id: last.model_id, reason: `attempt ${state.attempts}` });
       this.#alert("restart", { slot, entry } as ProcessStatus, `attempt ${state.attempts}`);
+      state.busy = false;
     } catch (error) {
       const why = (error as Error).message.split("\n")[0] ?? "load failed";
       await registry.record({ event: "restart-failed", slot, model_id: last.model_id, reason: why });
+      state.busy = false;
       if (this.#restarts.get(slot) === state) await this.#schedule(slot, { ...last, pid: undefined, restarts: last.restarts + 1 }, state, why);
     }
   }
@@ -248,7 +253,7 @@ export class Supervisor {
 
   #resetIfStable(slot: string, running: boolean): void {
     const state = this.#restarts.get(slot);
-    if (!state || state.timer || !running) return;
+    if (!state || state.busy || !running) return;
     if (this.controller.now() - state.lastStart >= this.controller.config.restart.stable_ms) this.#restarts.delete(slot);
   }
 

@@ -1,0 +1,180 @@
+import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { createController, type Controller } from "../src/lifecycle.ts";
+import { LoadFailedError, PortInUseError, SlotInUseError } from "../src/errors.ts";
+import { isPortFree } from "../src/ports.ts";
+import { alive, killAll, makeHome, type TestHome } from "./helpers/home.ts";
+
+const homes: TestHome[] = [];
+const started = new Set<number>();
+
+async function setup(models: Parameters<typeof makeHome>[0]): Promise<{ t: TestHome; controller: Controller }> {
+  const t = await makeHome(models);
+  homes.push(t);
+  const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+  controller.registry.subscribe((e) => {
+    if (e.pid) started.add(e.pid);
+  });
+  return { t, controller };
+}
+
+afterEach(() => killAll(started));
+afterAll(() => {
+  killAll(started);
+  for (const t of homes) t.cleanup();
+});
+
+describe("load", () => {
+  it("starts a model, registers it as loading, and marks it running once /health answers 200", async () => {
+    const { controller } = await setup([{ id: "tiny", args: ["--fake-load-ms", "300"] }]);
+    const seen: string[] = [];
+    controller.registry.subscribe((e) => seen.push(`${e.event}:${e.to ?? ""}`));
+    const { slot, entry, readyMs } = await controller.load("tiny", { gpu: 0 });
+    expect(slot).toBe("0");
+    expect(entry.status).toBe("running");
+    expect(readyMs).toBeGreaterThanOrEqual(250);
+    expect(seen).toEqual(["registered:loading", "status:running"]);
+    expect(alive(entry.pid)).toBe(true);
+    expect(entry.proc_start_ms).toBeNumber();
+    expect(entry.executable).toEndWith("/llama-server");
+    expect(existsSync(entry.log_file!)).toBe(true);
+    const environ = readFileSync(`/proc/${entry.pid}/environ`, "utf8").split("\0");
+    expect(environ).toContain("CUDA_VISIBLE_DEVICES=0");
+    expect(environ).toContain(`CORRAL_HOME_ID=${controller.registry.homeId}`);
+    expect(environ).toContain(`CORRAL_INSTANCE_ID=${entry.instance_id}`);
+    const res = await fetch(`http://127.0.0.1:${entry.port}/health`);
+    expect(await res.json()).toEqual({ status: "ok" });
+  });
+
+  it("reports a server that exits while loading with its exit code and log, and cleans up the entry", async () => {
+    const { controller } = await setup([{ id: "broken", args: ["--fake-exit-on-start", "3"] }]);
+    const error = await controller.load("broken", { gpu: 1 }).catch((e) => e);
+    expect(error).toBeInstanceOf(LoadFailedError);
+    expect(error.exitCode).toBe(3);
+    expect(error.logTail.join("\n").length).toBeGreaterThan(0);
+    expect(await controller.registry.list()).toEqual([]);
+    const history = await controller.registry.history.read();
+    expect(history[0]?.event).toBe("load-failed");
+  });
+
+  it("kills the whole tree and says so when the server is not ready in time", async () => {
+    const { controller } = await setup([{ id: "slow", args: ["--fake-load-ms", "60000"] }]);
+    const error = await controller.load("slow", { gpu: 0, timeoutMs: 500 }).catch((e) => e);
+    expect(error).toBeInstanceOf(LoadFailedError);
+    expect(error.timedOut).toBe(true);
+    expect(error.message).toContain("killed");
+    expect(await controller.registry.list()).toEqual([]);
+  });
+
+  it("refuses a port held by a foreign process and names its pid", async () => {
+    const holder = Bun.spawn(["bun", "-e", "const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('x') }); console.log(s.port); setInterval(() => {}, 1000)"], { stdout: "pipe" });
+    started.add(holder.pid);
+    const reader = holder.stdout.getReader();
+    const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    const { controller } = await setup([{ id: "tiny" }]);
+    const error = await controller.load("tiny", { gpu: 0, port }).catch((e) => e);
+    expect(error).toBeInstanceOf(PortInUseError);
+    expect(error.pid).toBe(holder.pid);
+    expect(await controller.registry.list()).toEqual([]);
+    holder.kill();
+  });
+
+  it("refuses a GPU set that overlaps a loaded one, and replaces it when asked", async () => {
+    const { controller } = await setup([{ id: "big" }, { id: "small" }]);
+    const big = await controller.load("big", { gpu: "0,1" });
+    const error = await controller.load("small", { gpu: 1 }).catch((e) => e);
+    expect(error).toBeInstanceOf(SlotInUseError);
+    expect(error.holder).toEqual({ slot: "0,1", pid: big.entry.pid, model_id: "big" });
+    const small = await controller.load("small", { gpu: 1, replace: true });
+    expect(alive(big.entry.pid)).toBe(false);
+    expect((await controller.registry.list()).map((e) => e.slot)).toEqual(["1"]);
+    expect(small.entry.status).toBe("running");
+  });
+
+  it("never starts two servers on one port: a second model picks another free port", async () => {
+    const { controller } = await setup([{ id: "a" }, { id: "b" }]);
+    const a = await controller.load("a", { gpu: 0 });
+    const b = await controller.load("b", { gpu: 1 });
+    expect(a.entry.port).not.toBe(b.entry.port);
+  });
+});
+
+describe("unload", () => {
+  it("stops the server, frees its port and unregisters it", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    const { entry } = await controller.load("tiny", { gpu: 0 });
+    const result = await controller.unload("0");
+    expect(result).toMatchObject({ slot: "0", pid: entry.pid, signalled: true, escalated: false, portFreed: true });
+    expect(alive(entry.pid)).toBe(false);
+    expect(await isPortFree(entry.port)).toBe(true);
+    expect(await controller.registry.list()).toEqual([]);
+  });
+
+  it("SIGKILLs a server that ignores SIGTERM after the timeout", async () => {
+    const { controller } = await setup([{ id: "stubborn", args: ["--fake-ignore-sigterm"] }]);
+    const { entry } = await controller.load("stubborn", { gpu: 0 });
+    const result = await controller.unload("0", { timeoutMs: 400 });
+    expect(result.escalated).toBe(true);
+    expect(alive(entry.pid)).toBe(false);
+    const killed = (await controller.registry.history.read()).find((e) => e.event === "killed");
+    expect(killed?.reason).toContain("SIGKILL");
+  });
+
+  it("kills the server's children and grandchildren too", async () => {
+    const { controller } = await setup([{ id: "family", args: ["--fake-child", "--fake-grandchild"] }]);
+    const { entry } = await controller.load("family", { gpu: 0 });
+    const table = await controller.registry.probe.list();
+    const children = table.filter((p) => p.ppid === entry.pid).map((p) => p.pid);
+    const grandchildren = table.filter((p) => children.includes(p.ppid)).map((p) => p.pid);
+    expect(children.length).toBeGreaterThan(0);
+    expect(grandchildren.length).toBeGreaterThan(0);
+    const result = await controller.unload("0");
+    expect(result.signalled).toBe(true);
+    for (const pid of [entry.pid, ...children, ...grandchildren]) expect(alive(pid)).toBe(false);
+  });
+
+  it("does not signal an entry whose pid now belongs to another program, and drops the stale entry", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    const sleeper = Bun.spawn(["sleep", "30"]);
+    started.add(sleeper.pid);
+    await controller.registry.register("0", {
+      pid: sleeper.pid,
+      model_id: "tiny",
+      model_name: "tiny",
+      model_path: "/m/tiny.gguf",
+      gpu_id: "0",
+      port: 1,
+      started_at: new Date().toISOString(),
+      command_line: ["llama-server"],
+      status: "running",
+    });
+    const result = await controller.unload("0");
+    expect(result.signalled).toBe(false);
+    expect(alive(sleeper.pid)).toBe(true);
+    expect(await controller.registry.list()).toEqual([]);
+    sleeper.kill();
+  });
+});
+
+describe("switch", () => {
+  it("unloads the slot and loads the other model on the same GPU and port", async () => {
+    const { controller } = await setup([{ id: "first" }, { id: "second" }]);
+    const first = await controller.load("first", { gpu: 0 });
+    const second = await controller.switch("0", "second");
+    expect(second.slot).toBe("0");
+    expect(second.entry.model_id).toBe("second");
+    expect(second.entry.port).toBe(first.entry.port);
+    expect(alive(first.entry.pid)).toBe(false);
+  });
+});
+
+describe("logs", () => {
+  it("tails a slot's log, and still finds it after the slot was unloaded", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    await controller.load("tiny", { gpu: 0 });
+    const live = await controller.logs("0", 50);
+    expect(live.some((l) => l.includes("corral"))).toBe(true);
+    await controller.unload("0");
+    expect((await controller.logs("0", 50)).length).toBeGreaterThan(0);
+  });
+});
