@@ -59,7 +59,11 @@ export interface CommandSpec<Ctx = unknown, Out = unknown> {
   run(ctx: Ctx, input: ParsedInput): Promise<Out>;
 }
 
-/** Flags every command accepts. */
+/**
+ * Flags every command accepts.
+ * @example
+ * Object.keys(GLOBAL_OPTIONS) // ["home", "config", "help"]
+ */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   home: { type: "string", value: "DIR", description: "corral home (registry, history, logs) [default: $CORRAL_HOME or ~/.local/state/corral]" },
   config: { type: "string", value: "FILE", description: "configuration file [default: <home>/corral.yaml]" },
@@ -69,7 +73,12 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 const JSON_OPTION: OptionSpec = { type: "boolean", description: "print machine-readable JSON" };
 const YES_OPTION: OptionSpec = { type: "boolean", short: "y", description: "do it without asking (required when not in a terminal)" };
 
-/** The flags a command accepts in all: its own, the global ones, and `--json`/`--yes` where declared. */
+/**
+ * The flags a command accepts in all: its own, the global ones, and `--json`/`--yes` where declared.
+ * @default json and yes only where the spec sets `json` / `destructive`
+ * @example
+ * Object.keys(optionsOf({ options: {}, destructive: true })) // ["yes", "home", "config", "help"]
+ */
 export function optionsOf(spec: Pick<CommandSpec, "options" | "json" | "destructive">): Record<string, OptionSpec> {
   return {
     ...spec.options,

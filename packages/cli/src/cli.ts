@@ -5,7 +5,11 @@ import { contextFor, createSession, writeErr, writeOut } from "./context.ts";
 import { commandHelp, globalHelp, helpHint } from "./help.ts";
 import { runCommand } from "./run.ts";
 
-/** corral's version, from the package. */
+/**
+ * corral's version, from the package.
+ * @example
+ * VERSION // "0.1.0"
+ */
 export const VERSION: string = pkg.version;
 
 /**

@@ -85,20 +85,8 @@ export async function manageOrphans(ctx: Context): Promise<Outcome> {
     return { data: orphans, lines: ['every orphan is foreign: "corral cleanup --include-foreign" can kill them'], summary: listed.summary };
   }
   const pids = await pickOrphans(ctx, orphans, "Which orphans?", false);
-  const action = answer(
-    ui,
-    await ui.select({
-      message: `What should happen to ${pids.length === 1 ? "it" : `these ${pids.length}`}?`,
-      options: [
-        { value: "kill", label: "kill", hint: "SIGTERM to the process tree, SIGKILL after the timeout" },
-        { value: "adopt", label: "adopt", hint: "track it in the registry as it runs" },
-        { value: "nothing", label: "nothing" },
-      ],
-    }),
-  );
-  if (action === "nothing") throw new CancelledError(1, "cancelled: nothing was done");
-  const chosen = orphans.filter((o) => pids.includes(o.pid));
-  ui.note(chosen.flatMap(evidenceOf).join("\n"), "evidence");
+  const action = await pickAction(ctx, pids.length);
+  ui.note(orphans.filter((o) => pids.includes(o.pid)).flatMap(evidenceOf).join("\n"), "evidence");
   const verb = action === "kill" ? "Kill" : "Adopt";
   const ok = answer(ui, await ui.confirm({ message: `${verb} pid ${pids.join(", ")}?`, initialValue: false }));
   if (!ok) throw new CancelledError(1, "cancelled: nothing was done");
@@ -114,4 +102,21 @@ export async function manageOrphans(ctx: Context): Promise<Outcome> {
   const adopted = [];
   for (const pid of pids) adopted.push(await adoptAsking(ctx, controller, pid));
   return adoptOutcome(adopted);
+}
+
+async function pickAction(ctx: Context, count: number): Promise<"kill" | "adopt"> {
+  const ui = await ctx.ui();
+  const action = answer(
+    ui,
+    await ui.select({
+      message: `What should happen to ${count === 1 ? "it" : `these ${count}`}?`,
+      options: [
+        { value: "kill" as const, label: "kill", hint: "SIGTERM to the process tree, SIGKILL after the timeout" },
+        { value: "adopt" as const, label: "adopt", hint: "track it in the registry as it runs" },
+        { value: "nothing" as const, label: "nothing" },
+      ],
+    }),
+  );
+  if (action === "nothing") throw new CancelledError(1, "cancelled: nothing was done");
+  return action;
 }

@@ -3,7 +3,12 @@
  * terminal, unless `FORCE_COLOR`), short durations and sizes. Machine output is plain JSON.
  */
 
-/** Whether to colour output, decided once from the environment and the terminal. */
+/**
+ * Whether to colour output: never under `NO_COLOR`, always under `FORCE_COLOR`, else on a terminal.
+ * @default env = process.env, isTTY = whether stdout is a terminal
+ * @example
+ * colorEnabled({ NO_COLOR: "1" }, true) // false
+ */
 export function colorEnabled(
   env: Readonly<Record<string, string | undefined>> = process.env,
   isTTY: boolean = process.stdout.isTTY === true,
@@ -20,7 +25,11 @@ function paint(open: number, close: number): (text: string) => string {
   return (text) => (USE_COLOR ? `\u001b[${open}m${text}\u001b[${close}m` : text);
 }
 
-/** ANSI styles that turn into the identity function when colour is off. */
+/**
+ * ANSI styles that turn into the identity function when colour is off.
+ * @example
+ * style.green("running") // "\u001b[32mrunning\u001b[39m", or "running" under NO_COLOR
+ */
 export const style = {
   bold: paint(1, 22),
   dim: paint(2, 22),
@@ -32,7 +41,11 @@ export const style = {
 
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-/** Width of a string as shown: without colour codes. */
+/**
+ * Width of a string as shown: without colour codes.
+ * @example
+ * visibleWidth(style.green("ok")) // 2
+ */
 export function visibleWidth(text: string): number {
   return text.replace(ANSI, "").length;
 }
