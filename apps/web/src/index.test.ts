@@ -2,7 +2,13 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { indexHtml, webRoutes } from "./index.ts";
 
 // Served as the API will serve it: Bun.serve's routes, production mode (bundled once, no HMR).
-const server = Bun.serve({ port: 0, hostname: "127.0.0.1", development: false, routes: webRoutes(), fetch: () => new Response("api", { status: 404 }) });
+const server = Bun.serve({
+  port: 0,
+  hostname: "127.0.0.1",
+  development: false,
+  routes: webRoutes(),
+  fetch: () => new Response("not the page", { status: 404 }),
+});
 afterAll(() => server.stop(true));
 const base = `http://127.0.0.1:${server.port}`;
 

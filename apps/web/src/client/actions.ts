@@ -1,9 +1,10 @@
 /** What the buttons do: each asks what it must, calls one endpoint and reports the outcome. */
 import type { ApiClient } from "./api.ts";
+import { orphanActions } from "./actions-orphans.ts";
 import { confirmDialog, field, formDialog, logDialog, modelSelect } from "./dialogs.ts";
 import { h } from "./dom.ts";
-import { formatCommand } from "./format.ts";
-import { toLogText, toModels, type GpuView, type OrphanView, type ProcessRow } from "./normalize.ts";
+import { followLog } from "./log-follow.ts";
+import { toModels, type GpuView, type OrphanView, type ProcessRow } from "./normalize.ts";
 import type { OrphanActions } from "./view-panels.ts";
 import type { ProcessActions } from "./view-processes.ts";
 
@@ -18,6 +19,9 @@ export interface ActionContext {
   readonly showError: (what: string, error: unknown) => void;
   readonly gpus: () => readonly GpuView[] | undefined;
 }
+
+/** Runs one action: announces it, then its outcome or the error, and refreshes either way. */
+export type Attempt = (what: string, task: () => Promise<string>) => Promise<void>;
 
 /** All the page's actions, bound to a context. */
 export interface Actions extends ProcessActions, OrphanActions {
@@ -37,7 +41,7 @@ const text = (data: FormData, name: string) => String(data.get(name) ?? "").trim
  */
 export function createActions(ctx: ActionContext): Actions {
   const { api, refresh, announce, showError } = ctx;
-  const attempt = async (what: string, task: () => Promise<string>) => {
+  const attempt: Attempt = async (what, task) => {
     announce(`${what}…`);
     try {
       announce(await task());
@@ -55,13 +59,6 @@ export function createActions(ctx: ActionContext): Actions {
       return undefined;
     }
   };
-  const gpuField = (value?: string) => {
-    const known = ctx.gpus()?.map((g) => String(g.index)) ?? [];
-    const list = h("datalist", { id: "gpu-choices" }, ...known.map((g) => h("option", { value: g })));
-    const input = field("GPU(s)", "gpu_id", { required: true, value, list: "gpu-choices", pattern: "\\s*\\d{1,3}(\\s*,\\s*\\d{1,3})*\\s*", inputmode: "numeric" }, 'One index such as "0", or a list such as "0,1".');
-    input.append(list);
-    return input;
-  };
 
   return {
     async load() {
@@ -70,24 +67,23 @@ export function createActions(ctx: ActionContext): Actions {
       if (choices.length === 0) return showError("Loading a model", new Error("no models are configured (add some to corral.yaml)"));
       const data = await formDialog({
         title: "Load a model",
-        body: [modelSelect(choices), gpuField(choices[0]?.gpu), field("Port (optional)", "port", { type: "number", min: 1, max: 65535 }, "Left empty: the model's or GPU's configured port, else a free one.")],
+        body: [modelSelect(choices), gpuField(ctx.gpus(), choices[0]?.gpu), portField()],
         submitLabel: "Load",
       });
       if (!data) return;
-      const model = text(data, "model_id");
-      const gpu = text(data, "gpu_id");
-      const port = text(data, "port");
+      const [model, gpu, port] = [text(data, "model_id"), text(data, "gpu_id"), text(data, "port")];
       await attempt(`Loading ${model} on GPU ${gpu}`, async () => {
         await api.post("/api/v1/models/load", { model_id: model, gpu_id: gpuValue(gpu), ...(port ? { port: Number(port) } : {}) });
         return `Loaded ${model} on GPU ${gpu}`;
       });
     },
     async switchModel(row) {
-      const choices = await models();
+      const choices = (await models())?.filter((m) => m.id !== row.model);
       if (!choices) return;
+      if (choices.length === 0) return showError("Switching", new Error(`no model besides ${row.model} is configured`));
       const data = await formDialog({
         title: `Switch the model of slot ${row.slot}`,
-        body: [h("p", {}, `${row.model} is unloaded, then the chosen model loads on GPU ${row.gpus}.`), modelSelect(choices.filter((m) => m.id !== row.model))],
+        body: [h("p", {}, `${row.model} is unloaded, then the chosen model loads on GPU ${row.gpus}.`), modelSelect(choices)],
         submitLabel: "Switch",
       });
       if (!data) return;
@@ -105,62 +101,34 @@ export function createActions(ctx: ActionContext): Actions {
     verify: (row) =>
       attempt(`Verifying slot ${row.slot}`, async () => {
         const result = (await api.post(`${slotPath(row.slot)}/verify`)) as Record<string, unknown> | undefined;
-        const verdict = [result?.state ?? result?.status, result?.reason ?? result?.state_reason].filter((x) => typeof x === "string");
+        const verdict = [result?.state, result?.reason].filter((x): x is string => typeof x === "string" && x !== "");
         return `Slot ${row.slot} verified${verdict.length > 0 ? `: ${verdict.join(" — ")}` : ""}`;
       }),
     async forceKill(row) {
-      const ok = await confirmDialog(
-        `Force kill slot ${row.slot}?`,
-        [h("p", {}, `PID ${row.pid ?? "?"} (${row.model}) and its children get SIGKILL at once, without a chance to shut down cleanly.`)],
-        "Force kill",
-      );
-      if (!ok) return;
+      const why = `PID ${row.pid ?? "?"} (${row.model}) and its children get SIGKILL at once, without a chance to shut down cleanly.`;
+      if (!(await confirmDialog(`Force kill slot ${row.slot}?`, [h("p", {}, why)], "Force kill"))) return;
       await attempt(`Force killing slot ${row.slot}`, async () => {
         await api.del(`${slotPath(row.slot)}?force=true`);
         return `Killed slot ${row.slot} (${row.model})`;
       });
     },
-    log: (row: ProcessRow) =>
-      logDialog({ slot: row.slot, fetchLog: async () => toLogText(await api.get(`/api/v1/logs?gpu_id=${encodeURIComponent(row.slot)}&lines=200`)) }),
+    log: (row: ProcessRow) => logDialog({ slot: row.slot, follow: (sink) => followLog(api, row.slot, sink) }),
     ...orphanActions(ctx, attempt),
   };
 }
 
-function orphanActions(ctx: ActionContext, attempt: (what: string, task: () => Promise<string>) => Promise<void>) {
-  const { api } = ctx;
-  const killOne = (pid: number) => api.post(`/api/v1/orphans/${pid}/kill`);
-  return {
-    async kill(orphan: OrphanView) {
-      const ok = await confirmDialog(`Kill orphan PID ${orphan.pid}?`, [h("p", {}, "This process and its children are stopped:"), h("pre", { class: "command" }, formatCommand(orphan.command))], "Kill");
-      if (ok) await attempt(`Killing orphan PID ${orphan.pid}`, async () => (await killOne(orphan.pid), `Killed orphan PID ${orphan.pid}`));
-    },
-    async adopt(orphan: OrphanView) {
-      const data = await formDialog({
-        title: `Adopt orphan PID ${orphan.pid}`,
-        body: [h("p", {}, "corral tracks it from now on, like a process it started."), field("Slot (optional)", "slot", { pattern: "\\d{1,3}(,\\d{1,3})*" }, "Left empty: the GPU the process was started on.")],
-        submitLabel: "Adopt",
-      });
-      if (!data) return;
-      const slot = String(data.get("slot") ?? "").trim();
-      await attempt(`Adopting PID ${orphan.pid}`, async () => {
-        await api.post(`/api/v1/orphans/${orphan.pid}/adopt`, slot ? { slot } : {});
-        return `Adopted PID ${orphan.pid}${slot ? ` into slot ${slot}` : ""}`;
-      });
-    },
-    async cleanup(orphans: readonly OrphanView[]) {
-      // Foreign ones are not ours to mass-kill: they stay listed, each with its own Kill button.
-      const targets = orphans.filter((o) => o.verdict !== "foreign");
-      if (targets.length === 0) return ctx.announce("No orphans of ours to clean up");
-      const skipped = orphans.length - targets.length;
-      const list = h("ul", { class: "targets" }, ...targets.map((o) => h("li", {}, h("strong", {}, `PID ${o.pid}`), ` ${o.model ?? formatCommand(o.command)}`)));
-      const note = skipped > 0 ? h("p", {}, `${skipped} foreign process${skipped === 1 ? " is" : "es are"} left alone.`) : undefined;
-      if (!(await confirmDialog(`Kill ${targets.length} orphan${targets.length === 1 ? "" : "s"}?`, [h("p", {}, "Exactly these processes will be killed:"), list, note], "Kill all listed"))) return;
-      await attempt(`Cleaning up ${targets.length} orphans`, async () => {
-        const results = await Promise.allSettled(targets.map((o) => killOne(o.pid)));
-        const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`PID ${targets[i]?.pid}: ${(r.reason as Error).message}`] : []));
-        if (failed.length > 0) throw new AggregateError([], `killed ${targets.length - failed.length} of ${targets.length}; ${failed.join("; ")}`);
-        return `Killed ${targets.length} orphan${targets.length === 1 ? "" : "s"}`;
-      });
-    },
-  };
+function gpuField(gpus: readonly GpuView[] | undefined, value: string | undefined): HTMLElement {
+  const input = field(
+    "GPU(s)",
+    "gpu_id",
+    { required: true, value, list: "gpu-choices", inputmode: "numeric", pattern: "\\s*\\d{1,3}(\\s*,\\s*\\d{1,3})*\\s*" },
+    'One index such as "0", or a list such as "0,1".',
+  );
+  input.append(h("datalist", { id: "gpu-choices" }, ...(gpus ?? []).map((g) => h("option", { value: String(g.index) }, g.name))));
+  return input;
+}
+
+function portField(): HTMLElement {
+  const hint = "Left empty: the model's or GPU's configured port, else a free one.";
+  return field("Port (optional)", "port", { type: "number", min: 1, max: 65535 }, hint);
 }

@@ -111,60 +111,68 @@ export async function tokenDialog(message: string): Promise<string | undefined> 
   return typeof token === "string" && token.trim() ? token.trim() : undefined;
 }
 
+/** Where a log follower delivers to the dialog. */
+export interface LogSink {
+  /** new lines; `replace` starts the text over (a fresh connection sends the whole tail again) */
+  lines(lines: readonly string[], replace: boolean): void;
+  /** a short status: live, reconnecting, an error from the API */
+  status(text: string): void;
+}
+
 /** Options of {@link logDialog}. */
 export interface LogDialogOptions {
   readonly slot: string;
-  readonly fetchLog: () => Promise<string>;
-  /** re-fetch interval while following @default 2000 */
-  readonly followMs?: number;
+  /** starts following the log into the sink; the dialog closes it when "Follow" is unchecked or the dialog closes */
+  readonly follow: (sink: LogSink) => { close(): void };
+  /** older lines are dropped past this many @default 2000 */
+  readonly maxLines?: number;
 }
 
 /**
- * Shows a process's log tail and, while "Follow" is checked and the dialog open, re-fetches it.
+ * Shows a process's log tail and, while "Follow" is checked and the dialog open, appends new
+ * lines as the API streams them, keeping the view at the bottom unless the person scrolled up.
  * @example
- * logDialog({ slot: "0", fetchLog: () => api.get("/api/v1/logs?gpu_id=0&lines=200").then(toLogText) })
+ * logDialog({ slot: "0", follow: (sink) => followLog(api, "0", sink) })
  */
 export function logDialog(options: LogDialogOptions): void {
-  const { slot, fetchLog, followMs = 2000 } = options;
+  const { slot, follow, maxLines = 2000 } = options;
   const opener = document.activeElement instanceof HTMLElement ? document.activeElement : undefined;
   const titleId = `dialog-title-${++dialogCount}`;
   const pre = h("pre", { class: "log", tabindex: 0, "aria-label": `Log of slot ${slot}` }, "Loading…");
   const state = h("p", { class: "muted", role: "status" });
-  const follow = h("input", { type: "checkbox", id: `${titleId}-follow`, checked: true });
+  const followBox = h("input", { type: "checkbox", id: `${titleId}-follow`, checked: true });
   const close = h("button", { type: "button", class: "primary" }, "Close");
   const dialog = h(
     "dialog",
     { "aria-labelledby": titleId, class: "wide" },
     h("h2", { id: titleId }, `Log of slot ${slot}`),
-    h("p", { class: "field-inline" }, follow, h("label", { for: follow.id }, "Follow")),
+    h("p", { class: "field-inline" }, followBox, h("label", { for: followBox.id }, "Follow")),
     pre,
     state,
     h("div", { class: "dialog-buttons" }, close),
   );
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tick = async () => {
-    try {
+  let kept: string[] = [];
+  const sink: LogSink = {
+    lines(lines, replace) {
       const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
-      const text = await fetchLog();
-      if (pre.textContent !== text) pre.textContent = text || "(empty log)";
+      kept = (replace ? [...lines] : [...kept, ...lines]).slice(-maxLines);
+      pre.textContent = kept.length > 0 ? kept.join("\n") : "(the log is empty)";
       if (atBottom) pre.scrollTop = pre.scrollHeight;
-      state.textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    } catch (error) {
-      state.textContent = `Could not read the log: ${(error as Error).message}`;
-    }
-    if (dialog.open && follow.checked) timer = setTimeout(tick, followMs);
+    },
+    status: (text) => (state.textContent = text),
   };
-  follow.addEventListener("change", () => {
-    clearTimeout(timer);
-    if (follow.checked) void tick();
+  let following: { close(): void } | undefined = follow(sink);
+  followBox.addEventListener("change", () => {
+    following?.close();
+    following = followBox.checked ? follow(sink) : undefined;
+    if (!followBox.checked) sink.status("Paused");
   });
   close.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
-    clearTimeout(timer);
+    following?.close();
     dialog.remove();
     opener?.focus();
   });
   document.body.append(dialog);
   dialog.showModal();
-  void tick();
 }

@@ -14,6 +14,12 @@ import { PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processe
 
 /** How often figures are re-read while the tab is visible and no event came. */
 const SLOW_REFRESH_MS = 15_000;
+/**
+ * One more refresh this long after the last change: the API serves /processes from its
+ * watcher's latest tick (up to 1 s old), so the refresh right after an event can still show
+ * the state from before it.
+ */
+const SETTLE_MS = 1_500;
 
 const el = {
   connection: byId("connection", HTMLParagraphElement),
@@ -97,7 +103,13 @@ async function refreshAll(): Promise<void> {
 }
 
 const refresh = createCoalescer(refreshAll, 250);
-const actions = createActions({ api, refresh: () => refresh.schedule(), announce, showError, gpus: () => state.gpus });
+let settle: ReturnType<typeof setTimeout> | undefined;
+function changed(): void {
+  refresh.schedule();
+  clearTimeout(settle);
+  settle = setTimeout(() => refresh.schedule(), SETTLE_MS);
+}
+const actions = createActions({ api, refresh: changed, announce, showError, gpus: () => state.gpus });
 
 function showStream(s: StreamState): void {
   el.connection.dataset.state = s.kind;
@@ -116,13 +128,13 @@ function showStream(s: StreamState): void {
   if (s.kind === "open") refresh.schedule();
 }
 
-const stream = openEventStream({ request: api.request, onEvent: () => refresh.schedule(), onState: showStream });
+const stream = openEventStream({ request: api.request, onEvent: changed, onState: showStream });
 
 el.head.replaceChildren(
   ...PROCESS_COLUMNS.map((label) => h("th", { scope: "col" }, label === "Actions" ? h("span", { class: "visually-hidden" }, label) : label)),
 );
 el.load.addEventListener("click", () => void actions.load());
-el.orphansRefresh.addEventListener("click", () => refresh.schedule());
+el.orphansRefresh.addEventListener("click", changed);
 el.cleanup.addEventListener("click", () => void actions.cleanup(state.orphans));
 el.errorDismiss.addEventListener("click", () => (el.error.hidden = true));
 el.signIn.addEventListener("click", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { listOf, toGpus, toHistory, toLogText, toModels, toOrphans, toProcessRows } from "./normalize.ts";
+import { listOf, toGpus, toHistory, toLogLines, toModels, toOrphans, toProcessRows } from "./normalize.ts";
 
 const status = {
   slot: "0",
@@ -83,9 +83,9 @@ describe("toOrphans", () => {
 });
 
 describe("toGpus", () => {
-  it("reads core's GPU snapshot", () => {
-    const gpus = toGpus({ gpus: [{ index: 0, name: "H100", memory_used_mib: 10, memory_total_mib: 80 }], processes: [], taken_at: "" });
-    expect(gpus).toEqual([{ index: 0, name: "H100", usedMib: 10, totalMib: 80 }]);
+  it("reads the API's GPUs with the slots on each", () => {
+    const gpus = toGpus({ available: true, gpus: [{ index: 0, name: "H100", memory_used_mib: 10, memory_total_mib: 80, slots: ["0"] }] });
+    expect(gpus).toEqual([{ index: 0, name: "H100", usedMib: 10, totalMib: 80, slots: ["0"] }]);
   });
 
   it("says there are no figures for an empty list or { available: false }", () => {
@@ -127,12 +127,11 @@ describe("toHistory", () => {
   });
 });
 
-describe("toLogText", () => {
-  it("reads text, line arrays and wrapped logs", () => {
-    expect(toLogText("a\nb")).toBe("a\nb");
-    expect(toLogText({ lines: ["a", "b"] })).toBe("a\nb");
-    expect(toLogText({ logs: "a" })).toBe("a");
-    expect(toLogText({ logs: ["a"] })).toBe("a");
-    expect(toLogText({})).toBe("");
+describe("toLogLines", () => {
+  it("reads the original's { logs }, follow frames and plain text", () => {
+    expect(toLogLines({ logs: ["a", "b"], total_lines: 2 })).toEqual(["a", "b"]);
+    expect(toLogLines({ lines: ["c"] })).toEqual(["c"]);
+    expect(toLogLines("a\nb")).toEqual(["a", "b"]);
+    expect(toLogLines({})).toEqual([]);
   });
 });

@@ -42,6 +42,8 @@ export interface GpuView {
   readonly name: string;
   readonly usedMib: number | undefined;
   readonly totalMib: number | undefined;
+  /** tracked slots on this GPU, where the API says */
+  readonly slots: readonly string[] | undefined;
 }
 
 /** A configured model for the load and switch forms. */
@@ -173,6 +175,7 @@ export function toGpus(json: unknown): GpuView[] | undefined {
         name: first(str, g.name) ?? `GPU ${index}`,
         usedMib: first(num, g.memory_used_mib, g.used_memory_mib, g.memory_used),
         totalMib: first(num, g.memory_total_mib, g.total_memory_mib, g.memory_total),
+        slots: Array.isArray(g.slots) ? g.slots.map(String) : undefined,
       },
     ];
   });
@@ -216,15 +219,13 @@ export function toHistory(json: unknown): HistoryItem[] {
 }
 
 /**
- * The text of `GET /api/v1/logs` (`{ logs: "…" }`, `{ lines: [...] }`, or plain text).
+ * The lines of `GET /api/v1/logs` (`{ logs: [...] }`, a follow frame `{ lines: [...] }`, or plain text).
  * @example
- * toLogText({ lines: ["a", "b"] }) // "a\nb"
+ * toLogLines({ logs: ["a", "b"], total_lines: 2 }) // ["a", "b"]
  */
-export function toLogText(json: unknown): string {
-  if (typeof json === "string") return json;
-  if (Array.isArray(json)) return json.map(String).join("\n");
+export function toLogLines(json: unknown): string[] {
   const body = rec(json);
-  const value = body?.logs ?? body?.lines ?? body?.log ?? body?.content ?? body?.text;
-  if (Array.isArray(value)) return value.map(String).join("\n");
-  return typeof value === "string" ? value : "";
+  const value = Array.isArray(json) || typeof json === "string" ? json : (body?.logs ?? body?.lines ?? body?.log ?? body?.content);
+  if (Array.isArray(value)) return value.map(String);
+  return typeof value === "string" && value !== "" ? value.split(/\r?\n/) : [];
 }

@@ -56,7 +56,13 @@ describe("openEventStream", () => {
     const sse = sseServer([{ events: ["data: one\n\n"] }, { events: ["event: status\ndata: two\n\n"] }]);
     const events: SseMessage[] = [];
     const states: StreamState[] = [];
-    const stream = openEventStream({ url: sse.url, request: fetch, onEvent: (e) => events.push(e), onState: (s) => states.push(s), initialDelayMs: 20 });
+    const stream = openEventStream({
+      url: sse.url,
+      request: fetch,
+      onEvent: (e) => events.push(e),
+      onState: (s) => states.push(s),
+      initialDelayMs: 20,
+    });
     cleanups.push(() => stream.close(), () => sse.server.stop(true));
     await until(() => events.length >= 2);
     expect(events.slice(0, 2).map((e) => [e.event, e.data])).toEqual([["message", "one"], ["status", "two"]]);
@@ -67,7 +73,14 @@ describe("openEventStream", () => {
   it("doubles the delay while connections fail", async () => {
     const sse = sseServer([{ status: 503, events: [] }]);
     const waits: number[] = [];
-    const stream = openEventStream({ url: sse.url, request: fetch, onEvent: () => {}, onState: (s) => s.kind === "waiting" && waits.push(s.retryInMs), initialDelayMs: 5, maxDelayMs: 20 });
+    const stream = openEventStream({
+      url: sse.url,
+      request: fetch,
+      onEvent: () => {},
+      onState: (s) => s.kind === "waiting" && waits.push(s.retryInMs),
+      initialDelayMs: 5,
+      maxDelayMs: 20,
+    });
     cleanups.push(() => stream.close(), () => sse.server.stop(true));
     await until(() => waits.length >= 4);
     expect(waits.slice(0, 4)).toEqual([5, 10, 20, 20]);
@@ -77,7 +90,13 @@ describe("openEventStream", () => {
     const sse = sseServer([{ status: 401, events: [] }, { events: ["data: in\n\n"] }]);
     const states: string[] = [];
     const events: string[] = [];
-    const stream = openEventStream({ url: sse.url, request: fetch, onEvent: (e) => events.push(e.data), onState: (s) => states.push(s.kind), initialDelayMs: 5 });
+    const stream = openEventStream({
+      url: sse.url,
+      request: fetch,
+      onEvent: (e) => events.push(e.data),
+      onState: (s) => states.push(s.kind),
+      initialDelayMs: 5,
+    });
     cleanups.push(() => stream.close(), () => sse.server.stop(true));
     await until(() => states.includes("unauthorized"));
     await Bun.sleep(100);

@@ -36,8 +36,8 @@ function createOrphan(orphan: OrphanView, actions: OrphanActions): HTMLElement {
   const buttons = h(
     "div",
     { class: "actions" },
-    h("button", { type: "button", class: "danger", "data-action": "kill", "aria-label": `Kill orphan PID ${orphan.pid}`, onclick: act(actions.kill) }, "Kill"),
-    h("button", { type: "button", "data-action": "adopt", "aria-label": `Adopt orphan PID ${orphan.pid}`, onclick: act(actions.adopt) }, "Adopt"),
+    h("button", { type: "button", class: "danger", "aria-label": `Kill orphan PID ${orphan.pid}`, onclick: act(actions.kill) }, "Kill"),
+    h("button", { type: "button", "aria-label": `Adopt orphan PID ${orphan.pid}`, onclick: act(actions.adopt) }, "Adopt"),
   );
   li.append(evidence, buttons);
   return li;
@@ -78,7 +78,8 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
   container.replaceChildren(
     ...gpus.map((gpu) => {
       const memory = gpuMemory(gpu.usedMib, gpu.totalMib);
-      const holders = rows.filter((r) => !GONE.has(r.status) && r.gpus.split(",").map((g) => g.trim()).includes(String(gpu.index)));
+      const onGpu = (r: ProcessRow) => gpu.slots?.includes(r.slot) ?? r.gpus.split(",").map((g) => g.trim()).includes(String(gpu.index));
+      const holders = rows.filter((r) => !GONE.has(r.status) && onGpu(r));
       const percent = memory.share === undefined ? undefined : Math.round(memory.share * 100);
       return h(
         "article",
@@ -86,7 +87,15 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
         h("h3", {}, `GPU ${gpu.index}`, h("span", { class: "muted" }, gpu.name)),
         h(
           "div",
-          { class: "bar", role: "meter", "aria-label": `GPU ${gpu.index} memory used`, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": percent, "aria-valuetext": memory.text },
+          {
+            class: "bar",
+            role: "meter",
+            "aria-label": `GPU ${gpu.index} memory used`,
+            "aria-valuemin": 0,
+            "aria-valuemax": 100,
+            "aria-valuenow": percent,
+            "aria-valuetext": memory.text,
+          },
           h("span", { style: `width: ${percent ?? 0}%` }),
         ),
         h("p", {}, memory.text),
@@ -108,14 +117,14 @@ export function renderHistory(list: HTMLElement, items: readonly HistoryItem[]):
         item.slot !== undefined ? `slot ${item.slot}` : undefined,
         item.model,
         item.pid !== undefined ? `PID ${item.pid}` : undefined,
-        item.from !== undefined || item.to !== undefined ? `${item.from ?? "?"} → ${item.to ?? "?"}` : undefined,
+        item.from !== undefined || item.to !== undefined ? [item.from, item.to].map((s) => s ?? "").join(" → ").trim() : undefined,
       ].filter(Boolean);
       return h(
         "li",
         {},
         h("time", { datetime: item.time }, formatTime(item.time)),
         h("strong", {}, item.event),
-        h("span", {}, what.join(" · ")),
+        what.length > 0 ? h("span", {}, what.join(" · ")) : undefined,
         item.reason ? h("span", { class: "muted" }, item.reason) : undefined,
       );
     }),

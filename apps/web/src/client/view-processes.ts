@@ -49,7 +49,7 @@ const current = new WeakMap<HTMLElement, ProcessRow>();
 function createRow(row: ProcessRow, actions: ProcessActions): HTMLTableRowElement {
   const tr = h("tr");
   const button = (label: string, act: (r: ProcessRow) => void, cls = "") =>
-    h("button", { type: "button", class: cls, "data-action": label.toLowerCase().replace(/\s+/g, "-"), "aria-label": `${label} slot ${row.slot}`, onclick: () => act(current.get(tr) ?? row) }, label);
+    h("button", { type: "button", class: cls, "aria-label": `${label} slot ${row.slot}`, onclick: () => act(current.get(tr) ?? row) }, label);
   const cells = PROCESS_COLUMNS.slice(0, -1).map((label, i) =>
     i === 0 ? h("th", { scope: "row", "data-label": label }) : h("td", { "data-label": label }),
   );

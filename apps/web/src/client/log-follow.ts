@@ -1,0 +1,50 @@
+/** Following a slot's log over the API's `follow=true` event stream. */
+import type { ApiClient } from "./api.ts";
+import type { LogSink } from "./dialogs.ts";
+import { toLogLines } from "./normalize.ts";
+import { openEventStream, type StreamState } from "./sse.ts";
+
+/**
+ * Follows a slot's log through `GET /api/v1/logs?follow=true`: each connection's first frame is
+ * the tail (it replaces the text), later frames are batches of new lines; an `error` frame
+ * carries the API's `{ error }`. Reconnects with back-off like the event stream.
+ * @example
+ * const follower = followLog(api, "0", sink); follower.close()
+ */
+export function followLog(api: ApiClient, slot: string, sink: LogSink, lines = 200): { close(): void } {
+  let fresh = true;
+  return openEventStream({
+    url: `/api/v1/logs?gpu_id=${encodeURIComponent(slot)}&lines=${lines}&follow=true`,
+    request: api.request,
+    onState(s) {
+      if (s.kind === "open") fresh = true;
+      sink.status(describe(s));
+    },
+    onEvent(message) {
+      const body = parseJson(message.data);
+      if (message.event === "error") return sink.status(`The log cannot be followed: ${errorMessage(body) ?? message.data}`);
+      sink.lines(toLogLines(body), fresh);
+      fresh = false;
+    },
+  });
+}
+
+function describe(s: StreamState): string {
+  if (s.kind === "open") return "Following";
+  if (s.kind === "waiting") return `Disconnected (${s.why}); retrying in ${Math.round(s.retryInMs / 1000)} s`;
+  if (s.kind === "unauthorized") return "Not signed in";
+  return s.kind === "connecting" ? "Connecting…" : "";
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function errorMessage(body: unknown): string | undefined {
+  const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+  return typeof message === "string" ? message : undefined;
+}

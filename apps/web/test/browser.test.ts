@@ -1,0 +1,201 @@
+/**
+ * The page in a real browser (Debian's chromium through playwright-core) against the real API
+ * (a subprocess over a temp home, stand-in llama-servers). Screenshots go to test-artifacts/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { killStandIns, spawnStandIn, startApi, type ApiServer } from "./helpers/api-server.ts";
+import { launchChromium, type TestBrowser } from "./helpers/chromium.ts";
+
+const ARTIFACTS = join(import.meta.dir, "..", "test-artifacts");
+const SLOW = { timeout: 30_000 };
+
+/** Keeps every message the page's aria-live region announced, for the test to read. */
+const RECORD_ANNOUNCEMENTS = () => {
+  const w = window as unknown as { announced: string[] };
+  w.announced = [];
+  document.addEventListener("DOMContentLoaded", () => {
+    const region = document.getElementById("announcer");
+    if (!region) return;
+    const record = () => region.textContent && w.announced.push(region.textContent);
+    new MutationObserver(record).observe(region, { childList: true, characterData: true, subtree: true });
+  });
+};
+
+const announced = (page: Page) => page.evaluate(() => (window as unknown as { announced: string[] }).announced);
+const row = (page: Page, slot: string) => page.locator(`#processes-body tr[data-key="${slot}"]`);
+const status = (page: Page, slot: string, text: string) => row(page, slot).locator(".badge", { hasText: text });
+
+async function waitAnnounced(page: Page, text: string): Promise<void> {
+  await page.waitForFunction((t) => (window as unknown as { announced: string[] }).announced.some((a) => a.includes(t)), text, SLOW);
+}
+
+async function loadThroughPage(page: Page, model: string, gpu: string): Promise<void> {
+  await page.getByRole("button", { name: "Load model" }).click();
+  const dialog = page.getByRole("dialog", { name: "Load a model" });
+  await dialog.getByLabel("Model").selectOption(model);
+  await dialog.getByLabel("GPU(s)").fill(gpu);
+  await dialog.getByRole("button", { name: "Load" }).click();
+}
+
+describe("the page against the real API", () => {
+  let api: ApiServer;
+  let browser: TestBrowser;
+  let page: Page;
+  const handStarted: number[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    api = await startApi([{ id: "tiny", args: ["--fake-load-ms", "1500"] }, { id: "small" }]);
+    browser = await launchChromium();
+    page = browser.page;
+    await page.addInitScript(RECORD_ANNOUNCEMENTS);
+    await page.goto(api.url);
+    await page.locator('#connection[data-state="open"]').waitFor(SLOW);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (api) killStandIns(handStarted, api.exe);
+    await api?.stop();
+  }, 30_000);
+
+  it("opens the load dialog from the keyboard and gives focus back when it closes", async () => {
+    await page.getByRole("button", { name: "Load model" }).focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "Load a model" });
+    await dialog.waitFor();
+    expect(await dialog.getByLabel("Model").locator("option").allTextContents()).toEqual(["tiny", "small"]);
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("load");
+  }, 30_000);
+
+  it("loads a model through the page and shows it turn running with its figures", async () => {
+    expect(await page.locator("#processes-note").textContent()).toContain("No processes are tracked");
+    await loadThroughPage(page, "tiny", "0");
+    await status(page, "0", "running").waitFor(SLOW);
+    await waitAnnounced(page, "Loaded tiny on GPU 0");
+    await page.waitForFunction(() => document.querySelector('#processes-body tr[data-key="0"] td[data-health="ok"]'), null, SLOW);
+    const cells = await row(page, "0").locator("th, td").allTextContents();
+    expect(cells.slice(0, 3)).toEqual(["0", "tiny", "0"]);
+    expect(cells[4]).toMatch(/^\d+$/);
+    expect(cells[9]).toMatch(/iB$/);
+    expect(await announced(page)).toContainEqual(expect.stringContaining("Slot 0 (tiny)"));
+  }, 60_000);
+
+  it("shows the API's own error when a load is refused", async () => {
+    await loadThroughPage(page, "small", "0");
+    const banner = page.getByRole("alert");
+    await banner.waitFor(SLOW);
+    const text = await banner.locator("#error-text").textContent();
+    expect(text).toStartWith("Loading small on GPU 0 failed: ");
+    expect(text).toMatch(/\((SLOT_IN_USE|PORT_IN_USE)\)$/);
+    await banner.getByRole("button", { name: "Dismiss the error" }).click();
+    expect(await banner.isHidden()).toBe(true);
+  }, 60_000);
+
+  it("follows the log of a process and verifies its identity", async () => {
+    await page.getByRole("button", { name: "Log slot 0" }).click();
+    const dialog = page.getByRole("dialog", { name: "Log of slot 0" });
+    await dialog.locator("pre", { hasText: "server is listening" }).waitFor(SLOW);
+    await dialog.getByText("Following").waitFor(SLOW);
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Log slot 0");
+    await page.getByRole("button", { name: "Verify slot 0" }).click();
+    await waitAnnounced(page, "Slot 0 verified: running");
+  }, 60_000);
+
+  it("shows an orphan started by hand with its evidence, then kills it after a confirmation", async () => {
+    const orphan = await spawnStandIn({ model: join(api.home, "tiny.gguf") });
+    handStarted.push(orphan.pid);
+    await page.getByRole("button", { name: "Refresh" }).click();
+    const card = page.locator(`#orphans li[data-key="${orphan.pid}"]`);
+    await card.waitFor(SLOW);
+    const evidence = await card.textContent();
+    expect(evidence).toContain("likely-ours");
+    expect(evidence).toContain("no registry entry tracks it");
+    expect(evidence).toContain(`--port ${orphan.port}`);
+    expect(evidence).toContain("tiny.gguf");
+
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.screenshot({ path: join(ARTIFACTS, "desktop.png"), fullPage: true });
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: join(ARTIFACTS, "phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.emulateMedia({ colorScheme: "light" });
+
+    // Only look: other test files run their own stand-ins, which this API sees as orphans too.
+    await page.getByRole("button", { name: "Clean up all" }).click();
+    const cleanup = page.getByRole("dialog", { name: /^Kill \d+ orphans?\?$/ });
+    await cleanup.waitFor();
+    expect(await cleanup.locator(".targets li strong").allTextContents()).toContain(`PID ${orphan.pid}`);
+    await cleanup.getByRole("button", { name: "Cancel" }).click();
+
+    await card.getByRole("button", { name: `Kill orphan PID ${orphan.pid}` }).click();
+    const confirm = page.getByRole("dialog", { name: `Kill orphan PID ${orphan.pid}?` });
+    expect(await confirm.locator("pre").textContent()).toContain(orphan.exe);
+    await confirm.getByRole("button", { name: "Kill", exact: true }).click();
+    await card.waitFor({ state: "detached", ...SLOW });
+    expect(await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")])).toBe("exited");
+  }, 90_000);
+
+  it("force kills a slot only after the confirmation", async () => {
+    await loadThroughPage(page, "small", "1");
+    await status(page, "1", "running").waitFor(SLOW);
+    await page.getByRole("button", { name: "Force kill slot 1" }).click();
+    const confirm = page.getByRole("dialog", { name: "Force kill slot 1?" });
+    expect(await confirm.textContent()).toContain("SIGKILL");
+    await confirm.getByRole("button", { name: "Cancel" }).click();
+    expect(await status(page, "1", "running").count()).toBe(1);
+    await page.getByRole("button", { name: "Force kill slot 1" }).click();
+    await confirm.getByRole("button", { name: "Force kill" }).click();
+    await row(page, "1").waitFor({ state: "detached", ...SLOW });
+    await waitAnnounced(page, "Killed slot 1 (small)");
+  }, 60_000);
+
+  it("unloads through the page", async () => {
+    await page.getByRole("button", { name: "Unload slot 0" }).click();
+    await row(page, "0").waitFor({ state: "detached", ...SLOW });
+    await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
+    await waitAnnounced(page, "Unloaded slot 0 (tiny)");
+    const history = await page.locator("#history li").allTextContents();
+    expect(history.some((h) => h.includes("registered") && h.includes("slot 0 · tiny"))).toBe(true);
+    expect(history.some((h) => h.includes("killed") && h.includes("slot 0 · tiny") && h.includes("unload requested"))).toBe(true);
+    expect(browser.pageErrors).toEqual([]);
+  }, 60_000);
+});
+
+describe("the page against an API that wants a token", () => {
+  let api: ApiServer;
+  let browser: TestBrowser;
+
+  beforeAll(async () => {
+    api = await startApi([{ id: "tiny" }], { token: "s3cret" });
+    browser = await launchChromium({ width: 375, height: 812 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await api?.stop();
+  }, 30_000);
+
+  it("asks for the token, says when it is wrong, and keeps it for the tab only", async () => {
+    const { page } = browser;
+    await page.goto(api.url);
+    const dialog = page.getByRole("dialog", { name: "API token" });
+    await dialog.getByLabel("Token").fill("wrong");
+    await dialog.getByRole("button", { name: "Use token" }).click();
+    await dialog.getByText("The token was refused: the token is wrong").waitFor(SLOW);
+    await dialog.getByLabel("Token").fill("s3cret");
+    await dialog.getByRole("button", { name: "Use token" }).click();
+    await page.locator('#connection[data-state="open"]').waitFor(SLOW);
+    await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
+    expect(await page.evaluate(() => [sessionStorage.getItem("corral.token"), localStorage.length])).toEqual(["s3cret", 0]);
+    expect(await page.getByRole("dialog").count()).toBe(0);
+  }, 60_000);
+});
