@@ -125,16 +125,18 @@ describe("the page against the real API", () => {
     await page.screenshot({ path: join(ARTIFACTS, "desktop.png"), fullPage: true });
     await page.setViewportSize({ width: 375, height: 812 });
     await page.emulateMedia({ colorScheme: "dark" });
-    await page.screenshot({ path: join(ARTIFACTS, "phone.png"), fullPage: true });
-    await page.setViewportSize({ width: 1400, height: 900 });
-    await page.emulateMedia({ colorScheme: "light" });
+    await page.screenshot({ path: join(ARTIFACTS, "phone.png") });
+    await page.screenshot({ path: join(ARTIFACTS, "phone-full.png"), fullPage: true });
 
     // Only look: other test files run their own stand-ins, which this API sees as orphans too.
     await page.getByRole("button", { name: "Clean up all" }).click();
     const cleanup = page.getByRole("dialog", { name: /^Kill \d+ orphans?\?$/ });
     await cleanup.waitFor();
     expect(await cleanup.locator(".targets li strong").allTextContents()).toContain(`PID ${orphan.pid}`);
+    await page.screenshot({ path: join(ARTIFACTS, "phone-cleanup-dialog.png") });
     await cleanup.getByRole("button", { name: "Cancel" }).click();
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.emulateMedia({ colorScheme: "light" });
 
     await card.getByRole("button", { name: `Kill orphan PID ${orphan.pid}` }).click();
     const confirm = page.getByRole("dialog", { name: `Kill orphan PID ${orphan.pid}?` });

@@ -281,6 +281,8 @@ export class Supervisor {
 
   #emit(event: HistoryEvent): void {
     this.#cancelOnUnload(event);
+    // Something changed: whoever reacts to this event must not be served the rows from before it.
+    this.#last = undefined;
     for (const listener of this.#listeners) {
       try {
         listener(event);
