@@ -144,7 +144,10 @@ async function load(file: string, now: () => number): Promise<Loaded> {
   try {
     bytes = await readFile(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    // A folder in the file's place is as unusable as bad JSON: refused the same way, not a bare EISDIR.
+    if (code === "EISDIR") throw new RegistryCorruptError(file, "it is a folder, not a file", undefined, { cause: error });
+    if (code !== "ENOENT") throw error;
     return { snapshot: { version: REGISTRY_VERSION, last_updated: "", entries: {}, invalid: [] }, extra: {}, order: [] };
   }
   const parsed = parseDocument(bytes);
