@@ -315,9 +315,14 @@ export class Controller {
       [SPAWN_ENV.slot]: slot,
       [SPAWN_ENV.model]: model.id,
     });
-    const fd = openLogForAppend(logFile);
+    const fd = this.#openLog(logFile, slot, model.id);
     try {
       writeSync(fd, `--- corral ${new Date(this.now()).toISOString()}: ${argv.join(" ")} (slot ${slot})\n`);
+    } catch (error) {
+      closeSync(fd);
+      throw logFailure(logFile, slot, model.id, error);
+    }
+    try {
       // Detached with its output in a file: the server outlives a controller crash, and never
       // dies of SIGPIPE writing to a dead controller's pipe.
       const child = Bun.spawn(argv, { stdin: "ignore", stdout: fd, stderr: fd, env, detached: true });
@@ -325,6 +330,15 @@ export class Controller {
       return { pid: child.pid, argv, logFile, instanceId, exited: child.exited };
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /** The log fd; a full disk or an unwritable logs folder refuses the load, typed, before anything starts. */
+  #openLog(logFile: string, slot: string, modelId: string): number {
+    try {
+      return openLogForAppend(logFile);
+    } catch (error) {
+      throw logFailure(logFile, slot, modelId, error);
     }
   }
 
@@ -394,6 +408,11 @@ export class Controller {
       reason,
     };
   }
+}
+
+function logFailure(logFile: string, slot: string, modelId: string, error: unknown): LoadFailedError {
+  const reason = `could not write its log file ${logFile}: ${(error as Error).message}`;
+  return new LoadFailedError({ slot, modelId, reason }, { cause: error });
 }
 
 /**
