@@ -51,6 +51,12 @@ async function recoverEntry(controller: Controller, v: VerifiedEntry): Promise<R
   let status: "running" | "loading" | "unhealthy" =
     health.state === "ok" ? "running" : health.state === "loading" ? "loading" : "unhealthy";
   let reason = health.state === "ok" ? "alive and healthy" : `health: ${health.state}${health.error ? ` (${health.error})` : ""}`;
+  // A server spawned moments ago may not listen yet: the same grace the supervisor gives (watch-rules).
+  const started = Date.parse(entry.started_at);
+  if (status === "unhealthy" && entry.status === "loading" && controller.now() - started < config.timeouts.load_ms) {
+    status = "loading";
+    reason = `starting up, ${reason}`;
+  }
   if (status === "running") {
     const props = await fetchProps({ host, port: entry.port, timeoutMs: config.timeouts.health_ms });
     if (props?.model_path && !samePath(props.model_path, entry.model_path)) {
