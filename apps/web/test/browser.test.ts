@@ -54,6 +54,7 @@ describe("the page against the real API", () => {
     await page.addInitScript(RECORD_ANNOUNCEMENTS);
     await page.goto(api.url);
     await page.locator('#connection[data-state="open"]').waitFor(SLOW);
+    await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
   }, 60_000);
 
   afterAll(async () => {
@@ -74,15 +75,14 @@ describe("the page against the real API", () => {
   }, 30_000);
 
   it("loads a model through the page and shows it turn running with its figures", async () => {
-    expect(await page.locator("#processes-note").textContent()).toContain("No processes are tracked");
     await loadThroughPage(page, "tiny", "0");
     await status(page, "0", "running").waitFor(SLOW);
     await waitAnnounced(page, "Loaded tiny on GPU 0");
-    await page.waitForFunction(() => document.querySelector('#processes-body tr[data-key="0"] td[data-health="ok"]'), null, SLOW);
+    await row(page, "0").locator('td[data-health="ok"]').waitFor(SLOW);
+    await row(page, "0").locator('td[data-label="Memory"]', { hasText: /iB$/ }).waitFor(SLOW);
     const cells = await row(page, "0").locator("th, td").allTextContents();
     expect(cells.slice(0, 3)).toEqual(["0", "tiny", "0"]);
     expect(cells[4]).toMatch(/^\d+$/);
-    expect(cells[9]).toMatch(/iB$/);
     expect(await announced(page)).toContainEqual(expect.stringContaining("Slot 0 (tiny)"));
   }, 60_000);
 
@@ -140,24 +140,50 @@ describe("the page against the real API", () => {
 
     await card.getByRole("button", { name: `Kill orphan PID ${orphan.pid}` }).click();
     const confirm = page.getByRole("dialog", { name: `Kill orphan PID ${orphan.pid}?` });
+    await confirm.waitFor();
     expect(await confirm.locator("pre").textContent()).toContain(orphan.exe);
     await confirm.getByRole("button", { name: "Kill", exact: true }).click();
     await card.waitFor({ state: "detached", ...SLOW });
     expect(await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")])).toBe("exited");
   }, 90_000);
 
-  it("force kills a slot only after the confirmation", async () => {
+  it("adopts an orphan into the slot given and then tracks it like its own", async () => {
+    const orphan = await spawnStandIn({ model: join(api.home, "tiny.gguf"), wait: "healthy" });
+    handStarted.push(orphan.pid);
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.getByRole("button", { name: `Adopt orphan PID ${orphan.pid}` }).click();
+    const dialog = page.getByRole("dialog", { name: `Adopt orphan PID ${orphan.pid}` });
+    await dialog.getByLabel("Slot (optional)").fill("2");
+    await dialog.getByRole("button", { name: "Adopt" }).click();
+    await status(page, "2", "running").waitFor(SLOW);
+    expect(await row(page, "2").locator("th, td").allTextContents()).toContain(String(orphan.pid));
+    await page.locator(`#orphans li[data-key="${orphan.pid}"]`).waitFor({ state: "detached", ...SLOW });
+    await page.getByRole("button", { name: "Unload slot 2" }).click();
+    await row(page, "2").waitFor({ state: "detached", ...SLOW });
+    expect(await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")])).toBe("exited");
+  }, 60_000);
+
+  it("switches the model of a slot, then force kills it only after the confirmation", async () => {
     await loadThroughPage(page, "small", "1");
+    await status(page, "1", "running").waitFor(SLOW);
+    await page.getByRole("button", { name: "Switch slot 1" }).click();
+    const switching = page.getByRole("dialog", { name: "Switch the model of slot 1" });
+    await switching.waitFor();
+    expect(await switching.getByLabel("Model").locator("option").allTextContents()).toEqual(["tiny · loaded in 0"]);
+    await switching.getByRole("button", { name: "Switch" }).click();
+    await waitAnnounced(page, "Slot 1 now runs tiny");
+    await page.locator('#processes-body tr[data-key="1"] td:nth-child(2)', { hasText: "tiny" }).waitFor(SLOW);
     await status(page, "1", "running").waitFor(SLOW);
     await page.getByRole("button", { name: "Force kill slot 1" }).click();
     const confirm = page.getByRole("dialog", { name: "Force kill slot 1?" });
+    await confirm.waitFor();
     expect(await confirm.textContent()).toContain("SIGKILL");
     await confirm.getByRole("button", { name: "Cancel" }).click();
     expect(await status(page, "1", "running").count()).toBe(1);
     await page.getByRole("button", { name: "Force kill slot 1" }).click();
     await confirm.getByRole("button", { name: "Force kill" }).click();
     await row(page, "1").waitFor({ state: "detached", ...SLOW });
-    await waitAnnounced(page, "Killed slot 1 (small)");
+    await waitAnnounced(page, "Killed slot 1 (tiny)");
   }, 60_000);
 
   it("unloads through the page", async () => {
@@ -165,9 +191,9 @@ describe("the page against the real API", () => {
     await row(page, "0").waitFor({ state: "detached", ...SLOW });
     await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
     await waitAnnounced(page, "Unloaded slot 0 (tiny)");
-    const history = await page.locator("#history li").allTextContents();
-    expect(history.some((h) => h.includes("registered") && h.includes("slot 0 · tiny"))).toBe(true);
-    expect(history.some((h) => h.includes("killed") && h.includes("slot 0 · tiny") && h.includes("unload requested"))).toBe(true);
+    const entry = (...parts: string[]) => parts.reduce((l, part) => l.filter({ hasText: part }), page.locator("#history li")).first();
+    await entry("registered", "slot 0 · tiny", "load requested").waitFor(SLOW);
+    await entry("killed", "slot 0 · tiny", "unload requested").waitFor(SLOW);
     expect(browser.pageErrors).toEqual([]);
   }, 60_000);
 });

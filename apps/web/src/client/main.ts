@@ -49,10 +49,13 @@ const state: { rows: ProcessRow[]; gpus: GpuView[] | undefined; orphans: OrphanV
   loaded: false,
 };
 
+const pendingAnnouncements: string[] = [];
 function announce(message: string): void {
-  // Re-setting the same text would not be announced again; clearing first makes it a change.
+  // Messages of one frame are read as one, or a screen reader would only catch the last.
+  // Clearing first makes a repeat of the same text a change that is announced again.
+  if (pendingAnnouncements.push(message) > 1) return;
   el.announcer.textContent = "";
-  requestAnimationFrame(() => (el.announcer.textContent = message));
+  requestAnimationFrame(() => (el.announcer.textContent = pendingAnnouncements.splice(0).join(". ")));
 }
 
 function describe(error: unknown): string {
