@@ -3,7 +3,7 @@ import { defaultProbe } from "./probe.ts";
 import { DEFAULT_SERVER_NAMES, MARKER_ENV, type ProcessInfo, type ProcessProbe } from "./process.ts";
 
 /**
- * Whose an untracked llama-server is: "ours" carries this home's marker; "likely-ours" has
+ * Whose an untracked llama-server is: "ours" carries this home's marker and runs as our user; "likely-ours" has
  * no marker but runs as our user (started by hand, or by the original controller);
  * "foreign" belongs to another corral home or another user.
  */
@@ -132,12 +132,17 @@ function judgeOrphan(
   homeId: string,
   uid: number | undefined,
 ): { verdict: OrphanVerdict; reasons: string[] } {
+  const owner = info.user ? `${info.user} (uid ${info.uid})` : `uid ${info.uid}`;
+  const otherUser = info.uid !== undefined && uid !== undefined && info.uid !== uid;
+  if (homeMark === homeId && otherUser) {
+    // Anyone can copy an environment variable; corral only ever starts servers as its own user.
+    return { verdict: "foreign", reasons: [`it carries this home's marker, but runs as another user, ${owner}`] };
+  }
   if (homeMark === homeId) return { verdict: "ours", reasons: [`its environment carries this home's marker (${MARKER_ENV.home}=${homeId})`] };
   if (homeMark !== undefined) {
     return { verdict: "foreign", reasons: [`another corral home started it (${MARKER_ENV.home}=${homeMark})`] };
   }
   const noMarker = env === undefined ? "its environment could not be read" : "it carries no corral marker";
-  const owner = info.user ? `${info.user} (uid ${info.uid})` : `uid ${info.uid}`;
   if (info.uid !== undefined && uid !== undefined) {
     return info.uid === uid
       ? { verdict: "likely-ours", reasons: [noMarker, `it runs as our user, ${owner}: started by hand or by the original controller`] }
