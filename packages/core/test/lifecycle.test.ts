@@ -178,3 +178,41 @@ describe("logs", () => {
     expect((await controller.logs("0", 50)).length).toBeGreaterThan(0);
   });
 });
+
+describe("cpu affinity and GPU memory", () => {
+  it("pins a model to the configured CPUs at spawn and shows it with the process", async () => {
+    const t = await makeHome([{ id: "pinned" }]);
+    homes.push(t);
+    const config = JSON.parse(readFileSync(t.configFile, "utf8"));
+    config.models[0].cpu_affinity = "0";
+    await Bun.write(t.configFile, JSON.stringify(config));
+    const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+    const { entry } = await controller.load("pinned", { gpu: 0 });
+    started.add(entry.pid);
+    expect(entry.cpu_affinity).toBe("0");
+    expect(entry.executable).toEndWith("/llama-server");
+    const status = readFileSync(`/proc/${entry.pid}/status`, "utf8");
+    expect(status).toMatch(/Cpus_allowed_list:\s+0\n/);
+  });
+
+  it("reports when the GPU memory held by an unloaded server is released", async () => {
+    const t = await makeHome([{ id: "tiny" }]);
+    homes.push(t);
+    let holder = 0;
+    const gpuQuery = async () => ({
+      gpus: [{ index: 0, name: "RTX 4090", memory_total_mib: 24564, memory_used_mib: holder ? 9000 : 0 }],
+      processes: holder && alive(holder) ? [{ pid: holder, used_memory_mib: 9000, gpu_index: 0 }] : [],
+      taken_at: new Date().toISOString(),
+    });
+    const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery });
+    const { entry } = await controller.load("tiny", { gpu: 0 });
+    holder = entry.pid;
+    started.add(entry.pid);
+    const [row] = await controller.status();
+    expect(row?.usage?.gpu_memory_mib).toBe(9000);
+    const result = await controller.unload("0");
+    expect(result.gpuReleased).toBe(true);
+    const released = (await controller.registry.history.read()).find((e) => e.event === "gpu-released");
+    expect(released?.reason).toContain("released");
+  });
+});
