@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { killStandIns, spawnStandIn, startApi, type ApiServer } from "./helpers/api-server.ts";
+import { FAKE_NVIDIA_SMI_DIR, killStandIns, spawnStandIn, startApi, type ApiServer } from "./helpers/api-server.ts";
 import { launchChromium, type TestBrowser } from "./helpers/chromium.ts";
 
 const ARTIFACTS = join(import.meta.dir, "..", "test-artifacts");
@@ -198,12 +198,12 @@ describe("the page against the real API", () => {
   }, 60_000);
 });
 
-describe("the page against an API that wants a token", () => {
+describe("the page against an API that wants a token and has GPU figures", () => {
   let api: ApiServer;
   let browser: TestBrowser;
 
   beforeAll(async () => {
-    api = await startApi([{ id: "tiny" }], { token: "s3cret" });
+    api = await startApi([{ id: "tiny" }], { token: "s3cret", pathFirst: FAKE_NVIDIA_SMI_DIR });
     browser = await launchChromium({ width: 375, height: 812 });
   }, 60_000);
 
@@ -226,4 +226,21 @@ describe("the page against an API that wants a token", () => {
     expect(await page.evaluate(() => [sessionStorage.getItem("corral.token"), localStorage.length])).toEqual(["s3cret", 0]);
     expect(await page.getByRole("dialog").count()).toBe(0);
   }, 60_000);
+
+  it("shows a card per GPU with its memory and who holds it", async () => {
+    const { page } = browser;
+    const card = page.locator('#gpus [data-gpu="0"]');
+    await card.waitFor(SLOW);
+    expect(await page.locator("#gpus .gpu h3").allTextContents()).toEqual([
+      "GPU 0NVIDIA GeForce RTX 4090",
+      "GPU 1NVIDIA GeForce RTX 4090",
+      "GPU 2NVIDIA GeForce RTX 3060",
+    ]);
+    expect(await card.textContent()).toContain("18.3 GiB / 24.0 GiB");
+    expect(await card.getByRole("meter").getAttribute("aria-valuenow")).toBe("76");
+    expect(await card.textContent()).toContain("No tracked slot");
+    expect(await page.locator("#gpus-note").textContent()).toBe("");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: join(ARTIFACTS, "phone-gpus.png") });
+  }, 30_000);
 });

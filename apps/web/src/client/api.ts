@@ -1,6 +1,10 @@
 /** The page's HTTP client: bearer token from sessionStorage, a token prompt on 401, typed errors. */
 
-/** Where the token is kept: this browser tab's session only, never localStorage. */
+/**
+ * Where the token is kept: this browser tab's session only, never localStorage.
+ * @example
+ * sessionStorage.getItem(TOKEN_KEY)
+ */
 export const TOKEN_KEY = "corral.token";
 
 /**

@@ -1,6 +1,10 @@
 /** Pure formatting of the figures the page shows. */
 
-/** What a cell shows where the API gave no figure. */
+/**
+ * What a cell shows where the API gave no figure.
+ * @example
+ * cell.textContent = row.port ?? NONE
+ */
 export const NONE = "—";
 
 /**

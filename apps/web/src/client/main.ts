@@ -95,7 +95,6 @@ async function refreshAll(): Promise<void> {
     }),
     section(el.gpusNote, "/api/v1/gpus", toGpus, (gpus) => {
       state.gpus = gpus;
-      renderGpus(el.gpus, gpus ?? [], state.rows);
       return gpus ? "" : "No GPU figures on this machine (nvidia-smi is not available).";
     }),
     section(el.historyNote, "/api/v1/history?limit=100", toHistory, (items) => {
@@ -103,6 +102,8 @@ async function refreshAll(): Promise<void> {
       return items.length === 0 ? "Nothing has happened yet." : "";
     }),
   ]);
+  // After both answers are in: a card names the models of the slots on its GPU.
+  renderGpus(el.gpus, state.gpus ?? [], state.rows);
 }
 
 const refresh = createCoalescer(refreshAll, 250);

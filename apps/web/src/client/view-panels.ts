@@ -99,7 +99,7 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
           h("span", { style: `width: ${percent ?? 0}%` }),
         ),
         h("p", {}, memory.text),
-        h("p", { class: "muted" }, holders.length > 0 ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.model})`).join(", ")}` : "Free"),
+        h("p", { class: "muted" }, holders.length > 0 ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.model})`).join(", ")}` : "No tracked slot"),
       );
     }),
   );

@@ -12,7 +12,11 @@ export interface ProcessActions {
   readonly forceKill: (row: ProcessRow) => void;
 }
 
-/** Column headers, also the labels the phone layout shows beside each value. */
+/**
+ * Column headers, also the labels the phone layout shows above each value.
+ * @example
+ * head.replaceChildren(...PROCESS_COLUMNS.map((label) => h("th", { scope: "col" }, label)))
+ */
 export const PROCESS_COLUMNS = [
   "Slot",
   "Model",

@@ -13,6 +13,17 @@ export { freePort, spawnStandIn, waitFor } from "../../../../packages/core/test/
 
 const MAIN = resolve(import.meta.dir, "../../../../packages/api/src/main.ts");
 
+/** The fake nvidia-smi's folder (it prints three recorded GPUs); put it first on PATH for GPU figures. */
+export const FAKE_NVIDIA_SMI_DIR = resolve(import.meta.dir, "../../../../packages/core/test/fixtures/nvidia-smi");
+
+/** Options of {@link startApi}. */
+export interface StartApiOptions {
+  /** CORRAL_TOKEN of the server @default none */
+  readonly token?: string;
+  /** a folder put first on the server's PATH, e.g. {@link FAKE_NVIDIA_SMI_DIR} @default none */
+  readonly pathFirst?: string;
+}
+
 /** A model in the temp home's config. */
 export interface TestModel {
   readonly id: string;
@@ -36,7 +47,7 @@ export interface ApiServer {
  * @example
  * const api = await startApi([{ id: "tiny", args: ["--fake-load-ms", "1500"] }], { token: "s3cret" })
  */
-export async function startApi(models: readonly TestModel[], options: { readonly token?: string } = {}): Promise<ApiServer> {
+export async function startApi(models: readonly TestModel[], options: StartApiOptions = {}): Promise<ApiServer> {
   const home = mkdtempSync(join(tmpdir(), "corral-web-"));
   const exe = await standInServer();
   const [port, base] = [await freePort(), await freePort()];
@@ -57,6 +68,7 @@ export async function startApi(models: readonly TestModel[], options: { readonly
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && key !== "CORRAL_TOKEN") env[key] = value;
   if (options.token) env.CORRAL_TOKEN = options.token;
+  if (options.pathFirst) env.PATH = `${options.pathFirst}:${env.PATH ?? ""}`;
   const proc = Bun.spawn([process.execPath, MAIN, "--home", home, "--port", String(port)], { env, stdout: "pipe", stderr: "pipe" });
   let output = "";
   for (const stream of [proc.stdout, proc.stderr]) {
@@ -91,6 +103,8 @@ async function stop(proc: Subprocess, url: string, home: string, exe: string, to
 /**
  * SIGKILLs each PID's process group, but only while the PID still runs the stand-in executable:
  * a PID this test once saw may belong to someone else's process by now.
+ * @example
+ * killStandIns([orphan.pid], api.exe)
  */
 export function killStandIns(pids: Iterable<number>, exe: string): void {
   for (const pid of pids) {

@@ -7,7 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-/** Where the system chromium lives (`apt-get install chromium`). */
+/**
+ * Where the system chromium lives (`apt-get install chromium`).
+ * @example
+ * chromium.launchPersistentContext(profile, { executablePath: CHROMIUM })
+ */
 export const CHROMIUM = "/usr/bin/chromium";
 
 const ARGS = [
