@@ -14,6 +14,8 @@ export interface LoadOptions {
   readonly timeoutMs?: number;
   /** why, for the history @default "load requested" */
   readonly reason?: string;
+  /** restart count to record with the new entry (the supervisor's restarts) @default 0 */
+  readonly restarts?: number;
 }
 
 /** What `Controller.load` returns once the server answers `/health` with 200. */

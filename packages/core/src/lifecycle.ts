@@ -259,7 +259,7 @@ export class Controller {
           log_file: logFile,
           instance_id: instanceId,
           host,
-          restarts: 0,
+          restarts: options.restarts ?? 0,
           ...(model.cpu_affinity ? { cpu_affinity: model.cpu_affinity } : {}),
         },
         { reason: options.reason ?? "load requested" },

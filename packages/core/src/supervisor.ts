@@ -164,6 +164,13 @@ export class Supervisor {
     }
     this.#resetIfStable(slot, entry.status === "running");
     if (verdict.status === undefined || verdict.status === entry.status) return;
+    if (verdict.status === "unhealthy" && status.health?.state === "unreachable") {
+      // A server that died between the process scan and its /health request is a crash, not unhealthy.
+      const again = await registry.verify(slot).catch(() => undefined);
+      if (again && (again.probe.state === "exited" || again.probe.state === "pid-reused")) {
+        return this.#crashed({ ...status, state: again.probe.state, state_reason: again.probe.reason }, again.probe.reason);
+      }
+    }
     await registry.update(slot, { status: verdict.status }, verdict.reason).catch(() => undefined);
     if (verdict.status === "unhealthy") this.#alert("unhealthy", status, verdict.reason);
   }
@@ -227,10 +234,9 @@ export class Supervisor {
         gpu: slot,
         port: last.port,
         reason: `restart attempt ${state.attempts} after a crash`,
+        restarts: last.restarts + 1,
       });
       state.lastStart = this.controller.now();
-      const restarts = last.restarts + 1;
-      await registry.update(slot, { restarts }, "restarted").catch(() => undefined);
       await registry.record({ event: "restarted", slot, pid: entry.pid, model_id: last.model_id, reason: `attempt ${state.attempts}` });
       this.#alert("restart", { slot, entry } as ProcessStatus, `attempt ${state.attempts}`);
       state.busy = false;
