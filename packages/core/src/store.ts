@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "./errors.ts";
 import { withFileLock } from "./lock.ts";
@@ -80,6 +81,8 @@ interface Loaded {
   extra: Record<string, unknown>;
   /** slot order of the file */
   order: string[];
+  /** the file's text (undefined: no file), to tell afterwards whether `mutate` changed anything */
+  text: string | undefined;
 }
 
 /**
@@ -108,11 +111,10 @@ export function createStore(options: StoreOptions): Store {
     update: (mutate) =>
       locked(async () => {
         const loaded = await load(file, now);
-        const before = JSON.stringify(processesOf(loaded));
         const result = await mutate(loaded.snapshot.entries, loaded.snapshot);
         checkEntries(loaded.snapshot.entries);
         const processes = processesOf(loaded);
-        if (JSON.stringify(processes) !== before) await writeAtomic(file, render(loaded.extra, processes, now));
+        if (changed(loaded, processes)) await writeAtomic(file, render(loaded.extra, processes, now));
         return result;
       }),
     reset: () =>
@@ -148,30 +150,65 @@ async function load(file: string, now: () => number): Promise<Loaded> {
     // A folder in the file's place is as unusable as bad JSON: refused the same way, not a bare EISDIR.
     if (code === "EISDIR") throw new RegistryCorruptError(file, "it is a folder, not a file", undefined, { cause: error });
     if (code !== "ENOENT") throw error;
-    return { snapshot: { version: REGISTRY_VERSION, last_updated: "", entries: {}, invalid: [] }, extra: {}, order: [] };
+    return { snapshot: { version: REGISTRY_VERSION, last_updated: "", entries: {}, invalid: [] }, extra: {}, order: [], text: undefined };
   }
-  const parsed = parseDocument(bytes);
+  const text = decode(bytes);
+  const parsed = parseDocument(text);
   if (typeof parsed === "string") {
     const backup = await keepCorruptCopy(file, bytes, now);
     throw new RegistryCorruptError(file, parsed, backup.path, backup.error ? { cause: backup.error } : undefined);
   }
   const { version, last_updated, processes, ...extra } = parsed;
+  const check = checkers(Object.keys(processes).length);
   const snapshot: RegistrySnapshot = { version, last_updated, entries: {}, invalid: [] };
   for (const [slot, raw] of Object.entries(processes)) {
-    if (Value.Check(ProcessEntrySchema, raw)) setOwn(snapshot.entries, slot, raw);
+    if (check.entry(raw)) setOwn(snapshot.entries, slot, raw);
     else snapshot.invalid.push({ slot, raw, errors: entryErrors(raw) });
   }
-  return { snapshot, extra, order: Object.keys(processes) };
+  return { snapshot, extra, order: Object.keys(processes), text };
+}
+
+/** From this many entries on, compiling the schemas pays for itself within a read or two. */
+const COMPILE_FROM = 100;
+let compiled: { entry: TypeCheck<typeof ProcessEntrySchema>; document: TypeCheck<typeof RegistryDocumentSchema> } | undefined;
+
+/**
+ * Schema checks for a registry of `count` entries. Compiled, the schemas check 1000 entries in
+ * about 0.1 ms instead of 2 ms (and an update checks each entry twice), but compiling costs
+ * about 7 ms once per process: it is done the first time a registry this big is seen, so a
+ * CLI start over a handful of entries does not pay for it.
+ */
+function checkers(count: number): { entry: (value: unknown) => boolean; document: (value: unknown) => boolean } {
+  if (!compiled && count >= COMPILE_FROM) {
+    compiled = { entry: TypeCompiler.Compile(ProcessEntrySchema), document: TypeCompiler.Compile(RegistryDocumentSchema) };
+  }
+  const c = compiled;
+  return c
+    ? { entry: (value) => c.entry.Check(value), document: (value) => c.document.Check(value) }
+    : { entry: (value) => Value.Check(ProcessEntrySchema, value), document: (value) => Value.Check(RegistryDocumentSchema, value) };
+}
+
+/**
+ * Whether `processes` differs from what the file holds. `mutate` may have changed the loaded
+ * objects in place, so the file's text is parsed again for an untouched copy: at 1000 entries a
+ * second parse plus a structural comparison costs about half of stringifying both sides.
+ * Like JSON, the comparison ignores properties whose value is undefined.
+ */
+function changed(loaded: Loaded, processes: Record<string, unknown>): boolean {
+  const before = loaded.text === undefined ? {} : (JSON.parse(loaded.text) as Document).processes;
+  return !Bun.deepEquals(before, processes);
+}
+
+/** The file's text; editors on Windows like to add a byte order mark, which JSON.parse does not accept. */
+function decode(bytes: Buffer): string {
+  const text = bytes.toString("utf8");
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 type Document = { version: string; last_updated: string; processes: Record<string, unknown> } & Record<string, unknown>;
 
 /** The document, or why it is unusable. */
-function parseDocument(bytes: Buffer): Document | string {
-  if (bytes.length === 0) return "the file is empty";
-  let text = bytes.toString("utf8");
-  // Editors on Windows like to add a byte order mark; JSON.parse does not accept one.
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+function parseDocument(text: string): Document | string {
   if (text.trim() === "") return "the file is empty";
   let value: unknown;
   try {
@@ -185,7 +222,7 @@ function parseDocument(bytes: Buffer): Document | string {
   if (typeof processes !== "object" || processes === null || Array.isArray(processes)) {
     return '"processes" is missing or not an object';
   }
-  if (!Value.Check(RegistryDocumentSchema, value)) {
+  if (!checkers(Object.keys(processes).length).document(value)) {
     const first = Value.Errors(RegistryDocumentSchema, value).First();
     return `wrong shape: ${first ? `${first.path || "/"} ${first.message}` : "does not match the registry schema"}`;
   }
@@ -203,8 +240,9 @@ function entryErrors(raw: unknown): string[] {
 }
 
 function checkEntries(entries: Record<string, ProcessEntry>): void {
+  const check = checkers(Object.keys(entries).length);
   for (const [slot, entry] of Object.entries(entries)) {
-    if (!Value.Check(ProcessEntrySchema, entry)) {
+    if (!check.entry(entry)) {
       throw new InvalidInputError(`entry "${slot}"`, entryErrors(entry).join("; "));
     }
   }
