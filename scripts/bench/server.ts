@@ -40,8 +40,7 @@ export const serverScenario: Scenario = {
       }),
     );
     closeSync(fd);
-    const base = `http://127.0.0.1:${port}`;
-    const url = `${base}/api/v1/processes`;
+    const url = `http://127.0.0.1:${port}/api/v1/processes`;
     const figures: Figure[] = [];
     try {
       await within(waitUp(url, server.exited), 30_000, "corral serve answering");
@@ -81,7 +80,7 @@ export const serverScenario: Scenario = {
       const code = await within(server.exited, 10_000, "corral serve stopping").catch(() => undefined);
       if (code === undefined) server.kill("SIGKILL");
     }
-    // The CLI scenario needs all 16 again: reload the one killed above (the supervisor unregistered it).
+    // The CLI scenario needs all 16 again: reload the ones killed above (the supervisor unregistered them).
     for (let slot = 0; slot < FLEET_SIZE; slot++) {
       if (!(await f.controller.registry.get(String(slot)))) {
         const { entry } = await f.controller.load(`model-${slot}`, { gpu: slot });
