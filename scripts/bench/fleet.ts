@@ -45,6 +45,7 @@ async function loadFleet(state: Omit<FleetState, "fleet">): Promise<Fleet> {
   const models = Array.from({ length: FLEET_SIZE }, (_, i) => ({ id: `model-${i}` }));
   const home = await makeHome(models);
   state.home = home;
+  state.tracker.dir(home.home);
   const controller = await createController({ home: home.home, configFile: home.configFile });
   // Each server is its own process group, which the end of the suite kills; a server
   // reloaded later through `controller` is tracked the same way.

@@ -182,6 +182,11 @@ export class Tracker {
     return dir;
   }
 
+  /** Tracks a folder made elsewhere (a test home), removed at cleanup. */
+  dir(path: string): void {
+    this.#dirs.add(path);
+  }
+
   /** Stops tracking a pid (it was stopped on purpose), so a later reuse of the number is never signalled. */
   forget(pid: number): void {
     this.#pids.delete(pid);

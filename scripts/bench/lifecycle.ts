@@ -19,6 +19,7 @@ export const lifecycleScenario: Scenario = {
   name: "readiness and unload",
   async run(ctx) {
     const home = await makeHome([{ id: "tiny", args: ["--fake-load-ms", String(LOAD_MS)] }]);
+    ctx.tracker.dir(home.home);
     const controller = await createController({ home: home.home, configFile: home.configFile });
     const off = controller.registry.subscribe((event) => {
       if (event.event === "registered" && event.pid) ctx.tracker.group(event.pid);
