@@ -13,6 +13,11 @@ import { Scope } from "./scope.ts";
 import { startServe, type ServeProcess } from "./serve-proc.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 2: SIGKILL `corral serve` mid-load and mid-unload, restart it, check nothing is orphaned, doubled or lost.
+ * @example
+ * const result = await controllerCrash.run({ form: "short", seed: 1, log: console.error })
+ */
 export const controllerCrash: Scenario = {
   id: 2,
   name: "controller crashes",

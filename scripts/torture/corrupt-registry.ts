@@ -20,6 +20,11 @@ import { Scope } from "./scope.ts";
 import { runServe } from "./serve-proc.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 4: corrupt registry files are refused with RegistryCorruptError, kept aside, never overwritten.
+ * @example
+ * const result = await corruptRegistry.run({ form: "short", seed: 1, log: console.error })
+ */
 export const corruptRegistry: Scenario = {
   id: 4,
   name: "corrupt registry files",

@@ -21,6 +21,11 @@ import { Rng } from "./random.ts";
 import { Scope, until } from "./scope.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 5: on a full tmpfs, writes fail with StoreWriteError and leave the previous file intact.
+ * @example
+ * const result = await diskFull.run({ form: "short", seed: 1, log: console.error })
+ */
 export const diskFull: Scenario = {
   id: 5,
   name: "disk full",

@@ -15,6 +15,11 @@ import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 6: llama-servers of user nobody are foreign and survive every kill path unless included.
+ * @example
+ * const result = await foreignUsers.run({ form: "short", seed: 1, log: console.error })
+ */
 export const foreignUsers: Scenario = {
   id: 6,
   name: "other users' processes",

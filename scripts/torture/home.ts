@@ -8,7 +8,11 @@ import { join, relative } from "node:path";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
 import type { Scope } from "./scope.ts";
 
-/** A model of a torture home. */
+/**
+ * A model of a torture home.
+ * @example
+ * const m: HomeModel = { id: "slow", args: ["--fake-load-ms", "900"], restart: "on-failure" }
+ */
 export interface HomeModel {
   readonly id: string;
   readonly args?: readonly string[];
@@ -16,7 +20,11 @@ export interface HomeModel {
   readonly restart?: "never" | "on-failure";
 }
 
-/** A corral home a scenario made. */
+/**
+ * A corral home a scenario made.
+ * @example
+ * const { home, configFile } = await makeHome(scope, dir, [{ id: "tiny" }])
+ */
 export interface TortureHome {
   readonly home: string;
   readonly configFile: string;
@@ -84,7 +92,11 @@ export function fingerprint(dir: string, skipContent: readonly string[] = []): M
   return out;
 }
 
-/** What changed between two fingerprints, one sentence per path. */
+/**
+ * What changed between two fingerprints, one sentence per path.
+ * @example
+ * diffFingerprints(before, fingerprint(dir)) // ["home/processes.json changed"]
+ */
 export function diffFingerprints(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): string[] {
   const changes: string[] = [];
   for (const [path, hash] of before) {

@@ -18,6 +18,11 @@ import { diffFingerprints, fingerprint, makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive } from "./scope.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 3: thousands of malformed requests; no 5xx, nothing accepted, nothing on disk changed.
+ * @example
+ * const result = await hostileApi.run({ form: "short", seed: 1, log: console.error })
+ */
 export const hostileApi: Scenario = {
   id: 3,
   name: "hostile API input",

@@ -8,7 +8,11 @@
 import { parseSlot } from "../../packages/core/src/index.ts";
 import { Rng } from "./random.ts";
 
-/** What the corpus needs to know about the server it attacks. */
+/**
+ * What the corpus needs to know about the server it attacks.
+ * @example
+ * const ctx: CorpusContext = { token: "t", modelId: "tiny", trackedSlot: "0", trackedPid: 4242, ownPid: process.pid, parentPid: process.ppid, bystanderPid: 4300 }
+ */
 export interface CorpusContext {
   readonly token: string;
   /** the one configured model: never named with otherwise valid fields */
@@ -23,7 +27,11 @@ export interface CorpusContext {
   readonly bystanderPid: number;
 }
 
-/** A request through fetch, or raw bytes down a socket (for what fetch refuses to send). */
+/**
+ * A request through fetch, or raw bytes down a socket (for what fetch refuses to send).
+ * @example
+ * const r: HostileRequest = { kind: "raw", label: "no version", bytes: new TextEncoder().encode("GET /\r\n") }
+ */
 export type HostileRequest =
   | {
       readonly kind: "http";
@@ -82,6 +90,9 @@ const MUTATING_ROUTES = [...BODY_ROUTES, ["POST", "/api/v1/cleanup-orphaned"]] a
  * Whether a `gpu_id` names a real slot once the API is done with it: the schema's pattern, or
  * a numeric string Elysia coerces into a GPU index (" 0", "0x1", "0\n" all mean a GPU). Such a
  * value with the configured model would load for real, so the corpus never pairs them.
+ * @example
+ * namesASlot(" 0") // true
+ * namesASlot("0,0") // false (a GPU twice: refused)
  */
 export function namesASlot(value: unknown): boolean {
   const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
@@ -101,7 +112,11 @@ const READ_ROUTES = [
   "/api/v1/logs", "/api/v1/events", "/metrics", "/openapi",
 ] as const;
 
-/** `count` hostile requests for `ctx`, reproducible from `seed`. */
+/**
+ * `count` hostile requests for `ctx`, reproducible from `seed`.
+ * @example
+ * for (const request of hostileCorpus(ctx, 42, 10_000)) await send(request)
+ */
 export function hostileCorpus(ctx: CorpusContext, seed: number, count: number): HostileRequest[] {
   const rng = new Rng(seed);
   const kinds: Array<[number, (rng: Rng, ctx: CorpusContext) => HostileRequest]> = [

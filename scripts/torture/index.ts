@@ -14,7 +14,11 @@ import { messageOf, type Scenario, type ScenarioResult, type TortureForm } from 
 export { cleanupAll } from "./scope.ts";
 export type { Scenario, ScenarioOptions, ScenarioResult, TortureForm } from "./types.ts";
 
-/** The seven scenarios, in the order of issue 10. */
+/**
+ * The seven scenarios, in the order of issue 10.
+ * @example
+ * for (const s of SCENARIOS) console.log(s.id, s.name)
+ */
 export const SCENARIOS: readonly Scenario[] = [
   storeCrash,
   controllerCrash,
@@ -37,7 +41,11 @@ export function formatResult(r: ScenarioResult): string {
   return `${head} trials ${String(r.trials).padStart(5)}  failures ${r.failures}  lost ${r.lost}  ${(r.ms / 1000).toFixed(1)} s${verdict}`;
 }
 
-/** Options of {@link runTorture}. */
+/**
+ * Options of {@link runTorture}.
+ * @example
+ * const options: TortureOptions = { form: "short", seed: 42, only: [3] }
+ */
 export interface TortureOptions {
   /** @default "long" */
   readonly form?: TortureForm;

@@ -20,6 +20,11 @@ import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
 
+/**
+ * Scenario 7: entries whose PID now belongs to another process are never signalled.
+ * @example
+ * const result = await pidReuse.run({ form: "short", seed: 1, log: console.error })
+ */
 export const pidReuse: Scenario = {
   id: 7,
   name: "PID reuse",

@@ -33,7 +33,11 @@ export function startTicks(pid: number): number | undefined {
   }
 }
 
-/** Whether the process that had `ticks` as its start time is still alive (and not a zombie). */
+/**
+ * Whether the process that had `ticks` as its start time is still alive (and not a zombie).
+ * @example
+ * const ticks = startTicks(pid); … if (!stillAlive(pid, ticks)) console.log("killed")
+ */
 export function stillAlive(pid: number, ticks: number | undefined): boolean {
   return ticks !== undefined && startTicks(pid) === ticks;
 }

@@ -11,7 +11,11 @@ import { type Scope, until } from "./scope.ts";
 
 const MAIN = join(import.meta.dir, "..", "..", "packages", "api", "src", "main.ts");
 
-/** A `corral serve` process. */
+/**
+ * A `corral serve` process.
+ * @example
+ * const res = await fetch(`${server.url}/api/v1/health`)
+ */
 export interface ServeProcess {
   readonly proc: Subprocess;
   readonly port: number;
@@ -20,7 +24,11 @@ export interface ServeProcess {
   output(): string;
 }
 
-/** How a start went: listening, or exited (with its code and output), or neither in time. */
+/**
+ * How a start went: listening, or exited (with its code and output), or neither in time.
+ * @example
+ * if (!start.server) console.error(start.exitCode, start.output)
+ */
 export interface ServeStart {
   readonly server: ServeProcess | undefined;
   readonly exitCode: number | null;

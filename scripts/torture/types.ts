@@ -3,7 +3,11 @@
  * counts its trials, and says which of them broke corral's promises.
  */
 
-/** How much of each scenario to run: `short` fits the normal test command, `long` is on demand. */
+/**
+ * How much of each scenario to run: `short` fits the normal test command, `long` is on demand.
+ * @example
+ * const form: TortureForm = process.argv.includes("--short") ? "short" : "long"
+ */
 export type TortureForm = "short" | "long";
 
 /**
@@ -125,7 +129,11 @@ export class Tally {
   }
 }
 
-/** The message of anything thrown, for problem lines. */
+/**
+ * The message of anything thrown, for problem lines: its class and first line.
+ * @example
+ * messageOf(new RangeError("too big\nmore")) // "RangeError: too big"
+ */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message.split("\n")[0]}`;
   return String(error);
