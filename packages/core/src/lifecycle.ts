@@ -63,6 +63,9 @@ export class Controller {
   readonly now: () => number;
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #busy = new Map<string, Promise<unknown>>();
+  /** ports chosen by loads in flight here, not yet registered: two slots loading at once must not pick one port */
+  readonly #reserved = new Set<number>();
+  #portChoice: Promise<unknown> = Promise.resolve();
   readonly #usage = createUsageSampler();
   readonly #hooks: ControllerHooks;
   readonly #gpuFresh: () => Promise<GpuSnapshot | undefined>;
@@ -238,7 +241,15 @@ export class Controller {
   async #load(model: ModelConfig, slot: string, options: LoadOptions): Promise<LoadResult> {
     const { executable } = await checkRunnable(this.config, model);
     await this.#clearSlot(slot, options.replace ?? false);
-    const port = await this.#choosePort(slot, model, options.port);
+    const port = await this.#reservePort(slot, model, options.port);
+    try {
+      return await this.#spawnAndWait(model, slot, executable, port, options);
+    } finally {
+      this.#reserved.delete(port);
+    }
+  }
+
+  async #spawnAndWait(model: ModelConfig, slot: string, executable: string, port: number, options: LoadOptions): Promise<LoadResult> {
     const host = this.config.host;
     const spawned = this.#spawn(model, slot, executable, host, port);
     const { pid, argv, logFile, instanceId, exited } = spawned;
@@ -355,6 +366,17 @@ export class Controller {
     }
   }
 
+  /** Chooses and reserves a port; choices are made one at a time so two loads never pick the same one. */
+  #reservePort(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
+    const run = this.#portChoice.then(async () => {
+      const port = await this.#choosePort(slot, model, requested);
+      this.#reserved.add(port);
+      return port;
+    });
+    this.#portChoice = run.catch(() => undefined);
+    return run;
+  }
+
   async #choosePort(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
     const entries = await this.registry.list();
     const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
@@ -362,10 +384,12 @@ export class Controller {
     if (wanted !== undefined) {
       const holder = taken.get(wanted);
       if (holder) throw new PortInUseError(wanted, holder.entry.pid, `corral slot ${holder.s}, ${holder.entry.model_id}`);
+      if (this.#reserved.has(wanted)) throw new PortInUseError(wanted, undefined, "a load in progress");
       await assertPortFree(wanted, this.config.host);
       return wanted;
     }
-    return pickFreePort(this.config.ports.range, { exclude: new Set(taken.keys()), host: this.config.host });
+    const exclude = new Set([...taken.keys(), ...this.#reserved]);
+    return pickFreePort(this.config.ports.range, { exclude, host: this.config.host });
   }
 
   async #unload(slot: string, options: UnloadOptions): Promise<UnloadResult> {

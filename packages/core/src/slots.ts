@@ -1,6 +1,6 @@
 import { InvalidInputError } from "./errors.ts";
 
-const SLOT_RE = /^\d{1,3}(,\d{1,3}){0,15}$/;
+const SLOT_RE = /^(0|[1-9]\d{0,2})(,(0|[1-9]\d{0,2})){0,15}$/;
 
 /**
  * Validates a slot key: one GPU index ("0") or a comma list ("0,1"). Anything else,

@@ -91,6 +91,14 @@ describe("load", () => {
     expect(small.entry.status).toBe("running");
   });
 
+  it("gives two loads started at the same moment in different slots different ports", async () => {
+    const { controller } = await setup([{ id: "a" }, { id: "b" }]);
+    const [a, b] = await Promise.all([controller.load("a", { gpu: 0 }), controller.load("b", { gpu: 1 })]);
+    expect(a.entry.status).toBe("running");
+    expect(b.entry.status).toBe("running");
+    expect(a.entry.port).not.toBe(b.entry.port);
+  });
+
   it("never starts two servers on one port: a second model picks another free port", async () => {
     const { controller } = await setup([{ id: "a" }, { id: "b" }]);
     const a = await controller.load("a", { gpu: 0 });

@@ -80,7 +80,7 @@ describe("recover after the controller is SIGKILLed", () => {
     expect(alive(entry.pid)).toBe(true);
     const first = await controller.recover();
     expect(first).toEqual([expect.objectContaining({ slot: "0", outcome: "loading" })]);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${entry.port}/health`)).ok, 10000);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${entry.port}/health`).catch(() => undefined))?.ok === true, 10000);
     const second = await controller.recover();
     expect(second).toEqual([expect.objectContaining({ slot: "0", outcome: "running" })]);
     expect(await controller.registry.findOrphans()).not.toContainEqual(expect.objectContaining({ verdict: "ours" }));
