@@ -3,11 +3,15 @@
  * (a subprocess over a temp home, stand-in llama-servers). Screenshots go to test-artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { FAKE_NVIDIA_SMI_DIR, killStandIns, spawnStandIn, startApi, type ApiServer } from "./helpers/api-server.ts";
-import { launchChromium, type TestBrowser } from "./helpers/chromium.ts";
+import { CHROMIUM, launchChromium, type TestBrowser } from "./helpers/chromium.ts";
+
+// The browser comes from Debian's package (.ci/run installs it); without it, say so once and skip.
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.log(`browser tests skipped: no ${CHROMIUM} (apt-get install chromium; .ci/run does)`);
 
 const ARTIFACTS = join(import.meta.dir, "..", "test-artifacts");
 const SLOW = { timeout: 30_000 };
@@ -40,7 +44,7 @@ async function loadThroughPage(page: Page, model: string, gpu: string): Promise<
   await dialog.getByRole("button", { name: "Load" }).click();
 }
 
-describe("the page against the real API", () => {
+describe.skipIf(!haveChromium)("the page against the real API", () => {
   let api: ApiServer;
   let browser: TestBrowser;
   let page: Page;
@@ -198,7 +202,7 @@ describe("the page against the real API", () => {
   }, 60_000);
 });
 
-describe("the page against an API that wants a token and has GPU figures", () => {
+describe.skipIf(!haveChromium)("the page against an API that wants a token and has GPU figures", () => {
   let api: ApiServer;
   let browser: TestBrowser;
 
