@@ -21,6 +21,7 @@ export * from "./gpu.ts";
 export * from "./alerts.ts";
 export type * from "./controller-types.ts";
 export * from "./lifecycle.ts";
+export * from "./spawn.ts";
 export * from "./adopt.ts";
 export * from "./recover.ts";
 export * from "./status.ts";

@@ -1,5 +1,4 @@
-import { randomUUID } from "node:crypto";
-import { closeSync, readdirSync, statSync, writeSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "./config.ts";
 import type { LoadOptions, LoadResult, ModelView, UnloadOptions, UnloadResult } from "./controller-types.ts";
@@ -8,20 +7,19 @@ import { createGpuQuery, queryGpus, waitGpuReleased, type GpuSnapshot } from "./
 import { waitReady } from "./health.ts";
 import { identityOf } from "./identity.ts";
 import { killTree } from "./kill.ts";
-import { followFile, logFileFor, openLogForAppend, tailFile } from "./logs.ts";
+import { followFile, tailFile } from "./logs.ts";
 import { assertPortFree, pickFreePort, waitPortFree } from "./ports.ts";
-import { MARKER_ENV, type ProcessProbe } from "./process.ts";
+import type { ProcessProbe } from "./process.ts";
 import { createRegistry, type Registry } from "./registry.ts";
 import type { ProcessEntry } from "./schema.ts";
 import { slotKey, slotsOverlap } from "./slots.ts";
+import { spawnServer } from "./spawn.ts";
 import type { ProcessStatus, RecoveredSlot } from "./controller-types.ts";
 import { adoptOrphan, type AdoptOptions } from "./adopt.ts";
 import { recover } from "./recover.ts";
 import { collectStatus } from "./status.ts";
 import { createUsageSampler } from "./usage.ts";
 
-/** Environment variables corral adds besides the markers, so a crashed controller's spawn can be reattached. */
-export const SPAWN_ENV = { slot: "CORRAL_SLOT", model: "CORRAL_MODEL_ID" } as const;
 
 /** Options of {@link createController}. */
 export interface ControllerOptions {
@@ -251,7 +249,17 @@ export class Controller {
 
   async #spawnAndWait(model: ModelConfig, slot: string, executable: string, port: number, options: LoadOptions): Promise<LoadResult> {
     const host = this.config.host;
-    const spawned = this.#spawn(model, slot, executable, host, port);
+    const spawned = spawnServer({
+      model,
+      slot,
+      executable,
+      host,
+      port,
+      logsDir: this.paths.logs,
+      homeId: this.registry.homeId,
+      env: this.#env,
+      now: this.now(),
+    });
     const { pid, argv, logFile, instanceId, exited } = spawned;
     await this.#hooks.afterSpawn?.(pid);
     try {
@@ -306,51 +314,6 @@ export class Controller {
       timedOut: outcome.reason === "timeout",
       logTail,
     });
-  }
-
-  #spawn(model: ModelConfig, slot: string, executable: string, host: string, port: number) {
-    const logFile = logFileFor(this.paths.logs, slot, model.id, this.now());
-    const instanceId = randomUUID();
-    const server = [executable, "-m", model.path, "--host", host, "--port", String(port), ...model.args];
-    const argv =
-      model.cpu_affinity && process.platform === "linux" && Bun.which("taskset")
-        ? ["taskset", "-c", model.cpu_affinity, ...server]
-        : server;
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...this.#env, ...model.env })) if (v !== undefined) env[k] = v;
-    Object.assign(env, {
-      CUDA_VISIBLE_DEVICES: slot,
-      HIP_VISIBLE_DEVICES: slot,
-      [MARKER_ENV.home]: this.registry.homeId,
-      [MARKER_ENV.instance]: instanceId,
-      [SPAWN_ENV.slot]: slot,
-      [SPAWN_ENV.model]: model.id,
-    });
-    const fd = this.#openLog(logFile, slot, model.id);
-    try {
-      writeSync(fd, `--- corral ${new Date(this.now()).toISOString()}: ${argv.join(" ")} (slot ${slot})\n`);
-    } catch (error) {
-      closeSync(fd);
-      throw logFailure(logFile, slot, model.id, error);
-    }
-    try {
-      // Detached with its output in a file: the server outlives a controller crash, and never
-      // dies of SIGPIPE writing to a dead controller's pipe.
-      const child = Bun.spawn(argv, { stdin: "ignore", stdout: fd, stderr: fd, env, detached: true });
-      child.unref();
-      return { pid: child.pid, argv, logFile, instanceId, exited: child.exited };
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /** The log fd; a full disk or an unwritable logs folder refuses the load, typed, before anything starts. */
-  #openLog(logFile: string, slot: string, modelId: string): number {
-    try {
-      return openLogForAppend(logFile);
-    } catch (error) {
-      throw logFailure(logFile, slot, modelId, error);
-    }
   }
 
   async #clearSlot(slot: string, replace: boolean): Promise<void> {
@@ -432,11 +395,6 @@ export class Controller {
       reason,
     };
   }
-}
-
-function logFailure(logFile: string, slot: string, modelId: string, error: unknown): LoadFailedError {
-  const reason = `could not write its log file ${logFile}: ${(error as Error).message}`;
-  return new LoadFailedError({ slot, modelId, reason }, { cause: error });
 }
 
 /**

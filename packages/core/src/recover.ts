@@ -2,7 +2,7 @@ import type { RecoveredSlot } from "./controller-types.ts";
 import { checkHealth, fetchProps } from "./health.ts";
 import { killTree } from "./kill.ts";
 import type { Controller } from "./lifecycle.ts";
-import { SPAWN_ENV } from "./lifecycle.ts";
+import { SPAWN_ENV } from "./spawn.ts";
 import type { Orphan } from "./orphans.ts";
 import type { VerifiedEntry } from "./registry.ts";
 import { adoptOrphan } from "./adopt.ts";
