@@ -1,4 +1,4 @@
-import { ProcessEntrySchema, slotKey } from "@corral/core";
+import { ProcessEntrySchema, slotKey, type UnloadResult } from "@corral/core";
 import { t } from "elysia";
 
 /**
@@ -102,4 +102,23 @@ export { ProcessEntrySchema };
  */
 export function toSlot(gpuId: number | string): string {
   return slotKey(gpuId === "both" ? "0,1" : gpuId);
+}
+
+/**
+ * An unload's outcome in the API's snake_case, shared by the original's and corral's routes.
+ * @example
+ * return unloadBody(await controller.unload("0"))
+ */
+export function unloadBody(r: UnloadResult) {
+  return {
+    slot: r.slot,
+    pid: r.pid,
+    model_id: r.model_id,
+    signalled: r.signalled,
+    escalated: r.escalated,
+    ms: r.ms,
+    port_freed: r.portFreed,
+    ...(r.gpuReleased !== undefined ? { gpu_released: r.gpuReleased } : {}),
+    reason: r.reason,
+  };
 }

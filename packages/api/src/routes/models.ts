@@ -2,7 +2,7 @@ import type { ProcessEntry } from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
-import { GpuId, ModelId, Port, ProcessEntrySchema, toSlot } from "../schemas.ts";
+import { GpuId, ModelId, Port, ProcessEntrySchema, toSlot, unloadBody } from "../schemas.ts";
 
 /**
  * One configured model: the original controller's fields plus where corral has it loaded.
@@ -145,14 +145,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           message: r.signalled
             ? `unloaded ${r.model_id} from slot ${r.slot} (pid ${r.pid}) in ${Math.round(r.ms)} ms`
             : `slot ${r.slot} was registered but its process was already gone (${r.reason}); the entry was removed`,
-          slot: r.slot,
-          pid: r.pid,
-          model_id: r.model_id,
-          signalled: r.signalled,
-          escalated: r.escalated,
-          ms: r.ms,
-          port_freed: r.portFreed,
-          ...(r.gpuReleased !== undefined ? { gpu_released: r.gpuReleased } : {}),
+          ...unloadBody(r),
         };
       },
       {

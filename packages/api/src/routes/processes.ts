@@ -1,7 +1,7 @@
 import { EntryNotFoundError, slotKey, type ProcessStatus } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
-import { ProcessEntrySchema, ProcessStatusSchema, Slot } from "../schemas.ts";
+import { ProcessEntrySchema, ProcessStatusSchema, Slot, unloadBody } from "../schemas.ts";
 
 const SlotParams = t.Object({ slot: Slot });
 
@@ -109,18 +109,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
       "/processes/:slot",
       async ({ params, query, request, server }) => {
         server?.timeout(request, 0);
-        const r = await controller.unload(slotKey(params.slot), { force: query.force });
-        return {
-          slot: r.slot,
-          pid: r.pid,
-          model_id: r.model_id,
-          signalled: r.signalled,
-          escalated: r.escalated,
-          ms: r.ms,
-          port_freed: r.portFreed,
-          ...(r.gpuReleased !== undefined ? { gpu_released: r.gpuReleased } : {}),
-          reason: r.reason,
-        };
+        return unloadBody(await controller.unload(slotKey(params.slot), { force: query.force }));
       },
       {
         params: SlotParams,
