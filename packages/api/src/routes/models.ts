@@ -71,6 +71,7 @@ const UnloadResponse = t.Object({
   ms: t.Number(),
   port_freed: t.Boolean(),
   gpu_released: t.Optional(t.Boolean()),
+  reason: t.String(),
 });
 
 const TimeoutMs = t.Integer({ minimum: 1, maximum: 3_600_000, error: "timeout_ms: an integer from 1 to 3600000" });
