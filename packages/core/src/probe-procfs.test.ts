@@ -145,3 +145,20 @@ describe("userNames", () => {
     expect(userNames(join(root, "no-such-passwd")).size).toBe(0);
   });
 });
+
+describe("procfsProbe.identities", () => {
+  it("reads the identity of just the PIDs asked for, without their command lines", async () => {
+    const probe = procfsProbe();
+    const child = Bun.spawn(["sleep", "30"]);
+    try {
+      const full = await probe.get(child.pid);
+      const ids = await probe.identities!([child.pid, process.pid, 999_999_999]);
+      expect([...ids.keys()].sort()).toEqual([child.pid, process.pid].sort());
+      const light = ids.get(child.pid)!;
+      expect(light).toMatchObject({ pid: child.pid, exe: full!.exe, startTimeMs: full!.startTimeMs, uid: full!.uid, state: "S" });
+      expect(light.cmdline).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+});

@@ -55,6 +55,16 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
       if (!Number.isInteger(pid) || pid <= 0) return undefined;
       return readProcess(context(), pid);
     },
+    async identities(pids) {
+      const ctx = context();
+      const out = new Map<number, ProcessInfo>();
+      for (const pid of pids) {
+        if (!Number.isInteger(pid) || pid <= 0 || out.has(pid)) continue;
+        const info = readProcess(ctx, pid, false);
+        if (info) out.set(pid, info);
+      }
+      return out;
+    },
     async environ(pid) {
       if (!Number.isInteger(pid) || pid <= 0) return undefined;
       return readEnviron(root, pid);
@@ -121,7 +131,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
   return { comm: text.slice(open + 1, close), state: rest[0], ppid, startTicks, kernelThread };
 }
 
-function readProcess(ctx: ReadContext, pid: number): ProcessInfo | undefined {
+function readProcess(ctx: ReadContext, pid: number, withCmdline = true): ProcessInfo | undefined {
   const dir = `${ctx.root}/${pid}`;
   let stat: ProcStat | undefined;
   try {
@@ -145,7 +155,7 @@ function readProcess(ctx: ReadContext, pid: number): ProcessInfo | undefined {
     }
   };
   const exe = part(() => readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ""));
-  const cmdline = part(() => splitNul(readText(`${dir}/cmdline`))) ?? [];
+  const cmdline = withCmdline ? (part(() => splitNul(readText(`${dir}/cmdline`))) ?? []) : [];
   // The folder's owner is the effective uid (the kernel sets it so even for non-dumpable
   // processes), which is also what ps reports; stat is ~10x cheaper than parsing status.
   const uid = part(() => statSync(dir).uid);

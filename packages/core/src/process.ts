@@ -31,6 +31,11 @@ export interface ProcessProbe {
   list(): Promise<ProcessInfo[]>;
   /** One process, or undefined when no process has that PID (a zombie is returned with state "Z"). */
   get(pid: number): Promise<ProcessInfo | undefined>;
+  /**
+   * Just what identity needs (state, start time, executable, uid; no command line) for a few
+   * PIDs, without scanning the whole table. Optional: callers fall back to {@link list}.
+   */
+  identities?(pids: readonly number[]): Promise<Map<number, ProcessInfo>>;
   /** The environment of a process where the OS lets us read it, else undefined. */
   environ(pid: number): Promise<Record<string, string> | undefined>;
 }

@@ -311,15 +311,19 @@ export class Registry {
   }
 
   /**
-   * Checks every entry with one scan of the process table.
+   * Checks every entry: reads just the recorded PIDs where the probe can (procfs), else one scan
+   * of the process table; `processes` reuses a scan already made.
    * @example
    * for (const v of await registry.verifyAll()) console.log(v.slot, v.probe.state)
    */
   async verifyAll(options: { processes?: readonly ProcessInfo[] } = {}): Promise<VerifiedEntry[]> {
     const entries = await this.list();
     if (entries.length === 0) return [];
-    const processes = options.processes ?? (await this.probe.list());
-    const byPid = new Map(processes.map((p) => [p.pid, p]));
+    const byPid = options.processes
+      ? new Map(options.processes.map((p) => [p.pid, p]))
+      : this.probe.identities
+        ? await this.probe.identities(entries.map(({ entry }) => entry.pid))
+        : new Map((await this.probe.list()).map((p) => [p.pid, p]));
     return Promise.all(entries.map(({ slot, entry }) => this.#judged(slot, entry, byPid.get(entry.pid))));
   }
 

@@ -20,14 +20,14 @@ export interface CollectStatusOptions {
 
 /**
  * Everything known about every tracked process right now: identity verdict, `/health`,
- * uptime, CPU, memory and GPU memory. One process-table scan; health requests in parallel.
+ * uptime, CPU, memory and GPU memory. Reads only the tracked PIDs (no full scan where the
+ * probe allows); health requests in parallel.
  * @example
  * for (const s of await collectStatus(controller)) console.log(s.slot, s.state, s.health?.state, s.usage?.rss_bytes)
  */
 export async function collectStatus(controller: Controller, options: CollectStatusOptions = {}): Promise<ProcessStatus[]> {
   const { registry, config } = controller;
-  const processes = options.processes ?? (await registry.probe.list());
-  const verified = await registry.verifyAll({ processes });
+  const verified = await registry.verifyAll(options.processes ? { processes: options.processes } : {});
   if (verified.length === 0) return [];
   const live = verified.filter((v) => v.probe.state === "running").map((v) => v.entry.pid);
   const sampler = options.usage ?? createUsageSampler();
