@@ -155,7 +155,7 @@ describe("procfsProbe.identities", () => {
       const ids = await probe.identities!([child.pid, process.pid, 999_999_999]);
       expect([...ids.keys()].sort()).toEqual([child.pid, process.pid].sort());
       const light = ids.get(child.pid)!;
-      expect(light).toMatchObject({ pid: child.pid, exe: full!.exe, startTimeMs: full!.startTimeMs, uid: full!.uid, state: "S" });
+      expect(light).toMatchObject({ pid: child.pid, exe: full!.exe, startTimeMs: full!.startTimeMs, uid: full!.uid, ppid: process.pid });
       expect(light.cmdline).toEqual([]);
     } finally {
       child.kill();
