@@ -28,6 +28,12 @@ async function startServer(args: string[] = [], env: Record<string, string> = {}
     stderr: "ignore",
   });
   started.add(child.pid);
+  // Ready means listening: by then its command line and environment are all in /proc.
+  const deadline = Date.now() + 15_000;
+  while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`stand-in on port ${port} did not start`);
+    await Bun.sleep(20);
+  }
   return { child, port };
 }
 
@@ -113,7 +119,6 @@ describe("registry", () => {
   it("kills a tracked server's whole tree, unregisters it and tells subscribers", async () => {
     const registry = createRegistry({ home: tempHome() });
     const { child } = await startServer(["--fake-child"]);
-    await Bun.sleep(300);
     const kids = (await registry.probe.list()).filter((p) => p.ppid === child.pid).map((p) => p.pid);
     expect(kids.length).toBeGreaterThan(0);
     await registry.register("0", entryFor(child.pid));
@@ -139,7 +144,6 @@ describe("registry", () => {
     expect(alive(sleeper.pid)).toBe(true);
     sleeper.kill();
     const { child } = await startServer();
-    await Bun.sleep(100);
     const outcome = await registry.killByPid(child.pid);
     expect(outcome.signalled).toBe(true);
     expect(alive(child.pid)).toBe(false);
@@ -158,7 +162,6 @@ describe("registry", () => {
     const registry = createRegistry({ home: tempHome() });
     const ours = await startServer([], { CORRAL_HOME_ID: registry.homeId });
     const other = await startServer([], { CORRAL_HOME_ID: "someone-else" });
-    await Bun.sleep(200);
     const orphans = await registry.findOrphans();
     const mine = orphans.find((o) => o.pid === ours.child.pid);
     expect(mine).toMatchObject({ verdict: "ours", port: ours.port, model_path: "/models/x.gguf" });
