@@ -72,7 +72,8 @@ export async function findOrphans(options: FindOrphansOptions): Promise<Orphan[]
   const probe = options.probe ?? defaultProbe();
   const names = options.names ?? DEFAULT_SERVER_NAMES;
   const uid = options.uid ?? process.getuid?.();
-  const processes = options.processes ?? (await probe.list());
+  // Only llama-servers need their command lines and users read: a light scan for the rest.
+  const processes = options.processes ?? (await probe.list({ detail: (p) => isServerProcess(p, names) }));
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const orphans: Orphan[] = [];
   for (const info of processes) {

@@ -41,12 +41,15 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
     tickMs: 1000 / (options.clockTicks ?? clockTicks()),
   });
   return {
-    async list() {
+    async list(listOptions = {}) {
       const ctx = context();
+      const { detail } = listOptions;
       const out: ProcessInfo[] = [];
       for (const entry of readdirSync(root)) {
         if (!isPidName(entry)) continue;
-        const info = readProcess(ctx, Number(entry));
+        const pid = Number(entry);
+        let info = readProcess(ctx, pid, detail ? "light" : "full");
+        if (info && detail && !info.accessDenied && detail(info)) info = readProcess(ctx, pid, "full");
         if (info) out.push(info);
       }
       return out;
@@ -60,7 +63,7 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
       const out = new Map<number, ProcessInfo>();
       for (const pid of pids) {
         if (!Number.isInteger(pid) || pid <= 0 || out.has(pid)) continue;
-        const info = readProcess(ctx, pid, false);
+        const info = readProcess(ctx, pid, "identity");
         if (info) out.set(pid, info);
       }
       return out;
@@ -131,7 +134,10 @@ export function parseProcStat(text: string): ProcStat | undefined {
   return { comm: text.slice(open + 1, close), state: rest[0], ppid, startTicks, kernelThread };
 }
 
-function readProcess(ctx: ReadContext, pid: number, withCmdline = true): ProcessInfo | undefined {
+/** full: everything; identity: no command line; light: no command line and no user. */
+type ReadDepth = "full" | "identity" | "light";
+
+function readProcess(ctx: ReadContext, pid: number, depth: ReadDepth = "full"): ProcessInfo | undefined {
   const dir = `${ctx.root}/${pid}`;
   let stat: ProcStat | undefined;
   try {
@@ -155,10 +161,10 @@ function readProcess(ctx: ReadContext, pid: number, withCmdline = true): Process
     }
   };
   const exe = part(() => readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ""));
-  const cmdline = withCmdline ? (part(() => splitNul(readText(`${dir}/cmdline`))) ?? []) : [];
+  const cmdline = depth === "full" ? (part(() => splitNul(readText(`${dir}/cmdline`))) ?? []) : [];
   // The folder's owner is the effective uid (the kernel sets it so even for non-dumpable
   // processes), which is also what ps reports; stat is ~10x cheaper than parsing status.
-  const uid = part(() => statSync(dir).uid);
+  const uid = depth === "light" ? undefined : part(() => statSync(dir).uid);
   return {
     pid,
     ppid: stat.ppid,

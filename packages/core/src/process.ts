@@ -22,13 +22,23 @@ export interface ProcessInfo {
   readonly accessDenied: boolean;
 }
 
+/** Options of {@link ProcessProbe.list}. */
+export interface ListOptions {
+  /** which processes need their command line and user; asked with what a light read gives (pid, ppid, name, exe, state, start time) @default all */
+  readonly detail?: (light: ProcessInfo) => boolean;
+}
+
 /**
  * Reads the process table. The default is `/proc` on Linux and `ps-list` elsewhere.
  * Tests pass plain objects.
  */
 export interface ProcessProbe {
-  /** One scan of the whole process table. */
-  list(): Promise<ProcessInfo[]>;
+  /**
+   * One scan of the whole process table. With `detail`, a probe may skip the command line and
+   * user of processes for which `detail` says no (they come with `cmdline: []`): a scan for
+   * llama-servers then reads little more than each process's stat and executable.
+   */
+  list(options?: ListOptions): Promise<ProcessInfo[]>;
   /** One process, or undefined when no process has that PID (a zombie is returned with state "Z"). */
   get(pid: number): Promise<ProcessInfo | undefined>;
   /**
