@@ -15,7 +15,7 @@ import { corralPaths, defaultHome, type CorralPaths } from "./paths.ts";
 import { defaultProbe } from "./probe.ts";
 import { DEFAULT_SERVER_NAMES, type ProcessInfo, type ProcessProbe } from "./process.ts";
 import type { EntryStatus, HistoryEvent, ProcessEntry } from "./schema.ts";
-import { parseSlot, slotsOverlap } from "./slots.ts";
+import { entryGpus, parseSlot } from "./slots.ts";
 import { createStore, type RegistrySnapshot, type Store } from "./store.ts";
 
 /** Options of {@link createRegistry}. */
@@ -201,16 +201,15 @@ export class Registry {
     entry: ProcessEntry,
     options: { replace?: boolean; reason?: string } = {},
   ): Promise<ProcessEntry> {
-    parseSlot(slot);
     const identity = entry.proc_start_ms === undefined ? await this.#identity(entry.pid) : {};
     const full: ProcessEntry = { ...identity, ...entry, updated_at: new Date(this.#now()).toISOString() };
+    const gpus = new Set(parseSlot(slot));
     await this.store.update((entries) => {
       for (const [held, other] of Object.entries(entries)) {
         if (held === slot && other.pid === full.pid) continue;
-        if (slotsOverlap(held, slot) && !options.replace) {
-          throw new SlotInUseError(slot, { slot: held, pid: other.pid, model_id: other.model_id });
-        }
-        if (slotsOverlap(held, slot)) delete entries[held];
+        if (!entryGpus({ gpu_id: held }).some((g) => gpus.has(g))) continue;
+        if (!options.replace) throw new SlotInUseError(slot, { slot: held, pid: other.pid, model_id: other.model_id });
+        delete entries[held];
       }
       entries[slot] = full;
     });
