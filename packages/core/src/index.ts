@@ -12,6 +12,7 @@ export * from "./identity.ts";
 export * from "./kill.ts";
 export * from "./orphans.ts";
 export * from "./registry.ts";
+export * from "./kills.ts";
 export * from "./config.ts";
 export * from "./ports.ts";
 export * from "./health.ts";

@@ -1,15 +1,9 @@
 import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
-import {
-  EntryNotFoundError,
-  NameNotFoundError,
-  NotOurProcessError,
-  ProcessNotFoundError,
-  SlotInUseError,
-} from "./errors.ts";
+import { EntryNotFoundError, NotOurProcessError, SlotInUseError } from "./errors.ts";
 import { createHistory, type History } from "./history.ts";
-import { identityOf, isServerProcess, judgeEntry, type ProbeResult } from "./identity.ts";
-import { ancestorsOf, assertKillable, killTree, type KillTreeResult } from "./kill.ts";
+import { cleanupOrphans, killEntry, killName, killPid, type CleanupResult, type KillOptions, type KillOutcome } from "./kills.ts";
+import { identityOf, judgeEntry, type ProbeResult } from "./identity.ts";
 import { findOrphans, type Orphan } from "./orphans.ts";
 import { corralPaths, defaultHome, type CorralPaths } from "./paths.ts";
 import { defaultProbe } from "./probe.ts";
@@ -41,35 +35,7 @@ export interface VerifiedEntry {
   readonly probe: ProbeResult;
 }
 
-/** What a kill did. */
-export interface KillOutcome {
-  readonly pid: number;
-  readonly slot: string | undefined;
-  /** false when the process was already gone and nothing was signalled */
-  readonly signalled: boolean;
-  readonly tree: KillTreeResult | undefined;
-}
-
-/** Options shared by every kill. */
-export interface KillOptions {
-  /** SIGKILL at once instead of SIGTERM first @default false */
-  readonly force?: boolean;
-  /** how long to wait after SIGTERM before SIGKILL @default 10000 */
-  readonly timeoutMs?: number;
-  /** allow killing llama-servers of other users or other corral homes @default false */
-  readonly includeForeign?: boolean;
-  /** why, for the history @default "requested" */
-  readonly reason?: string;
-}
-
-/** Per-PID result of {@link Registry.cleanupOrphans}. */
-export interface CleanupResult {
-  readonly pid: number;
-  readonly verdict: Orphan["verdict"] | "unknown";
-  readonly killed: boolean;
-  /** why it was left alone, or why killing failed */
-  readonly reason?: string;
-}
+export type { CleanupResult, KillOptions, KillOutcome } from "./kills.ts";
 
 /** A registry event: the same object that is appended to `history.jsonl`. */
 export type RegistryEvent = HistoryEvent;
@@ -333,27 +299,8 @@ export class Registry {
    * @example
    * await registry.kill("0", { timeoutMs: 5000 })
    */
-  async kill(slot: string, options: KillOptions = {}): Promise<KillOutcome> {
-    const { entry, probe } = await this.verify(slot);
-    if (probe.state === "exited") {
-      await this.unregister(slot, { pid: entry.pid, reason: `already exited: ${probe.reason}` });
-      return { pid: entry.pid, slot, signalled: false, tree: undefined };
-    }
-    if (probe.state !== "running" || !probe.process) throw new NotOurProcessError(entry.pid, probe.reason);
-    assertKillable(entry.pid, { ancestors: await ancestorsOf(process.pid, this.probe) });
-    if (entry.status !== "stopping") await this.update(slot, { status: "stopping" }, options.reason ?? "stop requested");
-    const tree = await killTree(entry.pid, {
-      force: options.force,
-      timeoutMs: options.timeoutMs,
-      probe: this.probe,
-      isSame: (info) => this.#sameProcess(entry, info),
-    });
-    await this.unregister(slot, {
-      pid: entry.pid,
-      event: "killed",
-      reason: `${options.reason ?? "stopped"} (${tree.signal}${tree.escalated ? " after timeout" : ""}, ${tree.ms} ms)`,
-    });
-    return { pid: entry.pid, slot, signalled: true, tree };
+  kill(slot: string, options: KillOptions = {}): Promise<KillOutcome> {
+    return killEntry(this, slot, options);
   }
 
   /**
@@ -363,21 +310,8 @@ export class Registry {
    * @example
    * await registry.killByPid(4242)
    */
-  async killByPid(pid: number, options: KillOptions = {}): Promise<KillOutcome> {
-    assertKillable(pid, { ancestors: await ancestorsOf(process.pid, this.probe) });
-    const tracked = (await this.list()).find(({ entry }) => entry.pid === pid);
-    if (tracked) return this.kill(tracked.slot, options);
-    const info = await this.probe.get(pid);
-    if (!info || info.state === "Z") throw new ProcessNotFoundError(pid);
-    this.#assertForeignAllowed(info, options);
-    const tree = await killTree(pid, {
-      force: options.force,
-      timeoutMs: options.timeoutMs,
-      probe: this.probe,
-      isSame: (now) => now.startTimeMs === info.startTimeMs,
-    });
-    await this.record({ event: "orphan-killed", pid, reason: options.reason ?? `killed by pid (${tree.signal})` });
-    return { pid, slot: undefined, signalled: true, tree };
+  killByPid(pid: number, options: KillOptions = {}): Promise<KillOutcome> {
+    return killPid(this, pid, options);
   }
 
   /**
@@ -387,19 +321,8 @@ export class Registry {
    * @example
    * await registry.killByName("qwen-7b")
    */
-  async killByName(name: string, options: KillOptions = {}): Promise<KillOutcome[]> {
-    const wanted = name.trim().toLowerCase();
-    const tracked = (await this.list()).filter(
-      ({ entry }) => entry.model_id.toLowerCase() === wanted || entry.model_name.toLowerCase() === wanted,
-    );
-    if (tracked.length > 0) return this.#killAll(tracked.map(({ slot }) => () => this.kill(slot, options)));
-    const named = (await this.probe.list()).filter(
-      (p) => p.state !== "Z" && (p.name.toLowerCase() === wanted || basename(p.exe).toLowerCase() === wanted),
-    );
-    if (named.length === 0) throw new NameNotFoundError(name);
-    const servers = named.filter((p) => isServerProcess(p, this.names));
-    if (servers.length === 0) throw new NotOurProcessError(named[0]!.pid, `"${name}" is not a llama-server`);
-    return this.#killAll(servers.map((p) => () => this.killByPid(p.pid, options)));
+  killByName(name: string, options: KillOptions = {}): Promise<KillOutcome[]> {
+    return killName(this, name, options);
   }
 
   /**
@@ -424,31 +347,8 @@ export class Registry {
    * @example
    * const results = await registry.cleanupOrphans({ pids: [4242] })
    */
-  async cleanupOrphans(
-    options: KillOptions & { pids?: readonly number[] } = {},
-  ): Promise<CleanupResult[]> {
-    const orphans = await this.findOrphans();
-    const wanted = options.pids ? new Set(options.pids) : undefined;
-    const results: CleanupResult[] = [];
-    for (const pid of wanted ?? []) {
-      if (!orphans.some((o) => o.pid === pid)) {
-        results.push({ pid, verdict: "unknown", killed: false, reason: "not an orphaned llama-server" });
-      }
-    }
-    for (const orphan of orphans) {
-      if (wanted && !wanted.has(orphan.pid)) continue;
-      if (orphan.verdict === "foreign" && !options.includeForeign) {
-        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: false, reason: `foreign: ${orphan.reasons.join("; ")}` });
-        continue;
-      }
-      try {
-        await this.killByPid(orphan.pid, { ...options, includeForeign: true, reason: `orphan cleanup (${orphan.verdict})` });
-        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: true });
-      } catch (error) {
-        results.push({ pid: orphan.pid, verdict: orphan.verdict, killed: false, reason: (error as Error).message });
-      }
-    }
-    return results;
+  cleanupOrphans(options: KillOptions & { pids?: readonly number[] } = {}): Promise<CleanupResult[]> {
+    return cleanupOrphans(this, options);
   }
 
   /**
@@ -493,31 +393,15 @@ export class Registry {
     return { slot, entry, probe };
   }
 
-  #sameProcess(entry: ProcessEntry, info: ProcessInfo): boolean {
+  /**
+   * Whether a process is still the one an entry recorded (same start time, a llama-server,
+   * same executable).
+   * @example
+   * registry.matches(entry, await registry.probe.get(entry.pid))
+   */
+  matches(entry: ProcessEntry, info: ProcessInfo | undefined): boolean {
     return judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs }).state === "running";
   }
-
-  #assertForeignAllowed(info: ProcessInfo, options: KillOptions): void {
-    if (!isServerProcess(info, this.names)) {
-      throw new NotOurProcessError(info.pid, `it is ${info.exe ?? info.name}, not a llama-server`);
-    }
-    const me = process.getuid?.();
-    if (!options.includeForeign && me !== undefined && info.uid !== undefined && info.uid !== me) {
-      throw new NotOurProcessError(info.pid, `it belongs to user ${info.user ?? info.uid}; include foreign processes to kill it`);
-    }
-  }
-
-  async #killAll(jobs: Array<() => Promise<KillOutcome>>): Promise<KillOutcome[]> {
-    const settled = await Promise.allSettled(jobs.map((job) => job()));
-    const failures = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason);
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} of ${jobs.length} kills failed`);
-    return settled.map((s) => (s as PromiseFulfilledResult<KillOutcome>).value);
-  }
-}
-
-function basename(path: string | undefined): string {
-  if (!path) return "";
-  return path.split(/[\\/]/).pop() ?? "";
 }
 
 /**

@@ -35,6 +35,9 @@ describe.if(linux)("procfs and ps-list probes", () => {
   it("agree on pid, ppid, executable name and start time of a live child", async () => {
     const child = Bun.spawn(["sleep", "30"]);
     started.push(child);
+    // Wait until the child has exec'd `sleep`, so both probes look at the same program.
+    const deadline = Date.now() + 5000;
+    while (basename((await procfsProbe().get(child.pid))?.exe ?? "") !== "sleep" && Date.now() < deadline) await Bun.sleep(5);
     const [fast, slow] = await Promise.all([procfsProbe().get(child.pid), psListProbe().get(child.pid)]);
     expect(fast).toBeDefined();
     expect(slow).toBeDefined();
