@@ -1,6 +1,7 @@
 import type { Controller } from "@corral/core";
 import { webRoutes } from "@corral/web";
 import { openapi } from "@elysiajs/openapi";
+import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { Elysia } from "elysia";
 import { auth } from "./auth.ts";
 import { jsonBody } from "./body.ts";
@@ -59,7 +60,7 @@ export function createApp(deps: AppDeps) {
   };
   const app = new Elysia({
     // HTML bundles go through Bun.serve's own routes: Elysia cannot serve them once hooks exist.
-    serve: { routes: deps.web === false ? {} : webRoutes() },
+    serve: { routes: deps.web === false ? {} : { ...webRoutes(), ...openapiAssetRoutes() } },
   });
   if (logger) app.use(requestLog(logger));
   return app
@@ -77,6 +78,8 @@ export function createApp(deps: AppDeps) {
     .use(
       openapi({
         path: "/openapi",
+        provider: "swagger-ui",
+        swagger: { cdn: SWAGGER_ASSETS.script, theme: SWAGGER_ASSETS.style },
         documentation: {
           info: {
             title: "corral",

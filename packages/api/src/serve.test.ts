@@ -44,6 +44,25 @@ describe("serve", () => {
     expect(await fetch(new URL("/api/v1/health", server.url)).catch(() => "refused")).toBe("refused");
   });
 
+  it("serves the OpenAPI page with Swagger UI from itself, never from a CDN", async () => {
+    const server = await serve({ home, port: 0, env: {}, handleSignals: false, logger: () => undefined });
+    try {
+      const html = await (await fetch(new URL("/openapi", server.url))).text();
+      const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+      expect(refs.length).toBeGreaterThanOrEqual(2);
+      for (const ref of refs) {
+        expect(ref.startsWith("/")).toBe(true);
+        const asset = await fetch(new URL(ref, server.url));
+        expect(asset.status).toBe(200);
+        expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+      }
+      const spec = (await (await fetch(new URL("/openapi/json", server.url))).json()) as { paths: Record<string, unknown> };
+      expect(Object.keys(spec.paths)).toContain("/api/v1/processes");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("takes the token from CORRAL_TOKEN and then requires it on every route but health", async () => {
     const server = await serve({ home, host: "127.0.0.1", port: 0, env: { CORRAL_TOKEN: "t0ken" }, handleSignals: false, logger: () => undefined });
     try {
