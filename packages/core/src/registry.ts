@@ -40,6 +40,9 @@ export type { CleanupResult, KillOptions, KillOutcome } from "./kills.ts";
 /** A registry event: the same object that is appended to `history.jsonl`. */
 export type RegistryEvent = HistoryEvent;
 
+/** register and update always write: at least `updated_at` moves. */
+const ALWAYS_CHANGED = { changed: () => true } as const;
+
 const STARTED_FIELDS = ["proc_start_ms", "executable", "uid"] as const;
 
 /**
@@ -178,7 +181,7 @@ export class Registry {
         delete entries[held];
       }
       entries[slot] = full;
-    });
+    }, ALWAYS_CHANGED);
     await this.record({
       event: "registered",
       slot,
@@ -207,7 +210,7 @@ export class Registry {
       if (patch.status && patch.status !== current.status) next.status_reason = reason;
       entries[slot] = next;
       return { before: current, after: next };
-    });
+    }, ALWAYS_CHANGED);
     if (after.status !== before.status) {
       await this.record({
         event: "status",
@@ -248,7 +251,7 @@ export class Registry {
       if (!current || (options.pid !== undefined && current.pid !== options.pid)) return undefined;
       delete entries[slot];
       return current;
-    });
+    }, { changed: (removed) => removed !== undefined });
     if (removed) {
       await this.record({
         event: options.event ?? "unregistered",

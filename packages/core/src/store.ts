@@ -52,6 +52,16 @@ export interface StoreOptions {
   readonly now?: () => number;
 }
 
+/** Options of {@link Store.update}. */
+export interface UpdateOptions<T> {
+  /**
+   * The caller's own word on whether `mutate` changed anything, from what it returned. Saves
+   * re-parsing the file to compare (about 2 ms at 1000 entries) when the caller knows.
+   * @default compare the entries with the file's
+   */
+  readonly changed?: (result: T) => boolean;
+}
+
 /**
  * The durable registry file.
  * @example
@@ -70,7 +80,10 @@ export interface Store {
    * An entry `mutate` leaves in `entries` must match the schema. Resolves to what `mutate` returns.
    * @throws RegistryCorruptError, LockTimeoutError, StoreWriteError, InvalidInputError
    */
-  update<T>(mutate: (entries: Record<string, ProcessEntry>, snapshot: RegistrySnapshot) => T | Promise<T>): Promise<T>;
+  update<T>(
+    mutate: (entries: Record<string, ProcessEntry>, snapshot: RegistrySnapshot) => T | Promise<T>,
+    options?: UpdateOptions<T>,
+  ): Promise<T>;
   /** The user's explicit "start over": moves the current file aside (to `backup`) and starts empty. */
   reset(): Promise<{ backup: string | undefined }>;
 }
@@ -108,13 +121,14 @@ export function createStore(options: StoreOptions): Store {
   return {
     file,
     read: async () => (await load(file, now)).snapshot,
-    update: (mutate) =>
+    update: (mutate, updateOptions = {}) =>
       locked(async () => {
         const loaded = await load(file, now);
         const result = await mutate(loaded.snapshot.entries, loaded.snapshot);
         checkEntries(loaded.snapshot.entries);
         const processes = processesOf(loaded);
-        if (changed(loaded, processes)) await writeAtomic(file, render(loaded.extra, processes, now));
+        const dirty = updateOptions.changed ? updateOptions.changed(result) : changed(loaded, processes);
+        if (dirty) await writeAtomic(file, render(loaded.extra, processes, now));
         return result;
       }),
     reset: () =>
