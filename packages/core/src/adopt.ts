@@ -1,4 +1,5 @@
-import { basename } from "node:path";
+import { readlinkSync, statSync } from "node:fs";
+import { basename, isAbsolute } from "node:path";
 import { InvalidInputError, NotOurProcessError, ProcessNotFoundError } from "./errors.ts";
 import { checkHealth } from "./health.ts";
 import { identityOf, isServerProcess } from "./identity.ts";
@@ -66,7 +67,25 @@ export async function adoptOrphan(controller: Controller, pid: number, options: 
       adopted: true,
       restarts: 0,
       ...(env[MARKER_ENV.instance] ? { instance_id: env[MARKER_ENV.instance] } : {}),
+      ...logFileOf(pid),
     },
     { reason: options.reason ?? "adopted" },
   );
+}
+
+/**
+ * Where an adopted server writes its output, when that is a regular file (Linux: its stdout,
+ * else its stderr, through /proc), so its log can be tailed like a log corral opened itself.
+ */
+function logFileOf(pid: number): { log_file?: string } {
+  if (process.platform !== "linux") return {};
+  for (const fd of [1, 2]) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (isAbsolute(target) && !target.endsWith(" (deleted)") && statSync(target).isFile()) return { log_file: target };
+    } catch {
+      // Not readable, or not a file: no log to offer.
+    }
+  }
+  return {};
 }

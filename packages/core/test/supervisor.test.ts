@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { closeSync, openSync } from "node:fs";
 import { createController, type Controller } from "../src/lifecycle.ts";
 import { createSupervisor, type Supervisor } from "../src/supervisor.ts";
 import type { HistoryEvent } from "../src/schema.ts";
@@ -138,17 +139,21 @@ describe("adopt", () => {
   it("takes a hand-started llama-server into the registry and unloads it like any other", async () => {
     const { t, controller } = await setup([{ id: "tiny" }]);
     const port = 30000 + Math.floor(Math.random() * 20000);
+    const logFile = `${t.home}/by-hand.log`;
+    const fd = openSync(logFile, "a");
     const hand = Bun.spawn([t.server, "-m", t.modelPath("tiny"), "--port", String(port)], {
       env: { ...process.env, CUDA_VISIBLE_DEVICES: "1" },
-      stdout: "ignore",
-      stderr: "ignore",
+      stdout: fd,
+      stderr: fd,
     });
+    closeSync(fd);
     started.add(hand.pid);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok === true);
     const orphan = (await controller.registry.findOrphans()).find((o) => o.pid === hand.pid);
     expect(orphan).toMatchObject({ verdict: "likely-ours", port, model_path: t.modelPath("tiny") });
     const entry = await controller.adopt(hand.pid);
-    expect(entry).toMatchObject({ pid: hand.pid, gpu_id: "1", port, model_id: "tiny", adopted: true, status: "running" });
+    expect(entry).toMatchObject({ pid: hand.pid, gpu_id: "1", port, model_id: "tiny", adopted: true, status: "running", log_file: logFile });
+    expect((await controller.logs("1", 20)).join("\n")).toContain("listening");
     expect((await controller.registry.findOrphans()).some((o) => o.pid === hand.pid)).toBe(false);
     const result = await controller.unload("1");
     expect(result.signalled).toBe(true);
