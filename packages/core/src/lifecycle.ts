@@ -192,14 +192,20 @@ export class Controller {
   }
 
   /**
-   * Calls `onLines` with every new line of a slot's log until `signal` aborts.
+   * Calls `onLines` with every new line of a slot's log until `signal` aborts; with `tail`, first
+   * with that many lines from before (one read: no line falls between the tail and the follow).
    * @example
    * const ac = new AbortController(); controller.followLogs("0", (l) => console.log(l.join("\n")), ac.signal)
    */
-  async followLogs(slot: string, onLines: (lines: string[]) => void, signal?: AbortSignal): Promise<void> {
+  async followLogs(
+    slot: string,
+    onLines: (lines: string[]) => void,
+    signal?: AbortSignal,
+    options: { tail?: number } = {},
+  ): Promise<void> {
     const file = await this.logFile(slot);
     if (!file) throw new InvalidInputError("slot", `slot "${slot}" has no log`);
-    await followFile(file, onLines, { signal });
+    await followFile(file, onLines, { signal, backLines: options.tail ?? 0 });
   }
 
   /**

@@ -70,7 +70,7 @@ describe("tailFile", () => {
 });
 
 describe("followFile", () => {
-  function follow(file: string, options: { fromEnd?: boolean } = {}) {
+  function follow(file: string, options: { fromEnd?: boolean; backLines?: number } = {}) {
     const seen: string[] = [];
     const stop = new AbortController();
     const done = followFile(file, (lines) => seen.push(...lines), { signal: stop.signal, intervalMs: 10, ...options });
@@ -88,6 +88,21 @@ describe("followFile", () => {
     await waitFor(() => f.seen.length >= 3, "a third line");
     await f.stop();
     expect(f.seen).toEqual(["new 1", "new 2", "new 3"]);
+  });
+
+  it("starts some lines back when asked, so a tail and a follow lose nothing between them", async () => {
+    const file = join(dir, "back.log");
+    writeFileSync(file, "l1\nl2\nl3\nl4\nhalf");
+    const f = follow(file, { backLines: 2 });
+    await waitFor(() => f.seen.length >= 2, "the two lines before the end");
+    appendFileSync(file, " done\nl6\n");
+    await waitFor(() => f.seen.length >= 4, "the finished line and the next");
+    await f.stop();
+    expect(f.seen).toEqual(["l3", "l4", "half done", "l6"]);
+    const all = follow(file, { backLines: 50 });
+    await waitFor(() => all.seen.length >= 6, "every line of a shorter file");
+    await all.stop();
+    expect(all.seen).toEqual(["l1", "l2", "l3", "l4", "half done", "l6"]);
   });
 
   it("holds a partial line until its newline arrives", async () => {

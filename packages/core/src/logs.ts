@@ -77,6 +77,12 @@ export interface FollowOptions {
   readonly intervalMs?: number;
   /** start at the end of the current content (from the start of its unfinished last line) @default true */
   readonly fromEnd?: boolean;
+  /**
+   * With `fromEnd`, start this many complete lines before the end instead: a tail and a follow
+   * in one read, with no line lost between the two.
+   * @default 0
+   */
+  readonly backLines?: number;
 }
 
 interface FollowState {
@@ -98,6 +104,28 @@ async function startOfLastLine(file: string, size: number): Promise<number> {
     const newline = chunk.lastIndexOf(0x0a);
     // A last line longer than a chunk is followed from the end: rare enough to accept.
     return newline >= 0 ? size - length + newline + 1 : size === length ? 0 : size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The offset where the `count` complete lines before offset `end` (a line start) begin. */
+async function linesBefore(file: string, end: number, count: number): Promise<number> {
+  const handle = await open(file, "r");
+  try {
+    let position = end;
+    // The newline just before `end` closes the first of the wanted lines; one more past the last ends the search.
+    let newlines = 0;
+    while (position > 0) {
+      const length = Math.min(CHUNK, position);
+      const chunk = Buffer.alloc(length);
+      await handle.read(chunk, 0, length, position - length);
+      for (let i = length - 1; i >= 0; i--) {
+        if (chunk[i] === 0x0a && ++newlines === count + 1) return position - length + i + 1;
+      }
+      position -= length;
+    }
+    return 0;
   } finally {
     await handle.close();
   }
@@ -160,11 +188,15 @@ export async function followFile(
   onLines: (lines: string[]) => void,
   options: FollowOptions = {},
 ): Promise<void> {
-  const { signal, intervalMs = 250, fromEnd = true } = options;
+  const { signal, intervalMs = 250, fromEnd = true, backLines = 0 } = options;
   const state: FollowState = { position: 0, identity: undefined, partial: "", decoder: new TextDecoder() };
   if (fromEnd) {
     const info = await stat(file).catch(() => undefined);
-    if (info) Object.assign(state, { identity: fileIdentity(info), position: await startOfLastLine(file, info.size) });
+    if (info) {
+      const lastLine = await startOfLastLine(file, info.size);
+      const position = backLines > 0 ? await linesBefore(file, lastLine, backLines) : lastLine;
+      Object.assign(state, { identity: fileIdentity(info), position });
+    }
   }
   const aborted = new Promise<void>((resolve) => {
     if (signal?.aborted) resolve();

@@ -16,16 +16,18 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
     async ({ query, request, server }) => {
       const slot = toSlot(query.gpu_id ?? "0");
       const lines = query.lines ?? 100;
-      const tail = await controller.logs(slot, lines);
-      if (!query.follow) return { logs: tail, total_lines: tail.length };
+      if (!query.follow) {
+        const tail = await controller.logs(slot, lines);
+        return { logs: tail, total_lines: tail.length };
+      }
       server?.timeout(request, 0);
       return sseResponse(
         request,
         (send, close) => {
-          send({ data: { lines: tail } });
           const stop = new AbortController();
+          // The tail comes through the follow itself, so no line falls between the two.
           controller
-            .followLogs(slot, (batch) => send({ data: { lines: batch } }), stop.signal)
+            .followLogs(slot, (batch) => send({ data: { lines: batch } }), stop.signal, { tail: lines })
             .catch((error: Error) => {
               send({ event: "error", data: { error: { code: (error as { code?: string }).code ?? "INTERNAL", message: error.message } } });
               close();

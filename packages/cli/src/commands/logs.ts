@@ -23,12 +23,12 @@ export const command: Command = {
     const count = integerFlag(input, "lines", { min: 1 }, "logs") ?? 100;
     const slot = slotKey(await pickSlot(ctx, input.args.slot, "Whose log?"));
     const controller = await ctx.controller();
-    const lines = await controller.logs(slot, count);
     if (!booleanFlag(input, "follow")) {
+      const lines = await controller.logs(slot, count);
       return { data: { slot, lines }, lines: lines.length ? lines : [`slot ${slot} has no log lines`], summary: `last ${lines.length} lines of slot ${slot}` };
     }
-    await printLines(ctx, lines);
-    await follow(ctx, (onLines, signal) => controller.followLogs(slot, onLines, signal));
+    // One read gives the tail and then every new line: nothing written in between is lost.
+    await follow(ctx, (onLines, signal) => controller.followLogs(slot, onLines, signal, { tail: count }));
     return { data: undefined, lines: [], summary: "stopped following" };
   },
 };
