@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { realpathSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { EntryNotFoundError, NotOurProcessError, SlotInUseError } from "./errors.ts";
 import { createHistory, type History } from "./history.ts";
 import { cleanupOrphans, killEntry, killName, killPid, type CleanupResult, type KillOptions, type KillOutcome } from "./kills.ts";
@@ -63,13 +64,20 @@ function compareSlots(a: string, b: string): number {
  * homeIdOf("/var/lib/corral") // "3f1a9c0d2b7e4a51"
  */
 export function homeIdOf(home: string): string {
-  let real = home;
+  return createHash("sha256").update(canonicalPath(resolve(home))).digest("hex").slice(0, 16);
+}
+
+/**
+ * The real path of `path`, even before it exists: the deepest existing ancestor is resolved
+ * (so /tmp → /private/tmp on macOS gives the same id before and after the home is created).
+ */
+function canonicalPath(path: string): string {
   try {
-    real = realpathSync(home);
+    return realpathSync(path);
   } catch {
-    // The home may not exist yet; the resolved path is stable enough until it does.
+    const parent = dirname(path);
+    return parent === path ? path : join(canonicalPath(parent), basename(path));
   }
-  return createHash("sha256").update(real).digest("hex").slice(0, 16);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EntryNotFoundError, NameNotFoundError, NotOurProcessError } from "../src/errors.ts";
-import { createRegistry } from "../src/registry.ts";
+import { createRegistry, homeIdOf } from "../src/registry.ts";
 import type { ProcessEntry } from "../src/schema.ts";
 import { standInServer } from "./fixtures/index.ts";
 import { alive, killAll } from "./helpers/home.ts";
@@ -174,6 +174,16 @@ describe("registry", () => {
     expect(alive(other.child.pid)).toBe(true);
     const forced = await registry.cleanupOrphans({ pids: [other.child.pid], includeForeign: true });
     expect(forced).toEqual([{ pid: other.child.pid, verdict: "foreign", killed: true }]);
+  });
+
+  it("gives a home the same id before and after it exists, through a symlinked parent", async () => {
+    const real = tempHome();
+    const link = join(tempHome(), "link");
+    symlinkSync(real, link, "dir");
+    const before = homeIdOf(join(link, "home"));
+    mkdirSync(join(real, "home"));
+    expect(homeIdOf(join(link, "home"))).toBe(before);
+    expect(homeIdOf(join(real, "home"))).toBe(before);
   });
 
   it("says which slot is empty", async () => {
