@@ -8,7 +8,7 @@ import { waitReady } from "./health.ts";
 import { identityOf } from "./identity.ts";
 import { killTree } from "./kill.ts";
 import { followFile, tailFile } from "./logs.ts";
-import { assertPortFree, pickFreePort, waitPortFree } from "./ports.ts";
+import { assertPortFree, isPortFree, pickFreePort, waitPortFree } from "./ports.ts";
 import type { ProcessProbe } from "./process.ts";
 import { createRegistry, type Registry } from "./registry.ts";
 import type { ProcessEntry } from "./schema.ts";
@@ -45,6 +45,8 @@ export interface ControllerOptions {
 
 /** Points in a load where instrumentation (and crash tests) can step in. */
 export interface ControllerHooks {
+  /** with the chosen port, right before the server is spawned */
+  readonly beforeSpawn?: (port: number) => void | Promise<void>;
   /** right after the server is spawned, before it is registered */
   readonly afterSpawn?: (pid: number) => void | Promise<void>;
 }
@@ -245,16 +247,25 @@ export class Controller {
   async #load(model: ModelConfig, slot: string, options: LoadOptions): Promise<LoadResult> {
     const { executable } = await checkRunnable(this.config, model);
     await this.#clearSlot(slot, options.replace ?? false);
-    const port = await this.#reservePort(slot, model, options.port);
-    try {
-      return await this.#spawnAndWait(model, slot, executable, port, options);
-    } finally {
-      this.#reserved.delete(port);
+    const picked = (options.port ?? model.port ?? this.config.ports.gpu[slot]) === undefined;
+    for (let attempt = 1; ; attempt++) {
+      const port = await this.#reservePort(slot, model, options.port);
+      try {
+        return await this.#spawnAndWait(model, slot, executable, port, options);
+      } catch (error) {
+        // Another process (the CLI beside the server, say) took the free port we picked between our
+        // check and the server's bind: pick again, once. A port the user chose is not second-guessed.
+        const lostRace = error instanceof LoadFailedError && error.exitCode !== undefined && !(await isPortFree(port));
+        if (!picked || attempt > 1 || !lostRace) throw error;
+      } finally {
+        this.#reserved.delete(port);
+      }
     }
   }
 
   async #spawnAndWait(model: ModelConfig, slot: string, executable: string, port: number, options: LoadOptions): Promise<LoadResult> {
     const host = this.config.host;
+    await this.#hooks.beforeSpawn?.(port);
     const spawned = spawnServer({
       model,
       slot,

@@ -99,6 +99,32 @@ describe("load", () => {
     expect(a.entry.port).not.toBe(b.entry.port);
   });
 
+  it("picks another port once when someone else takes the free port it picked before the server binds it", async () => {
+    const t = await makeHome([{ id: "tiny" }]);
+    homes.push(t);
+    let thief: { port: number; stop(closeActive?: boolean): void } | undefined;
+    const controller = await createController({
+      home: t.home,
+      configFile: t.configFile,
+      gpuQuery: async () => undefined,
+      hooks: {
+        beforeSpawn: (port) => {
+          thief ??= Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
+        },
+      },
+    });
+    try {
+      const { entry } = await controller.load("tiny", { gpu: 0 });
+      started.add(entry.pid);
+      expect(entry.status).toBe("running");
+      expect(entry.port).not.toBe(thief!.port);
+      const failed = (await controller.registry.history.read()).find((e) => e.event === "load-failed");
+      expect(failed?.reason).toContain("exited");
+    } finally {
+      thief?.stop(true);
+    }
+  });
+
   it("never starts two servers on one port: a second model picks another free port", async () => {
     const { controller } = await setup([{ id: "a" }, { id: "b" }]);
     const a = await controller.load("a", { gpu: 0 });
