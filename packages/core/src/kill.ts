@@ -203,13 +203,21 @@ export function assertKillable(pid: number, options: { readonly ancestors?: Read
 }
 
 /**
- * The ancestors of a process (parent, grandparent … up to init), from one scan.
+ * The ancestors of a process (parent, grandparent … up to init), read one process at a time
+ * up the chain: a handful of reads, not a scan of the whole table.
  * @default probe = defaultProbe()
  * @example
  * const mine = await ancestorsOf(process.pid); // Set { 4100, 812, 1 }
  */
 export async function ancestorsOf(pid: number, probe: ProcessProbe = defaultProbe()): Promise<Set<number>> {
-  return ancestorsIn(indexByPid(await probe.list()), pid);
+  const found = new Set<number>();
+  if (pid === process.pid && process.ppid > 0) found.add(process.ppid);
+  let next = (await probe.get(pid))?.ppid;
+  while (next !== undefined && next > 0 && !found.has(next)) {
+    found.add(next);
+    next = (await probe.get(next))?.ppid;
+  }
+  return found;
 }
 
 function indexByPid(list: readonly ProcessInfo[]): Map<number, ProcessInfo> {
