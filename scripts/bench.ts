@@ -45,7 +45,8 @@ function options(): { quick: boolean; only: Set<number> | undefined } {
   try {
     const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, strict: true });
     const only = values.only?.split(",").map((s) => Number(s.trim()));
-    if (only?.some((n) => !SCENARIOS.some((s) => s.scenario === n))) throw new Error(`--only: scenarios are 1 to ${SCENARIOS.length}`);
+    if (only?.some((n) => !SCENARIOS.some((s) => s.scenario === n)))
+      throw new Error(`--only: scenarios are 1 to ${SCENARIOS.length}`);
     return { quick: values.quick ?? false, only: only && new Set(only) };
   } catch (error) {
     console.error(`${(error as Error).message}\nusage: bun run bench [--quick] [--only 1,5,...]`);
@@ -74,8 +75,10 @@ function abort(why: string, code: number): void {
 }
 process.once("SIGINT", () => abort("interrupted", 130));
 process.once("SIGTERM", () => abort("terminated", 130));
-const watchdog = setTimeout(() => abort(`still running after ${(quick ? WATCHDOG_MS.quick : WATCHDOG_MS.full) / 1000} s`, 1),
-  quick ? WATCHDOG_MS.quick : WATCHDOG_MS.full);
+const watchdog = setTimeout(
+  () => abort(`still running after ${(quick ? WATCHDOG_MS.quick : WATCHDOG_MS.full) / 1000} s`, 1),
+  quick ? WATCHDOG_MS.quick : WATCHDOG_MS.full,
+);
 
 const ctx: BenchContext = {
   quick,

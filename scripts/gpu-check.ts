@@ -22,7 +22,7 @@ import {
   queryGpus,
   waitGpuReleased,
   type GpuSnapshot,
-} from "../packages/core/src/gpu.ts";
+} from "../packages/core/src/server/gpu.ts";
 
 const WHOLE_CHECK_MS = 4 * 60_000;
 const HOLDER_MIB = 256;
@@ -53,7 +53,13 @@ function check(ok: boolean, what: string): void {
 /** Runs a command with a time limit; never throws. */
 async function run(cmd: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   try {
-    const child = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
+    const child = Bun.spawn(cmd, {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    });
     const [stdout, stderr, code] = await Promise.all([
       new Response(child.stdout).text(),
       new Response(child.stderr).text(),
@@ -67,7 +73,9 @@ async function run(cmd: string[], timeoutMs: number): Promise<{ code: number | n
 
 async function raw(args: readonly string[], recordAs?: string): Promise<string> {
   const result = await run(["nvidia-smi", ...args], 15_000);
-  console.log(`\n$ nvidia-smi ${args.join(" ")}   (exit ${result.code})\n${result.stdout}${result.stderr ? `[stderr] ${result.stderr}` : ""}`);
+  console.log(
+    `\n$ nvidia-smi ${args.join(" ")}   (exit ${result.code})\n${result.stdout}${result.stderr ? `[stderr] ${result.stderr}` : ""}`,
+  );
   if (recordDir && recordAs) await writeFile(join(recordDir, recordAs), result.stdout);
   return result.stdout;
 }
@@ -85,25 +93,46 @@ async function checkSnapshot(): Promise<GpuSnapshot | undefined> {
   show("queryGpus()", snapshot);
   if (!snapshot) return undefined;
   const parsed = parseGpuCsv(gpuText);
-  check(parsed.length > 0 && parsed.length === snapshot.gpus.length, `parseGpuCsv found ${parsed.length} GPU(s), as queryGpus did`);
-  check(parsed.every((g) => g.uuid !== undefined && g.name.length > 0), "every GPU has a name and a uuid");
+  check(
+    parsed.length > 0 && parsed.length === snapshot.gpus.length,
+    `parseGpuCsv found ${parsed.length} GPU(s), as queryGpus did`,
+  );
+  check(
+    parsed.every((g) => g.uuid !== undefined && g.name.length > 0),
+    "every GPU has a name and a uuid",
+  );
   check(
     parsed.every((g) => g.memory_total_mib !== undefined && g.memory_total_mib > 0),
     "every GPU reports its total memory (undefined here is expected only on unified-memory boards)",
   );
-  check(parseComputeAppsCsv(appsText, parsed).length === snapshot.processes.length, "parseComputeAppsCsv agrees with queryGpus");
+  check(
+    parseComputeAppsCsv(appsText, parsed).length === snapshot.processes.length,
+    "parseComputeAppsCsv agrees with queryGpus",
+  );
   return snapshot;
 }
 
 async function torchWithCuda(): Promise<boolean> {
-  const probe = await run(["python3", "-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)"], 90_000);
-  if (probe.code !== 0) console.log(`\ntorch with CUDA not available (exit ${probe.code}): snapshot only.${probe.stderr ? `\n${probe.stderr.trim().split("\n").at(-1)}` : ""}`);
+  const probe = await run(
+    ["python3", "-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)"],
+    90_000,
+  );
+  if (probe.code !== 0)
+    console.log(
+      `\ntorch with CUDA not available (exit ${probe.code}): snapshot only.${probe.stderr ? `\n${probe.stderr.trim().split("\n").at(-1)}` : ""}`,
+    );
   return probe.code === 0;
 }
 
 /** Starts the holder and resolves once it printed "ready", or undefined if it did not within 90 s. */
 async function startHolder(): Promise<number | undefined> {
-  holder = Bun.spawn(["python3", "-u", "-c", HOLDER_PY], { stdin: "ignore", stdout: "pipe", stderr: "inherit", timeout: 150_000, killSignal: "SIGKILL" });
+  holder = Bun.spawn(["python3", "-u", "-c", HOLDER_PY], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+    timeout: 150_000,
+    killSignal: "SIGKILL",
+  });
   const reader = holder.stdout.getReader();
   const ready = (async () => {
     let seen = "";
@@ -134,14 +163,22 @@ async function checkHolder(): Promise<void> {
   const mine = seen?.processes.filter((p) => p.pid === pid) ?? [];
   check(mine.length === 1, `queryGpus lists pid ${pid} once`);
   if (mine.length === 0 && seen?.processes.length) {
-    console.log(`note: nvidia-smi lists pids ${seen.processes.map((p) => p.pid).join(", ")}: a PID namespace may hide the host PIDs`);
+    console.log(
+      `note: nvidia-smi lists pids ${seen.processes.map((p) => p.pid).join(", ")}: a PID namespace may hide the host PIDs`,
+    );
   }
   check(mine[0]?.gpu_index === 0, "its GPU index is 0 (mapped through gpu_uuid)");
-  check((mine[0]?.used_memory_mib ?? 0) >= HOLDER_MIB, `it holds at least ${HOLDER_MIB} MiB (${mine[0]?.used_memory_mib} MiB)`);
+  check(
+    (mine[0]?.used_memory_mib ?? 0) >= HOLDER_MIB,
+    `it holds at least ${HOLDER_MIB} MiB (${mine[0]?.used_memory_mib} MiB)`,
+  );
   holder?.kill("SIGKILL");
   await holder?.exited;
   const released = await waitGpuReleased(pid, { timeoutMs: 15_000 });
-  check(released.released === true, `waitGpuReleased saw the memory freed after the kill (${JSON.stringify(released)})`);
+  check(
+    released.released === true,
+    `waitGpuReleased saw the memory freed after the kill (${JSON.stringify(released)})`,
+  );
 }
 
 try {
@@ -160,4 +197,6 @@ try {
   clearTimeout(watchdog);
 }
 if (process.exitCode !== 2) process.exitCode = failed ? 1 : 0;
-console.log(`\ngpu-check: ${process.exitCode === 0 ? "all checks passed" : process.exitCode === 2 ? "no GPU figures" : "some checks FAILED"}`);
+console.log(
+  `\ngpu-check: ${process.exitCode === 0 ? "all checks passed" : process.exitCode === 2 ? "no GPU figures" : "some checks FAILED"}`,
+);

@@ -21,8 +21,19 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync,
-  rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { LLAMA_MODEL_FILE, LLAMA_SOURCE_PACKAGE, LLAMA_SOURCE_VERSION, llamaCacheDir } from "./llama-paths.ts";
 
@@ -120,7 +131,14 @@ function serverVersion(server: string): string | undefined {
   const result = spawnSync(server, ["--version"], { encoding: "utf8", timeout: 30_000 });
   if (result.status !== 0) return undefined;
   const text = `${result.stdout}${result.stderr}`;
-  return text.split("\n").find((line) => line.startsWith("version:"))?.trim() ?? text.trim().split("\n")[0] ?? "";
+  return (
+    text
+      .split("\n")
+      .find((line) => line.startsWith("version:"))
+      ?.trim() ??
+    text.trim().split("\n")[0] ??
+    ""
+  );
 }
 
 function freshDir(dir: string): string {

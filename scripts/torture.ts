@@ -26,10 +26,13 @@ function args() {
     });
     const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
     const only = values.only?.split(",").map(Number);
-    if (!Number.isInteger(seed) || only?.some((n) => !SCENARIOS.some((s) => s.id === n))) throw new Error("bad --seed or --only");
+    if (!Number.isInteger(seed) || only?.some((n) => !SCENARIOS.some((s) => s.id === n)))
+      throw new Error("bad --seed or --only");
     return { form: values.short ? ("short" as const) : ("long" as const), seed, only, quiet: values.quiet };
   } catch (error) {
-    console.error(`${(error as Error).message}\nusage: bun scripts/torture.ts [--short] [--seed N] [--only 1,3] [--quiet]`);
+    console.error(
+      `${(error as Error).message}\nusage: bun scripts/torture.ts [--short] [--seed N] [--only 1,3] [--quiet]`,
+    );
     process.exit(2);
   }
 }
@@ -61,5 +64,9 @@ const results = await runTorture({
 clearTimeout(watchdog);
 const failed = results.filter((r) => r.failures > 0 || r.lost > 0);
 const trials = results.reduce((n, r) => n + r.trials, 0);
-console.log(failed.length === 0 ? `all ${results.length} scenarios passed (${trials} trials)` : `${failed.length} scenarios failed`);
+console.log(
+  failed.length === 0
+    ? `all ${results.length} scenarios passed (${trials} trials)`
+    : `${failed.length} scenarios failed`,
+);
 process.exit(failed.length === 0 ? 0 : 1);

@@ -35,10 +35,19 @@ export const cliScenario: Scenario = {
         if (i >= 0) times[key].push(ms);
       }
     }
-    ctx.log(`cli: ls --json ${median(times.ls).toFixed(0)} ms, --version ${median(times.version).toFixed(0)} ms, bun -e "" ${median(times.bare).toFixed(0)} ms`);
+    ctx.log(
+      `cli: ls --json ${median(times.ls).toFixed(0)} ms, --version ${median(times.version).toFixed(0)} ms, bun -e "" ${median(times.bare).toFixed(0)} ms`,
+    );
     return [
-      figure(6, "cli.ls", "corral ls --json, 16 entries, cold", round(median(times.ls)), "ms", { op: "<", value: 150 },
-        `median of ${runs} fresh processes, spawn to exit, interleaved with the two below`),
+      figure(
+        6,
+        "cli.ls",
+        "corral ls --json, 16 entries, cold",
+        round(median(times.ls)),
+        "ms",
+        { op: "<", value: 150 },
+        `median of ${runs} fresh processes, spawn to exit, interleaved with the two below`,
+      ),
       figure(6, "cli.version", "  corral --version (module loading only)", round(median(times.version)), "ms"),
       figure(6, "cli.bare", '  bun -e "" (Bun\'s own start)', round(median(times.bare)), "ms"),
     ];

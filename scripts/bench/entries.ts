@@ -1,5 +1,11 @@
 /** Registry entries for live processes, as corral itself would record them. */
-import { identityOf, type ProcessEntry, type ProcessInfo, type ProcessProbe, type Registry } from "../../packages/core/src/index.ts";
+import {
+  identityOf,
+  type ProcessEntry,
+  type ProcessInfo,
+  type ProcessProbe,
+  type Registry,
+} from "../../packages/core/src/index.ts";
 
 /**
  * The entry corral would write for a process it started in `slot`, with its full identity
@@ -31,7 +37,12 @@ export function entryFor(info: ProcessInfo, slot: string): ProcessEntry {
  * @example
  * await fillRegistry(registry, sleepers.procs.map((p) => p.pid))
  */
-export async function fillRegistry(registry: Registry, pids: readonly number[], probe: ProcessProbe, firstSlot = 0): Promise<void> {
+export async function fillRegistry(
+  registry: Registry,
+  pids: readonly number[],
+  probe: ProcessProbe,
+  firstSlot = 0,
+): Promise<void> {
   const scan = new Map((await probe.list()).map((p) => [p.pid, p]));
   const entries = pids.map((pid, i) => {
     const info = scan.get(pid);

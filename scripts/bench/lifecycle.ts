@@ -55,15 +55,38 @@ export const lifecycleScenario: Scenario = {
       off();
       home.cleanup();
     }
-    ctx.log(`lifecycle: ready lag ${median(lag).toFixed(0)} ms, observed ${median(observed).toFixed(1)} ms, unload ${median(unload).toFixed(1)} ms`);
+    ctx.log(
+      `lifecycle: ready lag ${median(lag).toFixed(0)} ms, observed ${median(observed).toFixed(1)} ms, unload ${median(unload).toFixed(1)} ms`,
+    );
     const max = (xs: number[]) => round(Math.max(...xs));
     const figures: Figure[] = [
-      figure(7, "ready.lag", `readiness: readyMs − ${LOAD_MS} (--fake-load-ms)`, round(median(lag)), "ms", { op: "<", value: 100 },
-        `median of ${runs} loads, max ${max(lag)}; includes the stand-in's own start-up before its timer starts`),
-      figure(7, "ready.observed", "  load() returned after /health first said 200", round(median(observed)), "ms", undefined,
-        `median of ${observed.length}, max ${max(observed)}; first 200 seen by a separate observer polling every 2 ms`),
-      figure(7, "unload", "unload (SIGTERM-prompt server): unregistered, port free", round(median(unload)), "ms", { op: "<", value: 100 },
-        `median of ${runs}, max ${max(unload)}; each checked: not escalated, entry gone, pid gone, port free`),
+      figure(
+        7,
+        "ready.lag",
+        `readiness: readyMs − ${LOAD_MS} (--fake-load-ms)`,
+        round(median(lag)),
+        "ms",
+        { op: "<", value: 100 },
+        `median of ${runs} loads, max ${max(lag)}; includes the stand-in's own start-up before its timer starts`,
+      ),
+      figure(
+        7,
+        "ready.observed",
+        "  load() returned after /health first said 200",
+        round(median(observed)),
+        "ms",
+        undefined,
+        `median of ${observed.length}, max ${max(observed)}; first 200 seen by a separate observer polling every 2 ms`,
+      ),
+      figure(
+        7,
+        "unload",
+        "unload (SIGTERM-prompt server): unregistered, port free",
+        round(median(unload)),
+        "ms",
+        { op: "<", value: 100 },
+        `median of ${runs}, max ${max(unload)}; each checked: not escalated, entry gone, pid gone, port free`,
+      ),
     ];
     return figures;
   },

@@ -73,7 +73,10 @@ export function renderTable(report: BenchReport): string {
   const header = ["#", "figure", "value", "target", "result"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+    cells
+      .map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   const m = report.machine;
   const out = [
     `corral bench ${report.date}${report.quick ? " (--quick)" : ""}: ${m.cpus} × ${m.cpu_model}, Bun ${m.bun}, ${m.os}; ` +

@@ -12,7 +12,17 @@ import { join } from "node:path";
 import type { ProcessStatus } from "../../packages/core/src/index.ts";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
 import { fleet, FLEET_SIZE, type Fleet } from "./fleet.ts";
-import { figure, isAlive, median, round, rssBytes, within, type BenchContext, type Figure, type Scenario } from "./harness.ts";
+import {
+  figure,
+  isAlive,
+  median,
+  round,
+  rssBytes,
+  within,
+  type BenchContext,
+  type Figure,
+  type Scenario,
+} from "./harness.ts";
 import { spawnSleepers } from "./sleepers.ts";
 import { hasWrk, runWrk } from "./wrk.ts";
 
@@ -25,8 +35,17 @@ export const serverScenario: Scenario = {
   name: "server under load",
   async run(ctx) {
     if (!hasWrk()) {
-      return [figure(5, "server.rps", "GET /api/v1/processes, requests/s", null, "req/s", { op: ">", value: 5000 },
-        "not measured: wrk is not installed (apt-get install wrk)")];
+      return [
+        figure(
+          5,
+          "server.rps",
+          "GET /api/v1/processes, requests/s",
+          null,
+          "req/s",
+          { op: ">", value: 5000 },
+          "not measured: wrk is not installed (apt-get install wrk)",
+        ),
+      ];
     }
     const f = await fleet(ctx.tracker);
     const port = await freePort();
@@ -58,20 +77,47 @@ export const serverScenario: Scenario = {
       const after = rssBytes(server.pid) ?? Number.NaN;
       await Bun.sleep(3000);
       const settled = rssBytes(server.pid) ?? Number.NaN;
-      ctx.log(`server: ${load.requestsPerSec.toFixed(0)} req/s, p99 ${load.p99} ms, rss ${(idle / MB).toFixed(0)} → ${(after / MB).toFixed(0)} MB`);
+      ctx.log(
+        `server: ${load.requestsPerSec.toFixed(0)} req/s, p99 ${load.p99} ms, rss ${(idle / MB).toFixed(0)} → ${(after / MB).toFixed(0)} MB`,
+      );
       const errors = load.non2xx + load.socketErrors;
       figures.push(
-        figure(5, "server.rps", "GET /api/v1/processes, requests/s", Math.round(load.requestsPerSec), "req/s", { op: ">", value: 5000 },
-          `wrk -t1 -c16 -d${seconds}s, ${FLEET_SIZE} tracked servers; ${load.requests} requests, ${errors} errors or non-2xx`),
+        figure(
+          5,
+          "server.rps",
+          "GET /api/v1/processes, requests/s",
+          Math.round(load.requestsPerSec),
+          "req/s",
+          { op: ">", value: 5000 },
+          `wrk -t1 -c16 -d${seconds}s, ${FLEET_SIZE} tracked servers; ${load.requests} requests, ${errors} errors or non-2xx`,
+        ),
         figure(5, "server.p50", "  latency p50", round(load.p50), "ms"),
         figure(5, "server.p90", "  latency p90", round(load.p90), "ms"),
         figure(5, "server.p99", "  latency p99", round(load.p99), "ms", { op: "<", value: 10 }),
-        figure(5, "server.rss.idle", "  server RSS idle", round(idle / MB), "MB", { op: "<", value: 80 }, "VmRSS of the `corral serve` process, 1 s after start-up"),
-        figure(5, "server.rss.after", "  server RSS right after the load", round(after / MB), "MB", { op: "<", value: 80 }),
+        figure(
+          5,
+          "server.rss.idle",
+          "  server RSS idle",
+          round(idle / MB),
+          "MB",
+          { op: "<", value: 80 },
+          "VmRSS of the `corral serve` process, 1 s after start-up",
+        ),
+        figure(5, "server.rss.after", "  server RSS right after the load", round(after / MB), "MB", {
+          op: "<",
+          value: 80,
+        }),
         figure(5, "server.rss.settled", "  server RSS 3 s after the load", round(settled / MB), "MB"),
-        figure(5, "server.fresh.max", "  status age served under load, max", round(fresh.max), "ms", undefined,
+        figure(
+          5,
+          "server.fresh.max",
+          "  status age served under load, max",
+          round(fresh.max),
+          "ms",
+          undefined,
           `now − oldest checked_at when a response arrives; ${fresh.samples} samples beside wrk, median ${round(fresh.median)} ms; ` +
-            `${fresh.wrong} rows not running+healthy`),
+            `${fresh.wrong} rows not running+healthy`,
+        ),
       );
       if (!ctx.quick) figures.push(...(await busyHost(ctx, url, 5)));
       figures.push(...(await crashUnderLoad(ctx, f, url)));
@@ -110,7 +156,8 @@ async function crashUnderLoad(ctx: BenchContext, f: Fleet, url: string): Promise
     for (;;) {
       const row = (await rows(url).catch(() => undefined))?.find((r) => r.slot === slot);
       if (!row || row.state !== "running") break;
-      if (Date.now() - killedAt > 15_000) throw new Error(`slot ${slot} still shown running 15 s after its server was killed`);
+      if (Date.now() - killedAt > 15_000)
+        throw new Error(`slot ${slot} still shown running 15 s after its server was killed`);
       await Bun.sleep(10);
     }
     seen.push(Date.now() - killedAt);
@@ -119,8 +166,15 @@ async function crashUnderLoad(ctx: BenchContext, f: Fleet, url: string): Promise
   const result = await load;
   ctx.log(`server: killed servers stopped showing as running after ${seen.join(", ")} ms under load`);
   return [
-    figure(5, "server.crash.seen", "  killed server shown not running after", round(median(seen)), "ms", undefined,
-      `median of ${kills} SIGKILLs during a second wrk run (${Math.round(result.requestsPerSec)} req/s), max ${Math.max(...seen)} ms; polled every 10 ms`),
+    figure(
+      5,
+      "server.crash.seen",
+      "  killed server shown not running after",
+      round(median(seen)),
+      "ms",
+      undefined,
+      `median of ${kills} SIGKILLs during a second wrk run (${Math.round(result.requestsPerSec)} req/s), max ${Math.max(...seen)} ms; polled every 10 ms`,
+    ),
   ];
 }
 
@@ -131,8 +185,15 @@ async function busyHost(ctx: BenchContext, url: string, seconds: number): Promis
     const load = await runWrk({ url, seconds, connections: 16 }, ctx.tracker);
     ctx.log(`server, 1000 extra processes: ${load.requestsPerSec.toFixed(0)} req/s, p99 ${load.p99} ms`);
     return [
-      figure(5, "server.busyhost.p99", "  latency p99, 1000 extra processes on the host", round(load.p99), "ms", undefined,
-        `same wrk run with 1000 idle processes added: ${Math.round(load.requestsPerSec)} req/s, p90 ${round(load.p90)} ms`),
+      figure(
+        5,
+        "server.busyhost.p99",
+        "  latency p99, 1000 extra processes on the host",
+        round(load.p99),
+        "ms",
+        undefined,
+        `same wrk run with 1000 idle processes added: ${Math.round(load.requestsPerSec)} req/s, p90 ${round(load.p90)} ms`,
+      ),
     ];
   } finally {
     await extra.stop();
@@ -150,13 +211,21 @@ async function waitUp(url: string, exited: Promise<number>): Promise<void> {
   void exited.then(() => (gone = true));
   for (;;) {
     if (gone) throw new Error("corral serve exited during start-up");
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await Bun.sleep(50);
   }
 }
 
 /** Polls the route beside the load (every 50 ms) and records how old the served status is. */
-function sampleFreshness(url: string): { stop(): Promise<{ samples: number; max: number; median: number; wrong: number }> } {
+function sampleFreshness(url: string): {
+  stop(): Promise<{ samples: number; max: number; median: number; wrong: number }>;
+} {
   const ages: number[] = [];
   let wrong = 0;
   let running = true;

@@ -47,8 +47,24 @@ export const storeScenario: Scenario = {
       const inFile = size === 1000 ? "1000 in the file (999 + the registered one)" : `${present} present`;
       const target = size === 1000 ? ({ op: "<", value: 10 } as const) : undefined;
       figures.push(
-        figure(3, `register.${size}`, `register, ${size} entries`, round(median(register)), "ms", target, `median of ${runs}; ${inFile}`),
-        figure(3, `unregister.${size}`, `unregister, ${size} entries`, round(median(unregister)), "ms", target, `median of ${runs}`),
+        figure(
+          3,
+          `register.${size}`,
+          `register, ${size} entries`,
+          round(median(register)),
+          "ms",
+          target,
+          `median of ${runs}; ${inFile}`,
+        ),
+        figure(
+          3,
+          `unregister.${size}`,
+          `unregister, ${size} entries`,
+          round(median(unregister)),
+          "ms",
+          target,
+          `median of ${runs}`,
+        ),
       );
       ctx.log(`register/unregister ${size}: ${median(register).toFixed(2)} / ${median(unregister).toFixed(2)} ms`);
     }

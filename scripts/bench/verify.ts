@@ -24,15 +24,26 @@ export const verifyScenario: Scenario = {
       for (const size of SIZES) {
         const home = ctx.tracker.tempDir(`verify-${size}`);
         const registry = createRegistry({ home, probe });
-        await fillRegistry(registry, servers.procs.slice(0, size).map((p) => p.pid), probe);
+        await fillRegistry(
+          registry,
+          servers.procs.slice(0, size).map((p) => p.pid),
+          probe,
+        );
         const verified = await registry.verifyAll();
         const running = verified.filter((v) => v.probe.state === "running").length;
         if (running !== size) throw new Error(`verifyAll saw ${running} of ${size} entries running`);
         const samples = await timeRuns(runs, () => registry.verifyAll());
         const target = size === 1000 ? ({ op: "<", value: 10 } as const) : undefined;
         figures.push(
-          figure(1, `verifyAll.${size}`, `verifyAll, ${size} live entries`, round(median(samples)), "ms", target,
-            `median of ${runs}; ${processes} processes on the host; all ${size} verified running`),
+          figure(
+            1,
+            `verifyAll.${size}`,
+            `verifyAll, ${size} live entries`,
+            round(median(samples)),
+            "ms",
+            target,
+            `median of ${runs}; ${processes} processes on the host; all ${size} verified running`,
+          ),
         );
         ctx.log(`verifyAll ${size}: ${median(samples).toFixed(2)} ms`);
         if (size === 1000) {
@@ -41,8 +52,15 @@ export const verifyScenario: Scenario = {
           const scanned = await probe.list();
           const judged = await timeRuns(runs, () => registry.verifyAll({ processes: scanned }));
           figures.push(
-            figure(1, "verifyAll.1000.scan", "  of which: one /proc scan (probe.list)", round(median(scan)), "ms", undefined,
-              `${processes} processes`),
+            figure(
+              1,
+              "verifyAll.1000.scan",
+              "  of which: one /proc scan (probe.list)",
+              round(median(scan)),
+              "ms",
+              undefined,
+              `${processes} processes`,
+            ),
             figure(1, "verifyAll.1000.read", "  of which: store.read(), 1000 entries", round(median(read)), "ms"),
             figure(1, "verifyAll.1000.noscan", "  verifyAll given a scan (read + judge)", round(median(judged)), "ms"),
           );

@@ -33,7 +33,11 @@ export const writersScenario: Scenario = {
       w.stdin.write("go\n");
       await w.stdin.flush();
     }
-    const results = await within(Promise.all(outputs.map((o) => o.next())), 180_000, `${WRITERS} writers × ${EACH} registrations`);
+    const results = await within(
+      Promise.all(outputs.map((o) => o.next())),
+      180_000,
+      `${WRITERS} writers × ${EACH} registrations`,
+    );
     const codes = await within(Promise.all(writers.map((w) => w.exited)), 10_000, "writers exiting");
     if (codes.some((c) => c !== 0)) {
       const errors = await Promise.all(writers.map((w) => new Response(w.stderr).text()));
@@ -50,10 +54,20 @@ export const writersScenario: Scenario = {
     const registered = new Set(events.filter((e) => e.event === "registered").map((e) => e.slot));
     ctx.log(`writers: ${total.toFixed(0)} ms, ${expected - present} lost`);
     return [
-      figure(4, "writers.total", `${WRITERS} writers × ${EACH} registrations, total`, round(total), "ms", undefined,
-        `${round(total / expected)} ms per registration; from "go" to the last acknowledged one`),
+      figure(
+        4,
+        "writers.total",
+        `${WRITERS} writers × ${EACH} registrations, total`,
+        round(total),
+        "ms",
+        undefined,
+        `${round(total / expected)} ms per registration; from "go" to the last acknowledged one`,
+      ),
       figure(4, "writers.lost", "  registrations lost (processes.json)", expected - present, "", { op: "=", value: 0 }),
-      figure(4, "writers.lost.history", "  registrations lost (history.jsonl)", expected - registered.size, "", { op: "=", value: 0 }),
+      figure(4, "writers.lost.history", "  registrations lost (history.jsonl)", expected - registered.size, "", {
+        op: "=",
+        value: 0,
+      }),
     ];
   },
 };

@@ -80,7 +80,9 @@ async function runControllerCrash(options: ScenarioOptions): Promise<ScenarioRes
       options.log(`controller crash: round ${round}/${rounds}, ${tally.failures} failures`);
     }
     const refused = [...stats.refused].map(([status, n]) => `${n}×${status}`).join(", ");
-    tally.note(`${stats.acked} requests acknowledged, ${stats.unacked} cut off by a kill${refused ? `, refused: ${refused}` : ""}`);
+    tally.note(
+      `${stats.acked} requests acknowledged, ${stats.unacked} cut off by a kill${refused ? `, refused: ${refused}` : ""}`,
+    );
     const recovered = [...stats.recovered].map(([outcome, n]) => `${n} ${outcome}`).join(", ");
     if (recovered) tally.note(`recovery found: ${recovered}`);
     for (const [code, message] of stats.reasons) tally.note(`first ${code}: ${message.slice(0, 400)}`);
@@ -93,7 +95,13 @@ async function runControllerCrash(options: ScenarioOptions): Promise<ScenarioRes
 }
 
 /** Starts `corral serve` (recovery runs before it listens) and counts what it recovered. */
-async function restart(scope: Scope, h: TortureHome, tally: Tally, stats: Stats, when: string): Promise<ServeProcess | undefined> {
+async function restart(
+  scope: Scope,
+  h: TortureHome,
+  tally: Tally,
+  stats: Stats,
+  when: string,
+): Promise<ServeProcess | undefined> {
   const start = await startServe(scope, h.home, h.configFile, 60_000);
   if (!start.server) {
     tally.fail(`${when}: corral serve did not start again (exit ${start.exitCode}): ${start.output.slice(-400)}`);
@@ -160,7 +168,13 @@ async function drive(
 }
 
 /** The invariants after a restart. */
-async function check(scope: Scope, h: TortureHome, known: ReadonlyMap<string, Known>, tally: Tally, when: string): Promise<void> {
+async function check(
+  scope: Scope,
+  h: TortureHome,
+  known: ReadonlyMap<string, Known>,
+  tally: Tally,
+  when: string,
+): Promise<void> {
   const registry = createRegistry({ home: h.home });
   let verified;
   try {
@@ -173,7 +187,10 @@ async function check(scope: Scope, h: TortureHome, known: ReadonlyMap<string, Kn
   }
   const pids = new Map<number, string>();
   for (const v of verified) {
-    tally.check(v.probe.state === "running", `${when}: slot ${v.slot} points at pid ${v.entry.pid}, which is ${v.probe.state}: ${v.probe.reason}`);
+    tally.check(
+      v.probe.state === "running",
+      `${when}: slot ${v.slot} points at pid ${v.entry.pid}, which is ${v.probe.state}: ${v.probe.reason}`,
+    );
     const twin = pids.get(v.entry.pid);
     tally.check(twin === undefined, `${when}: pid ${v.entry.pid} is tracked twice (slots ${twin} and ${v.slot})`);
     pids.set(v.entry.pid, v.slot);
@@ -184,13 +201,19 @@ async function check(scope: Scope, h: TortureHome, known: ReadonlyMap<string, Kn
     // A child of a tracked server is tracked through it.
     let at: ProcessInfo | undefined = p;
     while (at && !pids.has(at.pid)) at = byPid.get(at.ppid);
-    tally.check(at !== undefined, `${when}: orphan: pid ${p.pid} (${p.cmdline.join(" ").slice(0, 120)}) runs untracked`);
+    tally.check(
+      at !== undefined,
+      `${when}: orphan: pid ${p.pid} (${p.cmdline.join(" ").slice(0, 120)}) runs untracked`,
+    );
   }
   for (const [slot, k] of known) {
     if (k === undefined) continue;
     const tracked = verified.find((v) => v.slot === slot)?.entry.pid;
     if (k.pid !== undefined && tracked !== k.pid) {
-      tally.lose(1, `${when}: slot ${slot}: the acknowledged load (pid ${k.pid}) is not tracked (slot holds ${tracked ?? "nothing"})`);
+      tally.lose(
+        1,
+        `${when}: slot ${slot}: the acknowledged load (pid ${k.pid}) is not tracked (slot holds ${tracked ?? "nothing"})`,
+      );
     } else if (k.pid === undefined && tracked !== undefined) {
       tally.fail(`${when}: slot ${slot} was acknowledged empty but holds pid ${tracked}`);
     }

@@ -71,7 +71,10 @@ function variants(rng: Rng, form: ScenarioOptions["form"]): Variant[] {
     { name: "empty", bytes: new Uint8Array(0) },
     { name: "whitespace only", bytes: text("  \n\t\r\n ") },
     { name: "NUL-filled (a crash on some filesystems)", bytes: new Uint8Array(4096) },
-    { name: "invalid UTF-8", bytes: new Uint8Array([...text('{"version":"'), 0xff, 0xfe, 0xc0, 0xaf, ...text('","processes":{}}')]) },
+    {
+      name: "invalid UTF-8",
+      bytes: new Uint8Array([...text('{"version":"'), 0xff, 0xfe, 0xc0, 0xaf, ...text('","processes":{}}')]),
+    },
     { name: "top level is an array", bytes: text("[]") },
     { name: "top level is null", bytes: text("null") },
     { name: "top level is a number", bytes: text("42") },
@@ -87,7 +90,11 @@ function variants(rng: Rng, form: ScenarioOptions["form"]): Variant[] {
     { name: "byte order mark then garbage", bytes: text("\ufeff{garbage") },
     { name: `very large (${bigMiB} MiB), truncated`, bytes: text(big.slice(0, big.length - 7)) },
     { name: `very large (${bigMiB} MiB) of garbage`, bytes: new Uint8Array(bigMiB * 1024 * 1024).fill(0x41) },
-    { name: "a symlink to a garbage file outside the home", bytes: text("root:x:0:0:root:/root:/bin/bash\n"), layout: "symlink" },
+    {
+      name: "a symlink to a garbage file outside the home",
+      bytes: text("root:x:0:0:root:/root:/bin/bash\n"),
+      layout: "symlink",
+    },
     { name: "a folder where the file should be", bytes: new Uint8Array(0), layout: "folder" },
   ];
   for (let i = 0; i < repeat; i++) {
@@ -141,43 +148,65 @@ async function checkVariant(scope: Scope, variant: Variant, serve: boolean, tall
   const before = original(file);
   const decoyBefore = existsSync(decoy) ? readFileSync(decoy) : undefined;
   const say = (what: string) => `${variant.name}: ${what}`;
-  const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+  const controller = await createController({
+    home: h.home,
+    configFile: h.configFile,
+    probe: scope.probe(),
+    gpuQuery: async () => undefined,
+  });
   const { registry } = controller;
 
   const first = await registry.snapshot().then(
     () => undefined,
     (e: unknown) => e,
   );
-  if (tally.check(first instanceof RegistryCorruptError, say(`read gave ${first === undefined ? "no error" : messageOf(first)}, not RegistryCorruptError`))) {
+  if (
+    tally.check(
+      first instanceof RegistryCorruptError,
+      say(`read gave ${first === undefined ? "no error" : messageOf(first)}, not RegistryCorruptError`),
+    )
+  ) {
     const e = first as RegistryCorruptError;
     tally.check(e.file === file && e.message.includes(file), say(`the error does not name the file: ${e.message}`));
     tally.check(e.reason.length > 0, say("the error gives no reason"));
     if (variant.layout !== "folder") {
-      const kept = e.backup !== undefined && existsSync(e.backup) && Buffer.from(readFileSync(e.backup)).equals(Buffer.from(variant.bytes));
+      const kept =
+        e.backup !== undefined &&
+        existsSync(e.backup) &&
+        Buffer.from(readFileSync(e.backup)).equals(Buffer.from(variant.bytes));
       tally.check(kept, say(`the original was not kept aside (backup ${e.backup ?? "none"})`));
     }
   }
   await expectRefused(say, tally, {
-    "register": () => registry.register("0", entry("0")),
-    "unregister": () => registry.unregister("1"),
+    register: () => registry.register("0", entry("0")),
+    unregister: () => registry.unregister("1"),
     "store.update": () => registry.store.update(() => undefined),
-    "verifyAll": () => registry.verifyAll(),
-    "prune": () => registry.prune(),
-    "cleanupOrphans": () => registry.cleanupOrphans(),
-    "recover": () => controller.recover(),
-    "load": () => controller.load("tiny", { gpu: 0 }),
+    verifyAll: () => registry.verifyAll(),
+    prune: () => registry.prune(),
+    cleanupOrphans: () => registry.cleanupOrphans(),
+    recover: () => controller.recover(),
+    load: () => controller.load("tiny", { gpu: 0 }),
   });
   await checkApi(controller, say, tally);
   tally.check(original(file) === before, say("the file was changed"));
   if (serve) {
     const run = await runServe(scope, h.home, h.configFile, 30_000);
-    tally.check(run.exitCode !== null && run.exitCode !== 0, say(`corral serve did not refuse to start (${run.exitCode ?? "still running"})`));
-    tally.check(/corrupt/i.test(run.output), say(`corral serve's error does not say the registry is corrupt: ${run.output.slice(-300)}`));
+    tally.check(
+      run.exitCode !== null && run.exitCode !== 0,
+      say(`corral serve did not refuse to start (${run.exitCode ?? "still running"})`),
+    );
+    tally.check(
+      /corrupt/i.test(run.output),
+      say(`corral serve's error does not say the registry is corrupt: ${run.output.slice(-300)}`),
+    );
     tally.check(original(file) === before, say("corral serve changed the file"));
   }
   const copies = readdirSync(h.home).filter((n) => n.startsWith("processes.json.corrupt-"));
   tally.check(copies.length <= 1, say(`${copies.length} copies kept aside for one corrupt file`));
-  tally.check(readdirSync(h.home).every((n) => !n.endsWith(".tmp")), say("a temp file was left behind"));
+  tally.check(
+    readdirSync(h.home).every((n) => !n.endsWith(".tmp")),
+    say("a temp file was left behind"),
+  );
   tally.check(
     (await scope.markedServers()).length === 0,
     say("a llama-server was started although the registry is unreadable"),
@@ -229,9 +258,8 @@ async function checkApi(controller: Controller, say: (what: string) => string, t
       }),
     );
     const json = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
-    tally.check(
-      res.status === 503 && json?.error?.code === "REGISTRY_CORRUPT",
-      () => say(`${method} ${path} answered ${res.status} ${json?.error?.code ?? ""}, not 503 REGISTRY_CORRUPT`),
+    tally.check(res.status === 503 && json?.error?.code === "REGISTRY_CORRUPT", () =>
+      say(`${method} ${path} answered ${res.status} ${json?.error?.code ?? ""}, not 503 REGISTRY_CORRUPT`),
     );
   }
 }
@@ -250,13 +278,26 @@ async function checkInvalidEntriesKept(scope: Scope, tally: Tally): Promise<void
     "5": { pid: 1 },
     "6": { ...entry("6"), command_line: "llama-server -m x" },
   };
-  const doc = { version: "1.0", last_updated: "2026-11-26T12:00:00", processes: { ...invalid, "1": entry("1") }, extra_field: { kept: true } };
+  const doc = {
+    version: "1.0",
+    last_updated: "2026-11-26T12:00:00",
+    processes: { ...invalid, "1": entry("1") },
+    extra_field: { kept: true },
+  };
   writeFileSync(h.registry, JSON.stringify(doc, null, 2));
-  const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+  const controller = await createController({
+    home: h.home,
+    configFile: h.configFile,
+    probe: scope.probe(),
+    gpuQuery: async () => undefined,
+  });
   try {
     const snapshot = await controller.registry.snapshot();
     tally.check(
-      snapshot.invalid.map((i) => i.slot).sort().join(",") === Object.keys(invalid).sort().join(","),
+      snapshot.invalid
+        .map((i) => i.slot)
+        .sort()
+        .join(",") === Object.keys(invalid).sort().join(","),
       `invalid entries: reported ${snapshot.invalid.map((i) => i.slot).join(",")}, expected ${Object.keys(invalid).join(",")}`,
     );
     await controller.registry.register("9", entry("9"));
@@ -264,10 +305,20 @@ async function checkInvalidEntriesKept(scope: Scope, tally: Tally): Promise<void
     const after = JSON.parse(readFileSync(h.registry, "utf8")) as typeof doc;
     for (const [slot, raw] of Object.entries(invalid)) {
       const kept = JSON.stringify((after.processes as Record<string, unknown>)[slot]) === JSON.stringify(raw);
-      if (!kept) tally.lose(1, `invalid entry ${slot} was not kept as it was: ${JSON.stringify((after.processes as Record<string, unknown>)[slot])}`);
+      if (!kept)
+        tally.lose(
+          1,
+          `invalid entry ${slot} was not kept as it was: ${JSON.stringify((after.processes as Record<string, unknown>)[slot])}`,
+        );
     }
-    tally.check(JSON.stringify(after.extra_field) === JSON.stringify(doc.extra_field), "an unknown top-level field was dropped");
-    tally.check((after.processes as Record<string, unknown>)["9"] !== undefined, "the new entry was not written next to the invalid ones");
+    tally.check(
+      JSON.stringify(after.extra_field) === JSON.stringify(doc.extra_field),
+      "an unknown top-level field was dropped",
+    );
+    tally.check(
+      (after.processes as Record<string, unknown>)["9"] !== undefined,
+      "the new entry was not written next to the invalid ones",
+    );
   } catch (error) {
     tally.fail(`invalid entries: ${messageOf(error)}`);
   }

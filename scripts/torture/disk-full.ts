@@ -76,7 +76,9 @@ async function runDiskFull(options: ScenarioOptions): Promise<ScenarioResult> {
   const scope = new Scope();
   const mount = join(scope.tempDir("disk-full"), "mnt");
   mkdirSync(mount);
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${SIZE},mode=0700`, "tmpfs", mount], { encoding: "utf8" });
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${SIZE},mode=0700`, "tmpfs", mount], {
+    encoding: "utf8",
+  });
   if (mounted.status !== 0) {
     await scope.cleanup();
     tally.skip(`mounting a tmpfs is not allowed here: ${(mounted.stderr || mounted.error?.message || "").trim()}`);
@@ -86,7 +88,12 @@ async function runDiskFull(options: ScenarioOptions): Promise<ScenarioResult> {
   let fd: number | undefined;
   try {
     const h = await makeHome(scope, join(mount, "home"), [{ id: "tiny" }]);
-    const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+    const controller = await createController({
+      home: h.home,
+      configFile: h.configFile,
+      probe: scope.probe(),
+      gpuQuery: async () => undefined,
+    });
     const model = new Map<string, string>();
     for (const slot of ["0", "1", "2"]) {
       await controller.registry.register(slot, entry(slot, `seed-${slot}`, 200));
@@ -109,7 +116,8 @@ async function runDiskFull(options: ScenarioOptions): Promise<ScenarioResult> {
     }
     const { entries } = await controller.registry.snapshot();
     for (const [slot, id] of model) {
-      if (entries[slot]?.instance_id !== id) tally.lose(1, `slot ${slot} should hold ${id}, holds ${entries[slot]?.instance_id ?? "nothing"}`);
+      if (entries[slot]?.instance_id !== id)
+        tally.lose(1, `slot ${slot} should hold ${id}, holds ${entries[slot]?.instance_id ?? "nothing"}`);
     }
   } catch (error) {
     tally.fail(`the scenario itself failed: ${messageOf(error)}`);
@@ -151,12 +159,18 @@ async function writesUnderPressure(
       if (op === "register") model.set(slot, id);
       if (op === "unregister") model.delete(slot);
       const now = (await registry.snapshot()).entries[slot];
-      tally.check(op === "unregister" ? now === undefined : now?.instance_id === model.get(slot), `${op} of slot ${slot} resolved but did not take effect`);
+      tally.check(
+        op === "unregister" ? now === undefined : now?.instance_id === model.get(slot),
+        `${op} of slot ${slot} resolved but did not take effect`,
+      );
     } catch (error) {
       if (error instanceof StoreWriteError) {
         refused++;
         tally.check(readFileSync(file).equals(before), `a failed ${op} changed processes.json`);
-        tally.check(error.file === file && /intact/.test(error.message), `StoreWriteError does not say which file, or that it is intact: ${error.message}`);
+        tally.check(
+          error.file === file && /intact/.test(error.message),
+          `StoreWriteError does not say which file, or that it is intact: ${error.message}`,
+        );
       } else {
         tally.fail(`${op} with ${free} bytes free failed with ${messageOf(error)}, not StoreWriteError`);
       }
@@ -185,7 +199,10 @@ async function loadOnFullDisk(scope: Scope, controller: Controller, file: string
     }),
   );
   const body = await res.text();
-  tally.check(res.status !== 500 && res.status >= 400, `POST /api/v1/models/load on a full disk answered ${res.status}: ${body.slice(0, 200)}`);
+  tally.check(
+    res.status !== 500 && res.status >= 400,
+    `POST /api/v1/models/load on a full disk answered ${res.status}: ${body.slice(0, 200)}`,
+  );
   tally.check(readFileSync(file).equals(before), "a refused load changed processes.json");
   const leftover = await until(async () => (await scope.markedServers()).length === 0, 5_000);
   tally.check(leftover === true, "a refused load left a llama-server running");

@@ -9,7 +9,13 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../packages/api/src/index.ts";
-import { createController, defaultProbe, descendantsIn, NotOurProcessError, type Controller } from "../../packages/core/src/index.ts";
+import {
+  createController,
+  defaultProbe,
+  descendantsIn,
+  NotOurProcessError,
+  type Controller,
+} from "../../packages/core/src/index.ts";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
 import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";
@@ -62,14 +68,23 @@ async function runForeignUsers(options: ScenarioOptions): Promise<ScenarioResult
       return tally.result();
     }
     const h = await makeHome(scope, scope.tempDir("foreign-home"), [{ id: "tiny" }]);
-    const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+    const controller = await createController({
+      home: h.home,
+      configFile: h.configFile,
+      probe: scope.probe(),
+      gpuQuery: async () => undefined,
+    });
     const app = createApp({ controller, web: false });
     const variants: Variant[] = [
       { name: "unmarked", env: {}, args: [] },
       { name: "marked by another corral home", env: { CORRAL_HOME_ID: "0123456789abcdef" }, args: [] },
       { name: "unmarked, with a child and a grandchild", env: {}, args: ["--fake-child", "--fake-grandchild"] },
       // Anyone can copy an environment variable: our marker on another user's process proves nothing.
-      { name: "carrying this home's own marker", env: { CORRAL_HOME_ID: controller.registry.homeId, CORRAL_SLOT: "0" }, args: [] },
+      {
+        name: "carrying this home's own marker",
+        env: { CORRAL_HOME_ID: controller.registry.homeId, CORRAL_SLOT: "0" },
+        args: [],
+      },
     ];
     const repetitions = options.form === "long" ? 3 : 1;
     for (let rep = 0; rep < repetitions; rep++) {
@@ -107,7 +122,17 @@ async function startForeign(scope: Scope, exe: string, variant: Variant): Promis
   try {
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/", ...variant.env };
     // setpriv execs the server: the PID we get is the server's.
-    const argv = [...AS_NOBODY, exe, "--host", "127.0.0.1", "--port", String(port), "-m", "/models/foreign.gguf", ...variant.args];
+    const argv = [
+      ...AS_NOBODY,
+      exe,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "-m",
+      "/models/foreign.gguf",
+      ...variant.args,
+    ];
     pid = Bun.spawn(argv, { stdio: ["ignore", fd, fd], env, detached: true }).pid;
   } finally {
     closeSync(fd);
@@ -121,7 +146,8 @@ async function startForeign(scope: Scope, exe: string, variant: Variant): Promis
   const table = new Map((await defaultProbe().list()).map((p) => [p.pid, p]));
   const tree = new Map<number, number | undefined>([[pid, startTicks(pid)]]);
   for (const d of descendantsIn(table, pid)) tree.set(d.pid, startTicks(d.pid));
-  if (table.get(pid)?.uid !== NOBODY) throw new Error(`the foreign stand-in runs as uid ${table.get(pid)?.uid}, not ${NOBODY}`);
+  if (table.get(pid)?.uid !== NOBODY)
+    throw new Error(`the foreign stand-in runs as uid ${table.get(pid)?.uid}, not ${NOBODY}`);
   return { pid, logFile, tree };
 }
 
@@ -148,7 +174,9 @@ async function leftAlone(c: Controller, app: App, f: Foreign, variant: string, t
   const checks: Record<string, () => Promise<string | undefined>> = {
     "findOrphans calls it foreign": async () => {
       const o = (await registry.findOrphans()).find((x) => x.pid === f.pid);
-      return o?.verdict === "foreign" && o.uid === NOBODY ? undefined : `verdict ${o?.verdict ?? "not found"}, uid ${o?.uid}`;
+      return o?.verdict === "foreign" && o.uid === NOBODY
+        ? undefined
+        : `verdict ${o?.verdict ?? "not found"}, uid ${o?.uid}`;
     },
     "cleanupOrphans() skips it": async () => {
       const r = (await registry.cleanupOrphans({ timeoutMs: 2000 })).find((x) => x.pid === f.pid);
@@ -170,7 +198,9 @@ async function leftAlone(c: Controller, app: App, f: Foreign, variant: string, t
     },
     "POST /cleanup-orphaned kills nothing": async () => {
       const r = await post(app, "/api/v1/cleanup-orphaned");
-      return r.status === 200 && r.json?.killed_count === 0 ? undefined : `answered ${r.status} ${JSON.stringify(r.json)}`;
+      return r.status === 200 && r.json?.killed_count === 0
+        ? undefined
+        : `answered ${r.status} ${JSON.stringify(r.json)}`;
     },
     "POST /kill with its pid is 403": async () => {
       const r = await post(app, "/api/v1/kill", { pid: f.pid });
@@ -201,15 +231,28 @@ async function refuses(op: () => Promise<unknown>): Promise<string | undefined> 
   }
 }
 
-async function killIncluded(c: Controller, app: App, f: Foreign, variant: string, viaApi: boolean, tally: Tally): Promise<void> {
+async function killIncluded(
+  c: Controller,
+  app: App,
+  f: Foreign,
+  variant: string,
+  viaApi: boolean,
+  tally: Tally,
+): Promise<void> {
   tally.trial();
   try {
     if (viaApi) {
       const r = await post(app, `/api/v1/orphans/${f.pid}/kill?include_foreign=true`);
-      tally.check(r.status === 200 && r.json?.killed === true, `${variant}: POST /orphans/:pid/kill?include_foreign=true answered ${r.status}`);
+      tally.check(
+        r.status === 200 && r.json?.killed === true,
+        `${variant}: POST /orphans/:pid/kill?include_foreign=true answered ${r.status}`,
+      );
     } else {
       const [r] = await c.registry.cleanupOrphans({ pids: [f.pid], includeForeign: true, timeoutMs: 3000 });
-      tally.check(r?.killed === true, `${variant}: cleanupOrphans({ includeForeign: true }) did not kill it: ${JSON.stringify(r)}`);
+      tally.check(
+        r?.killed === true,
+        `${variant}: cleanupOrphans({ includeForeign: true }) did not kill it: ${JSON.stringify(r)}`,
+      );
     }
   } catch (error) {
     tally.fail(`${variant}: killing it explicitly threw ${messageOf(error)}`);

@@ -58,7 +58,12 @@ export async function makeHome(
     timeouts: { load_ms: 20_000, stop_ms: 3_000, health_ms: 1_000 },
     watch: { interval_ms: 500 },
     gpu_release_wait_ms: 0,
-    models: models.map((m) => ({ id: m.id, path: modelPath(m.id), args: [...(m.args ?? [])], restart: m.restart ?? "never" })),
+    models: models.map((m) => ({
+      id: m.id,
+      path: modelPath(m.id),
+      args: [...(m.args ?? [])],
+      restart: m.restart ?? "never",
+    })),
     ...extra,
   };
   const configFile = join(home, "corral.json");

@@ -49,17 +49,32 @@ async function runHostileApi(options: ScenarioOptions): Promise<ScenarioResult> 
     const canary = `canary-${randomBytes(12).toString("hex")}`;
     writeFileSync(join(dir, "canary.txt"), `${canary}\n`);
     const h = await makeHome(scope, join(dir, "home"), [{ id: "tiny" }]);
-    const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+    const controller = await createController({
+      home: h.home,
+      configFile: h.configFile,
+      probe: scope.probe(),
+      gpuQuery: async () => undefined,
+    });
     controller.registry.subscribe((e) => e.pid !== undefined && scope.track(e.pid));
     const { slot, entry } = await controller.load("tiny", { gpu: 0 });
     const standInTicks = startTicks(entry.pid);
-    const bystander = Bun.spawn([namedCopy(Bun.which("sleep") ?? "/bin/sleep", "redis-server"), "600"], { stdio: ["ignore", "ignore", "ignore"], detached: true });
+    const bystander = Bun.spawn([namedCopy(Bun.which("sleep") ?? "/bin/sleep", "redis-server"), "600"], {
+      stdio: ["ignore", "ignore", "ignore"],
+      detached: true,
+    });
     scope.track(bystander.pid);
     const bystanderTicks = startTicks(bystander.pid);
     const token = `Tk${randomBytes(16).toString("hex")}`;
     const app = createApp({ controller, token });
     // The options serve() listens with: the 1 MiB backstop and the idle timeout matter here.
-    app.listen({ hostname: "127.0.0.1", port: 0, development: false, reusePort: false, maxRequestBodySize: 1024 * 1024, idleTimeout: 60 });
+    app.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      development: false,
+      reusePort: false,
+      maxRequestBodySize: 1024 * 1024,
+      idleTimeout: 60,
+    });
     scope.defer(async () => {
       await app.stop(true);
     });
@@ -113,16 +128,29 @@ async function runHostileApi(options: ScenarioOptions): Promise<ScenarioResult> 
     tally.check(JSON.stringify(now) === entryBefore, `the tracked entry changed: ${JSON.stringify(now)}`);
     if (!now) tally.lose(1, "the tracked entry is gone");
     tally.check(stillAlive(entry.pid, standInTicks), "the tracked stand-in was killed");
-    tally.check(!/cleaning up before exit/.test(readFileSync(entry.log_file!, "utf8")), "the tracked stand-in got a signal");
+    tally.check(
+      !/cleaning up before exit/.test(readFileSync(entry.log_file!, "utf8")),
+      "the tracked stand-in got a signal",
+    );
     tally.check(stillAlive(bystander.pid, bystanderTicks), "the bystander (a copied sleep) was killed");
     const servers = (await scope.markedServers()).map((p) => p.pid);
-    tally.check(servers.length === 1 && servers[0] === entry.pid, `hostile requests started servers: ${servers.join(", ")}`);
+    tally.check(
+      servers.length === 1 && servers[0] === entry.pid,
+      `hostile requests started servers: ${servers.join(", ")}`,
+    );
     const listed = await fetch(`${base}/api/v1/process-registry`, { headers: { authorization: `Bearer ${token}` } });
     const registryBody = (await listed.json()) as { processes?: Record<string, { pid?: number }> };
-    tally.check(listed.status === 200 && registryBody.processes?.[slot]?.pid === entry.pid, "a normal request after the storm did not see the entry");
-    const histogram = [...statuses].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${n}×${k}`).join(", ");
+    tally.check(
+      listed.status === 200 && registryBody.processes?.[slot]?.pid === entry.pid,
+      "a normal request after the storm did not see the entry",
+    );
+    const histogram = [...statuses]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => `${n}×${k}`)
+      .join(", ");
     tally.note(`${corpus.length} requests: ${histogram}`);
-    if (statuses.has("505")) tally.note("505s come from Bun's HTTP parser, for request lines without HTTP/1.x; not counted as failures");
+    if (statuses.has("505"))
+      tally.note("505s come from Bun's HTTP parser, for request lines without HTTP/1.x; not counted as failures");
     for (const [label, n] of [...examples].sort((a, b) => b[1] - a[1]).slice(0, 6)) tally.note(`${n}× ${label}`);
   } catch (error) {
     tally.fail(`the scenario itself failed: ${messageOf(error)}`);
@@ -137,8 +165,13 @@ function hashOf(file: string): string {
 }
 
 async function stillUp(base: string, tally: Tally, when: string): Promise<void> {
-  const res = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(20_000) }).catch((e: unknown) => messageOf(e));
-  tally.check(typeof res !== "string" && res.status === 200, () => `${when}: the server did not answer /health: ${typeof res === "string" ? res : res.status}`);
+  const res = await fetch(`${base}/api/v1/health`, { signal: AbortSignal.timeout(20_000) }).catch((e: unknown) =>
+    messageOf(e),
+  );
+  tally.check(
+    typeof res !== "string" && res.status === 200,
+    () => `${when}: the server did not answer /health: ${typeof res === "string" ? res : res.status}`,
+  );
 }
 
 /** Every way an answer can break a promise. */
@@ -146,12 +179,19 @@ function judge(request: HostileRequest, answer: Answer, canary: string, tally: T
   const what = request.label;
   // Bun's HTTP parser itself answers 505 to a request line with no or an unknown HTTP version,
   // before corral sees anything: the protocol's refusal, not a server failure.
-  if (answer.status === 505 && request.kind === "raw" && !/ HTTP\/1\.[01]\r\n/.test(new TextDecoder().decode(request.bytes))) return;
+  if (
+    answer.status === 505 &&
+    request.kind === "raw" &&
+    !/ HTTP\/1\.[01]\r\n/.test(new TextDecoder().decode(request.bytes))
+  )
+    return;
   if (answer.status !== undefined && answer.status >= 500) {
     tally.fail(`${what}: answered ${answer.status}: ${answer.body.slice(0, 200)}`);
   }
-  if (answer.body.includes(canary) || answer.body.includes("root:x:0:0")) tally.fail(`${what}: the answer leaks a file from outside the API`);
-  const method = request.kind === "http" ? request.method : new TextDecoder().decode(request.bytes.slice(0, 8)).split(" ")[0]!;
+  if (answer.body.includes(canary) || answer.body.includes("root:x:0:0"))
+    tally.fail(`${what}: the answer leaks a file from outside the API`);
+  const method =
+    request.kind === "http" ? request.method : new TextDecoder().decode(request.bytes.slice(0, 8)).split(" ")[0]!;
   const readOnly = READ_ONLY.has(method) || (request.kind === "http" && /\/verify$/.test(request.path));
   if (!readOnly && answer.status !== undefined && answer.status >= 200 && answer.status < 300) {
     tally.fail(`${what}: a hostile ${method} was accepted (${answer.status}): ${answer.body.slice(0, 200)}`);

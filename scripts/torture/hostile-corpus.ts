@@ -48,10 +48,43 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Slot strings with path tricks and other junk; none is a valid slot. */
 const BAD_SLOTS = [
-  "..", "../..", "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "....//....//",
-  "%252e%252e", "0%2f..%2f1", "0%00", "%00", "0;1", "-1", "1000", "0,0", "0,", ",", ",0", "0,,1", "1e3", "0x1", "%200", "0%20", "0%0a",
-  "%F0%9F%92%A9", "%C0%AE%C0%AE", "%ff", "%E2%80%AE0", "%D9%A3", "0%0d%0aX-Injected:%201", "a", "both2", "NaN", "null",
-  "x".repeat(300), "1".repeat(40), "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+  "..",
+  "../..",
+  "../../etc/passwd",
+  "..%2f..%2fetc%2fpasswd",
+  "%2e%2e",
+  "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+  "....//....//",
+  "%252e%252e",
+  "0%2f..%2f1",
+  "0%00",
+  "%00",
+  "0;1",
+  "-1",
+  "1000",
+  "0,0",
+  "0,",
+  ",",
+  ",0",
+  "0,,1",
+  "1e3",
+  "0x1",
+  "%200",
+  "0%20",
+  "0%0a",
+  "%F0%9F%92%A9",
+  "%C0%AE%C0%AE",
+  "%ff",
+  "%E2%80%AE0",
+  "%D9%A3",
+  "0%0d%0aX-Injected:%201",
+  "a",
+  "both2",
+  "NaN",
+  "null",
+  "x".repeat(300),
+  "1".repeat(40),
+  "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
 ] as const;
 
 /** Slots that are valid but hold nothing here: refusals with 404. */
@@ -59,20 +92,86 @@ const EMPTY_SLOTS = ["5", "7", "12", "999", "5,6"] as const;
 
 /** PIDs no request may target, as JSON values. */
 function badPids(ctx: CorpusContext): unknown[] {
-  return [0, 1, -1, -2, 2 ** 31, 2 ** 31 - 1 + 1, 2 ** 53, -(2 ** 31), 1.5, 1e308, "1", "-1", null, true, [], {}, ctx.ownPid, ctx.parentPid, ctx.bystanderPid, 2];
+  return [
+    0,
+    1,
+    -1,
+    -2,
+    2 ** 31,
+    2 ** 31 - 1 + 1,
+    2 ** 53,
+    -(2 ** 31),
+    1.5,
+    1e308,
+    "1",
+    "-1",
+    null,
+    true,
+    [],
+    {},
+    ctx.ownPid,
+    ctx.parentPid,
+    ctx.bystanderPid,
+    2,
+  ];
 }
 
 /** Strings that no model, process or slot is called. */
 const ODD_STRINGS = [
-  "", " ", "\u0000", "tiny\u0000", "\u202etiny", "ti\u200bny", "💩", "e\u0301\u0301\u0301", "\ud800", "\udfff", "\uffff", "\ufeff",
-  "../../etc/passwd", "..\\..\\windows", "$(reboot)", "`id`", "'; DROP TABLE models; --", "<script>alert(1)</script>",
-  "%s%s%s%n", "x".repeat(129), "y".repeat(5000), "bash", "init", "sh", "bun", "sleep", "redis-server", "__proto__", "constructor",
+  "",
+  " ",
+  "\u0000",
+  "tiny\u0000",
+  "\u202etiny",
+  "ti\u200bny",
+  "💩",
+  "e\u0301\u0301\u0301",
+  "\ud800",
+  "\udfff",
+  "\uffff",
+  "\ufeff",
+  "../../etc/passwd",
+  "..\\..\\windows",
+  "$(reboot)",
+  "`id`",
+  "'; DROP TABLE models; --",
+  "<script>alert(1)</script>",
+  "%s%s%s%n",
+  "x".repeat(129),
+  "y".repeat(5000),
+  "bash",
+  "init",
+  "sh",
+  "bun",
+  "sleep",
+  "redis-server",
+  "__proto__",
+  "constructor",
 ] as const;
 
 const BAD_JSON = [
-  "{", "}", "[", "{\"model_id\":", "{\"model_id\": \"a\",}", "{'model_id':'a'}", "nul", "NaN", "Infinity", "-", "1e99999x",
-  "{\"a\":1}{\"b\":2}", "/* c */ {}", "\u0000", "\ufeff{}", "{\"pid\": 01}", "{\"pid\": 0x10}", "[1,2", "\"unterminated",
-  "{\"a\":\"\\ud800\"", "{\"a\": \"\\x41\"}", "{\"__proto__\": {\"admin\": true}",
+  "{",
+  "}",
+  "[",
+  '{"model_id":',
+  '{"model_id": "a",}',
+  "{'model_id':'a'}",
+  "nul",
+  "NaN",
+  "Infinity",
+  "-",
+  "1e99999x",
+  '{"a":1}{"b":2}',
+  "/* c */ {}",
+  "\u0000",
+  "\ufeff{}",
+  '{"pid": 01}',
+  '{"pid": 0x10}',
+  "[1,2",
+  '"unterminated',
+  '{"a":"\\ud800"',
+  '{"a": "\\x41"}',
+  '{"__proto__": {"admin": true}',
 ] as const;
 
 /** Routes that take a body. */
@@ -108,8 +207,16 @@ export function namesASlot(value: unknown): boolean {
 }
 
 const READ_ROUTES = [
-  "/api/v1/processes", "/api/v1/process-registry", "/api/v1/models", "/api/v1/orphans", "/api/v1/gpus", "/api/v1/history",
-  "/api/v1/logs", "/api/v1/events", "/metrics", "/openapi",
+  "/api/v1/processes",
+  "/api/v1/process-registry",
+  "/api/v1/models",
+  "/api/v1/orphans",
+  "/api/v1/gpus",
+  "/api/v1/history",
+  "/api/v1/logs",
+  "/api/v1/events",
+  "/metrics",
+  "/openapi",
 ] as const;
 
 /**
@@ -145,9 +252,20 @@ const json = { "content-type": "application/json" };
 /** Missing, wrong and malformed tokens, on every route, with bodies that would otherwise work. */
 function badAuth(rng: Rng, ctx: CorpusContext): HostileRequest {
   const wrong = rng.pick([
-    undefined, "Bearer wrong", `Bearer ${ctx.token}x`, `Bearer ${ctx.token.slice(0, -1)}`, `Bearer ${ctx.token.toUpperCase()}`,
-    "Bearer", "Bearer ", `Basic ${btoa(`corral:${ctx.token}`)}`, `Token ${ctx.token}`, `Bearer ${"A".repeat(rng.int(1000, 16_000))}`,
-    `Bearer  ${ctx.token} extra`, `Bearer ${encodeURIComponent("\u00e9\u00e9")}`, "Bearer null", "Bearer undefined",
+    undefined,
+    "Bearer wrong",
+    `Bearer ${ctx.token}x`,
+    `Bearer ${ctx.token.slice(0, -1)}`,
+    `Bearer ${ctx.token.toUpperCase()}`,
+    "Bearer",
+    "Bearer ",
+    `Basic ${btoa(`corral:${ctx.token}`)}`,
+    `Token ${ctx.token}`,
+    `Bearer ${"A".repeat(rng.int(1000, 16_000))}`,
+    `Bearer  ${ctx.token} extra`,
+    `Bearer ${encodeURIComponent("\u00e9\u00e9")}`,
+    "Bearer null",
+    "Bearer undefined",
   ]);
   const headers: Record<string, string> = wrong === undefined ? {} : { authorization: wrong };
   if (rng.chance(0.5)) {
@@ -160,7 +278,14 @@ function badAuth(rng: Rng, ctx: CorpusContext): HostileRequest {
       { pid: ctx.trackedPid },
       { name: "llama-server" },
     ]);
-    return { kind: "http", label: `auth ${wrong?.slice(0, 20) ?? "none"} ${method} ${path}`, method, path, headers: { ...headers, ...json }, body: JSON.stringify(body) };
+    return {
+      kind: "http",
+      label: `auth ${wrong?.slice(0, 20) ?? "none"} ${method} ${path}`,
+      method,
+      path,
+      headers: { ...headers, ...json },
+      body: JSON.stringify(body),
+    };
   }
   const target = rng.pick([
     ["DELETE", `/api/v1/processes/${ctx.trackedSlot}`],
@@ -170,7 +295,13 @@ function badAuth(rng: Rng, ctx: CorpusContext): HostileRequest {
     ["GET", `/api/v1/logs?gpu_id=${ctx.trackedSlot}&access_token=${rng.pick(["wrong", ctx.token.slice(1), ""])}`],
     ["GET", `/api/v1/processes?access_token=${ctx.token}`],
   ] as const);
-  return { kind: "http", label: `auth ${wrong?.slice(0, 20) ?? "none"} ${target[0]} ${target[1].slice(0, 40)}`, method: target[0], path: target[1], headers };
+  return {
+    kind: "http",
+    label: `auth ${wrong?.slice(0, 20) ?? "none"} ${target[0]} ${target[1].slice(0, 40)}`,
+    method: target[0],
+    path: target[1],
+    headers,
+  };
 }
 
 /** Bodies that are not JSON, or not UTF-8, with a valid token. */
@@ -179,7 +310,7 @@ function badJson(rng: Rng, ctx: CorpusContext): HostileRequest {
   const body: string | Uint8Array = rng.pick([
     () => rng.pick(BAD_JSON),
     () => "[".repeat(rng.int(1000, 60_000)),
-    () => `{"a":${"{\"a\":".repeat(rng.int(100, 6000))}`,
+    () => `{"a":${'{"a":'.repeat(rng.int(100, 6000))}`,
     () => rng.bytes(rng.int(1, 4096)),
     () => new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
     () => `${JSON.stringify({ model_id: "nope" })}${rng.pick(["x", "}", ",", "\u0000"])}`,
@@ -189,8 +320,27 @@ function badJson(rng: Rng, ctx: CorpusContext): HostileRequest {
 
 /** Valid JSON whose fields have the wrong type or range. Nothing here names the model with valid fields. */
 function wrongTypes(rng: Rng, ctx: CorpusContext): HostileRequest {
-  const junk = () => rng.pick<unknown>([null, true, [], {}, [0], { $gt: 0 }, -1, 1.5, 1e308, "", "0", ...ODD_STRINGS, ...BAD_SLOTS]);
-  const gpus = [-1, 1.5, 1000, 1e308, null, [], {}, [0, 1], "both2", "", "٣", "0\n", " 0", "0x1", "+0", "00", ...BAD_SLOTS];
+  const junk = () =>
+    rng.pick<unknown>([null, true, [], {}, [0], { $gt: 0 }, -1, 1.5, 1e308, "", "0", ...ODD_STRINGS, ...BAD_SLOTS]);
+  const gpus = [
+    -1,
+    1.5,
+    1000,
+    1e308,
+    null,
+    [],
+    {},
+    [0, 1],
+    "both2",
+    "",
+    "٣",
+    "0\n",
+    " 0",
+    "0x1",
+    "+0",
+    "00",
+    ...BAD_SLOTS,
+  ];
   // Values the API would take as a slot are kept for the unknown model only (refused as 404).
   const badGpu = () => rng.pick<unknown>(gpus.filter((g) => !namesASlot(g)));
   const pick = rng.int(0, 5);
@@ -201,13 +351,26 @@ function wrongTypes(rng: Rng, ctx: CorpusContext): HostileRequest {
     // Either the model is unknown (404 whatever else is valid), or it is ours and another field is invalid.
     body = rng.chance(0.5)
       ? { model_id: junk(), ...(rng.chance(0.5) ? { gpu_id: rng.pick([...EMPTY_SLOTS, ...gpus]) } : {}) }
-      : { model_id: ctx.modelId, ...rng.pick([{ gpu_id: badGpu() }, { gpu_id: "5", port: rng.pick([0, -1, 65_536, 1.5, 1e308]) }, { gpu_id: "5", timeout_ms: rng.pick([0, -5, 1e12, "x"]) }, { gpu_id: "5", replace: rng.pick(["yes", null, "maybe"]) }]) };
+      : {
+          model_id: ctx.modelId,
+          ...rng.pick([
+            { gpu_id: badGpu() },
+            { gpu_id: "5", port: rng.pick([0, -1, 65_536, 1.5, 1e308]) },
+            { gpu_id: "5", timeout_ms: rng.pick([0, -5, 1e12, "x"]) },
+            { gpu_id: "5", replace: rng.pick(["yes", null, "maybe"]) },
+          ]),
+        };
   } else if (pick === 1) {
     path = "/api/v1/models/unload";
-    body = rng.chance(0.7) ? { gpu_id: badGpu(), force: rng.pick([true, "yes", 1]) } : { gpu_id: rng.pick(EMPTY_SLOTS), timeout_ms: rng.pick([0, -1, "x", 1e12]) };
+    body = rng.chance(0.7)
+      ? { gpu_id: badGpu(), force: rng.pick([true, "yes", 1]) }
+      : { gpu_id: rng.pick(EMPTY_SLOTS), timeout_ms: rng.pick([0, -1, "x", 1e12]) };
   } else if (pick === 2) {
     path = "/api/v1/models/switch";
-    body = { model_id: rng.chance(0.5) ? junk() : "nope", gpu_id: rng.chance(0.5) ? rng.pick(gpus) : rng.pick(EMPTY_SLOTS) };
+    body = {
+      model_id: rng.chance(0.5) ? junk() : "nope",
+      gpu_id: rng.chance(0.5) ? rng.pick(gpus) : rng.pick(EMPTY_SLOTS),
+    };
   } else if (pick === 3) {
     path = "/api/v1/kill";
     body = rng.pick([
@@ -218,7 +381,20 @@ function wrongTypes(rng: Rng, ctx: CorpusContext): HostileRequest {
       { pid: ctx.bystanderPid, force: "yes" },
     ]);
   } else if (pick === 4) {
-    const pid = rng.pick([0, 1, -1, "abc", "1e3", "0x10", "%20", 2 ** 53, ctx.ownPid, ctx.parentPid, ctx.bystanderPid, ctx.trackedPid]);
+    const pid = rng.pick([
+      0,
+      1,
+      -1,
+      "abc",
+      "1e3",
+      "0x10",
+      "%20",
+      2 ** 53,
+      ctx.ownPid,
+      ctx.parentPid,
+      ctx.bystanderPid,
+      ctx.trackedPid,
+    ]);
     path = `/api/v1/orphans/${encodeURIComponent(String(pid))}/adopt`;
     body = rng.pick([{}, { slot: rng.pick(BAD_SLOTS) }, { model_id: junk() }, { slot: "5", model_id: "x" }]);
   } else {
@@ -227,7 +403,14 @@ function wrongTypes(rng: Rng, ctx: CorpusContext): HostileRequest {
     body = {};
   }
   if (rng.chance(0.1)) body = { ...body, __proto__: { admin: true }, constructor: { prototype: { polluted: true } } };
-  return { kind: "http", label: `types ${path.slice(0, 40)}`, method: "POST", path, headers: { ...auth(ctx), ...json }, body: JSON.stringify(body) };
+  return {
+    kind: "http",
+    label: `types ${path.slice(0, 40)}`,
+    method: "POST",
+    path,
+    headers: { ...auth(ctx), ...json },
+    body: JSON.stringify(body),
+  };
 }
 
 /** Slots and log names with path tricks, in paths and query strings, with a valid token. */
@@ -240,10 +423,16 @@ function pathTricks(rng: Rng, ctx: CorpusContext): HostileRequest {
     ["DELETE", `/api/v1/processes/${rng.pick(EMPTY_SLOTS)}?force=${rng.pick(["true", "maybe"])}`],
     ["GET", `/api/v1/logs?gpu_id=${slot}&lines=${rng.pick(["10", "-1", "0", "1e9", "abc", "10001", "1.5", ""])}`],
     ["GET", `/api/v1/logs?gpu_id=${slot}&follow=${rng.pick(["maybe", "2", "yes"])}`],
-    ["GET", `/api/v1/logs?gpu_id=${ctx.trackedSlot}&lines=${rng.pick(["-1", "0", "1e9", "abc", "10001", "1.5", "%00"])}`],
+    [
+      "GET",
+      `/api/v1/logs?gpu_id=${ctx.trackedSlot}&lines=${rng.pick(["-1", "0", "1e9", "abc", "10001", "1.5", "%00"])}`,
+    ],
     ["GET", `/api/v1/history?slot=${slot}&limit=${rng.pick(["-1", "0", "1e9", "x", "10"])}`],
     ["GET", `/api/v1/processes/${slot}?__proto__[admin]=1&constructor[prototype][x]=1`],
-    ["GET", `/${rng.pick(["..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd", "index.html/..%2f..%2f..%2fetc%2fpasswd", "..%5c..%5cetc%5cpasswd", "assets/..%2f..%2fcanary.txt"])}`],
+    [
+      "GET",
+      `/${rng.pick(["..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd", "index.html/..%2f..%2f..%2fetc%2fpasswd", "..%5c..%5cetc%5cpasswd", "assets/..%2f..%2fcanary.txt"])}`,
+    ],
     ["GET", `/api/v1/${rng.pick(["..%2fmetrics", "%2e%2e/openapi", "processes%2f0", "PROCESSES", "processes/"])}`],
   ] as const);
   return { kind: "http", label: `path ${method} ${path.slice(0, 50)}`, method, path, headers: auth(ctx) };
@@ -258,7 +447,14 @@ function oddUnicode(rng: Rng, ctx: CorpusContext): HostileRequest {
     ["/api/v1/models/switch", { model_id: s, gpu_id: rng.pick(EMPTY_SLOTS) }],
     [`/api/v1/orphans/${ctx.bystanderPid}/adopt`, { model_id: s, slot: "5" }],
   ] as const);
-  return { kind: "http", label: `unicode ${path}`, method: "POST", path, headers: { ...auth(ctx), ...json, "x-odd": escape(s) }, body: JSON.stringify(body) };
+  return {
+    kind: "http",
+    label: `unicode ${path}`,
+    method: "POST",
+    path,
+    headers: { ...auth(ctx), ...json, "x-odd": escape(s) },
+    body: JSON.stringify(body),
+  };
 }
 
 /** Bodies past the 64 KiB limit: declared, chunked without a length, and past Bun's 1 MiB backstop. */
@@ -266,7 +462,15 @@ function hugeBody(rng: Rng, ctx: CorpusContext): HostileRequest {
   const [method, path] = rng.pick(BODY_ROUTES);
   const size = rng.pick([64 * 1024 + 1, 200_000, 1024 * 1024 + 1, 5 * 1024 * 1024]);
   if (rng.chance(0.3)) {
-    return { kind: "http", label: `huge chunked ${size} ${path}`, method, path, headers: { ...auth(ctx), ...json }, body: "stream", streamBytes: size };
+    return {
+      kind: "http",
+      label: `huge chunked ${size} ${path}`,
+      method,
+      path,
+      headers: { ...auth(ctx), ...json },
+      body: "stream",
+      streamBytes: size,
+    };
   }
   const body = JSON.stringify({ model_id: "x".repeat(size), gpu_id: "5" });
   return { kind: "http", label: `huge ${size} ${path}`, method, path, headers: { ...auth(ctx), ...json }, body };
@@ -307,11 +511,21 @@ function oddContentType(rng: Rng, ctx: CorpusContext): HostileRequest {
   const [method, path] = rng.pick(BODY_ROUTES);
   const [type, body] = rng.pick([
     ["application/x-www-form-urlencoded", `model_id=${ctx.modelId}&gpu_id=5&pid=${ctx.trackedPid}`],
-    ["multipart/form-data; boundary=x", `--x\r\nContent-Disposition: form-data; name="model_id"\r\n\r\n${ctx.modelId}\r\n--x--\r\n`],
+    [
+      "multipart/form-data; boundary=x",
+      `--x\r\nContent-Disposition: form-data; name="model_id"\r\n\r\n${ctx.modelId}\r\n--x--\r\n`,
+    ],
     ["text/plain", `model_id=${ctx.modelId}`],
     ["application/xml", `<load><model_id>${ctx.modelId}</model_id></load>`],
     ["application/json; charset=utf-16", "\u0000{\u0000}"],
     ["", "{not json"],
   ] as const);
-  return { kind: "http", label: `content-type ${type.slice(0, 30)} ${path}`, method, path, headers: { ...auth(ctx), ...(type ? { "content-type": type } : {}) }, body };
+  return {
+    kind: "http",
+    label: `content-type ${type.slice(0, 30)} ${path}`,
+    method,
+    path,
+    headers: { ...auth(ctx), ...(type ? { "content-type": type } : {}) },
+    body,
+  };
 }

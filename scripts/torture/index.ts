@@ -81,7 +81,16 @@ export async function runTorture(options: TortureOptions = {}): Promise<Scenario
       result = await scenario.run({ form, seed: seed + scenario.id, log });
     } catch (error) {
       const ms = Math.round(performance.now() - started);
-      result = { id: scenario.id, name: scenario.name, trials: 0, failures: 1, lost: 0, ms, problems: [messageOf(error)], notes: [] };
+      result = {
+        id: scenario.id,
+        name: scenario.name,
+        trials: 0,
+        failures: 1,
+        lost: 0,
+        ms,
+        problems: [messageOf(error)],
+        notes: [],
+      };
     }
     results.push(result);
     options.onResult?.(result);

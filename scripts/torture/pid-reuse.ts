@@ -61,7 +61,12 @@ async function runPidReuse(options: ScenarioOptions): Promise<ScenarioResult> {
     const h = await makeHome(scope, scope.tempDir("pid-reuse"), [{ id: "tiny", restart: "on-failure" }], {
       restart: { backoff_ms: 50, backoff_max_ms: 200, stable_ms: 60_000, max_attempts: 2 },
     });
-    const controller = await createController({ home: h.home, configFile: h.configFile, probe: scope.probe(), gpuQuery: async () => undefined });
+    const controller = await createController({
+      home: h.home,
+      configFile: h.configFile,
+      probe: scope.probe(),
+      gpuQuery: async () => undefined,
+    });
     controller.registry.subscribe((e) => e.pid !== undefined && scope.track(e.pid));
     const app = createApp({ controller, web: false });
     const repetitions = options.form === "long" ? 3 : 1;
@@ -89,7 +94,14 @@ async function victimOf(scope: Scope, what: string, pid: number, logFile?: strin
   scope.track(pid);
   const info = await until(() => defaultProbe().get(pid), 5_000);
   if (!info?.startTimeMs || !info.exe) throw new Error(`cannot read ${what} (pid ${pid}) from /proc`);
-  return { what, pid, ticks: startTicks(pid), startMs: info.startTimeMs, exe: info.exe, ...(logFile ? { logFile } : {}) };
+  return {
+    what,
+    pid,
+    ticks: startTicks(pid),
+    startMs: info.startTimeMs,
+    exe: info.exe,
+    ...(logFile ? { logFile } : {}),
+  };
 }
 
 /** A copy of `sleep` named redis-server: another program on the PID. */
@@ -108,12 +120,36 @@ async function laterServer(scope: Scope): Promise<Victim> {
 function variantsFor([redis, server]: Victim[]): Variant[] {
   const iso = (ms: number) => new Date(ms).toISOString();
   return [
-    { name: "redis-server on the pid, recorded start an hour earlier", victim: redis!, fields: { proc_start_ms: redis!.startMs - HOUR, executable: "/opt/llama/llama-server" } },
-    { name: "redis-server on the pid, legacy entry written before it started", victim: redis!, fields: { started_at: iso(redis!.startMs - HOUR) } },
-    { name: "redis-server on the pid, legacy entry whose times fit", victim: redis!, fields: { started_at: iso(Date.now() + HOUR) } },
-    { name: "later llama-server on the pid, recorded start an hour earlier", victim: server!, fields: { proc_start_ms: server!.startMs - HOUR, executable: server!.exe } },
-    { name: "later llama-server on the pid, legacy entry written before it started", victim: server!, fields: { started_at: iso(server!.startMs - HOUR) } },
-    { name: "llama-server on the pid with the recorded start but another executable", victim: server!, fields: { proc_start_ms: server!.startMs, executable: "/opt/old/llama-server" } },
+    {
+      name: "redis-server on the pid, recorded start an hour earlier",
+      victim: redis!,
+      fields: { proc_start_ms: redis!.startMs - HOUR, executable: "/opt/llama/llama-server" },
+    },
+    {
+      name: "redis-server on the pid, legacy entry written before it started",
+      victim: redis!,
+      fields: { started_at: iso(redis!.startMs - HOUR) },
+    },
+    {
+      name: "redis-server on the pid, legacy entry whose times fit",
+      victim: redis!,
+      fields: { started_at: iso(Date.now() + HOUR) },
+    },
+    {
+      name: "later llama-server on the pid, recorded start an hour earlier",
+      victim: server!,
+      fields: { proc_start_ms: server!.startMs - HOUR, executable: server!.exe },
+    },
+    {
+      name: "later llama-server on the pid, legacy entry written before it started",
+      victim: server!,
+      fields: { started_at: iso(server!.startMs - HOUR) },
+    },
+    {
+      name: "llama-server on the pid with the recorded start but another executable",
+      victim: server!,
+      fields: { proc_start_ms: server!.startMs, executable: "/opt/old/llama-server" },
+    },
   ];
 }
 
@@ -154,7 +190,9 @@ const ACTIONS: Record<string, Action> = {
   "kill by name refuses": (c) => refuses(() => c.registry.killByName("tiny", { timeoutMs: 2000 })),
   "prune drops it": async (c) => {
     const gone = await c.registry.prune();
-    return gone.some((g) => g.slot === SLOT) && !(await c.registry.get(SLOT)) ? undefined : "prune kept the stale entry";
+    return gone.some((g) => g.slot === SLOT) && !(await c.registry.get(SLOT))
+      ? undefined
+      : "prune kept the stale entry";
   },
   "recover drops it": async (c) => {
     const report = await c.recover();
@@ -170,7 +208,9 @@ const ACTIONS: Record<string, Action> = {
   "DELETE /processes/:slot drops it unsignalled": async (_c, _v, app) => {
     const res = await app.handle(new Request(`http://localhost/api/v1/processes/${SLOT}`, { method: "DELETE" }));
     const body = (await res.json()) as { signalled?: boolean };
-    return res.status === 200 && body.signalled === false ? undefined : `DELETE answered ${res.status} ${JSON.stringify(body)}`;
+    return res.status === 200 && body.signalled === false
+      ? undefined
+      : `DELETE answered ${res.status} ${JSON.stringify(body)}`;
   },
   "POST /kill with its pid is 403": async (_c, v, app) => {
     const res = await app.handle(
@@ -190,7 +230,9 @@ async function refuses(op: () => Promise<unknown>): Promise<string | undefined> 
     return "it did not refuse";
   } catch (error) {
     const all = error instanceof AggregateError ? error.errors : [error];
-    return all.every((e) => e instanceof NotOurProcessError) ? undefined : `refused with ${messageOf(error)}, not NotOurProcessError`;
+    return all.every((e) => e instanceof NotOurProcessError)
+      ? undefined
+      : `refused with ${messageOf(error)}, not NotOurProcessError`;
   }
 }
 
@@ -201,7 +243,12 @@ async function supervisorRestart(c: Controller): Promise<string | undefined> {
     await supervisor.tick();
     const restarted = await until(async () => {
       const e = await c.registry.get(SLOT);
-      return e && e.status === "running" && e.model_id === "tiny" && (await c.registry.verify(SLOT)).probe.state === "running";
+      return (
+        e &&
+        e.status === "running" &&
+        e.model_id === "tiny" &&
+        (await c.registry.verify(SLOT)).probe.state === "running"
+      );
     }, 20_000);
     return restarted ? undefined : `no restart within 20 s (slot holds ${JSON.stringify(await c.registry.get(SLOT))})`;
   } finally {
@@ -229,7 +276,9 @@ async function runAction(
   await Bun.sleep(20); // a signal sent just now would have landed by then
   tally.check(stillAlive(v.victim.pid, v.victim.ticks), () => say(`${v.victim.what} (pid ${v.victim.pid}) was killed`));
   if (v.victim.logFile) {
-    tally.check(!/cleaning up before exit/.test(readFileSync(v.victim.logFile, "utf8")), () => say(`${v.victim.what} got a signal`));
+    tally.check(!/cleaning up before exit/.test(readFileSync(v.victim.logFile, "utf8")), () =>
+      say(`${v.victim.what} got a signal`),
+    );
   }
   await c.registry.store.update((entries) => {
     for (const slot of Object.keys(entries)) delete entries[slot];
@@ -242,6 +291,9 @@ async function untrackedChecks(c: Controller, redis: Victim, tally: Tally): Prom
   const byPid = await refuses(() => c.registry.killByPid(redis.pid));
   if (byPid) tally.fail(`untracked redis-server: kill by pid: ${byPid}`);
   const cleanup = await c.registry.cleanupOrphans({ pids: [redis.pid] });
-  tally.check(cleanup.every((r) => !r.killed), "untracked redis-server: orphan cleanup killed it");
+  tally.check(
+    cleanup.every((r) => !r.killed),
+    "untracked redis-server: orphan cleanup killed it",
+  );
   tally.check(stillAlive(redis.pid, redis.ticks), "untracked redis-server was killed");
 }

@@ -42,7 +42,12 @@ export interface ServeStart {
  * @example
  * const { server } = await startServe(scope, home, configFile); server?.proc.kill("SIGKILL")
  */
-export async function startServe(scope: Scope, home: string, configFile: string, timeoutMs = 30_000): Promise<ServeStart> {
+export async function startServe(
+  scope: Scope,
+  home: string,
+  configFile: string,
+  timeoutMs = 30_000,
+): Promise<ServeStart> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const logFile = join(scope.tempDir("serve-log"), "serve.log");
@@ -79,7 +84,12 @@ export async function startServe(scope: Scope, home: string, configFile: string,
  * @example
  * const run = await runServe(scope, home, configFile); if (run.exitCode === 0) console.log("it started")
  */
-export async function runServe(scope: Scope, home: string, configFile: string, timeoutMs = 30_000): Promise<ServeStart> {
+export async function runServe(
+  scope: Scope,
+  home: string,
+  configFile: string,
+  timeoutMs = 30_000,
+): Promise<ServeStart> {
   const start = await startServe(scope, home, configFile, timeoutMs);
   if (start.server) {
     start.server.proc.kill("SIGKILL");

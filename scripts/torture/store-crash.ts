@@ -91,7 +91,8 @@ async function runStoreCrash(options: ScenarioOptions): Promise<ScenarioResult> 
     await checkFile(file, writers, tally, "after the last round", counted);
     await laterWriteWorks(home, tally);
     const temps = readdirSync(home).filter((n) => n.endsWith(".tmp"));
-    if (temps.length > 0) tally.note(`${temps.length} temp files of killed writers were left in the home (they block nothing)`);
+    if (temps.length > 0)
+      tally.note(`${temps.length} temp files of killed writers were left in the home (they block nothing)`);
     const events = await createRegistry({ home }).history.read({ limit: 100_000 });
     tally.note(`${events.length} history events readable`);
   } catch (error) {
@@ -108,11 +109,17 @@ async function firstWrite(w: Writer, tally: Tally, when: string): Promise<void> 
   const done = await until(() => {
     const lines = readLines(ackFile);
     if (lines.some((l) => l.startsWith("!"))) return "error";
-    return lines.some((l) => l.startsWith("+ ") || l.startsWith("- ")) ? "ok" : w.proc.exitCode !== null ? "exited" : undefined;
+    return lines.some((l) => l.startsWith("+ ") || l.startsWith("- "))
+      ? "ok"
+      : w.proc.exitCode !== null
+        ? "exited"
+        : undefined;
   }, 30_000);
   if (done !== "ok") {
     const error = readLines(ackFile).find((l) => l.startsWith("!"));
-    tally.fail(`${when}: writer ${w.index} (restart ${w.incarnation}) got no write through: ${error ?? done ?? "nothing acknowledged in 30 s"}`);
+    tally.fail(
+      `${when}: writer ${w.index} (restart ${w.incarnation}) got no write through: ${error ?? done ?? "nothing acknowledged in 30 s"}`,
+    );
   }
 }
 
@@ -193,10 +200,12 @@ async function checkFile(
     if (want.certain && got === undefined) {
       // A lost entry stays lost in later rounds: count it once.
       const lost = `${slot}=${wanted}`;
-      tally.lose(counted.has(lost) ? 0 : 1, `${when}: slot ${slot} should hold acknowledged entry ${wanted}, holds nothing`);
+      tally.lose(
+        counted.has(lost) ? 0 : 1,
+        `${when}: slot ${slot} should hold acknowledged entry ${wanted}, holds nothing`,
+      );
       counted.add(lost);
-    }
-    else tally.fail(`${when}: slot ${slot} holds ${got ?? "nothing"}, acknowledged: ${wanted}`);
+    } else tally.fail(`${when}: slot ${slot} holds ${got ?? "nothing"}, acknowledged: ${wanted}`);
   }
   for (const slot of Object.keys(snapshot.entries)) {
     tally.check(expected.has(slot), `${when}: slot ${slot} holds an entry no writer ever wrote`);

@@ -15,7 +15,9 @@ const base = `http://127.0.0.1:${server.port}`;
 async function page() {
   const res = await fetch(`${base}/`);
   const html = await res.text();
-  const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] ?? "").filter((u) => !u.startsWith("data:"));
+  const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)]
+    .map((m) => m[1] ?? "")
+    .filter((u) => !u.startsWith("data:"));
   return { res, html, assets };
 }
 
@@ -43,7 +45,8 @@ describe("webRoutes", () => {
       expect(res.status).toBe(200);
       bodies.push(await res.text());
     }
-    for (const body of bodies) expect(body).not.toMatch(/(?:src|href)=["']?https?:|@import\s+url\(["']?https?:|from\s*["']https?:/);
+    for (const body of bodies)
+      expect(body).not.toMatch(/(?:src|href)=["']?https?:|@import\s+url\(["']?https?:|from\s*["']https?:/);
   });
 
   it("bundles the TypeScript: the browser gets no TypeScript-only syntax or bare imports", async () => {

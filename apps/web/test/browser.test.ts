@@ -33,7 +33,11 @@ const row = (page: Page, slot: string) => page.locator(`#processes-body tr[data-
 const status = (page: Page, slot: string, text: string) => row(page, slot).locator(".badge", { hasText: text });
 
 async function waitAnnounced(page: Page, text: string): Promise<void> {
-  await page.waitForFunction((t) => (window as unknown as { announced: string[] }).announced.some((a) => a.includes(t)), text, SLOW);
+  await page.waitForFunction(
+    (t) => (window as unknown as { announced: string[] }).announced.some((a) => a.includes(t)),
+    text,
+    SLOW,
+  );
 }
 
 async function loadThroughPage(page: Page, model: string, gpu: string): Promise<void> {
@@ -148,7 +152,9 @@ describe.skipIf(!haveChromium)("the page against the real API", () => {
     expect(await confirm.locator("pre").textContent()).toContain(orphan.exe);
     await confirm.getByRole("button", { name: "Kill", exact: true }).click();
     await card.waitFor({ state: "detached", ...SLOW });
-    expect(await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")])).toBe("exited");
+    expect(
+      await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")]),
+    ).toBe("exited");
   }, 90_000);
 
   it("adopts an orphan into the slot given and then tracks it like its own", async () => {
@@ -164,7 +170,9 @@ describe.skipIf(!haveChromium)("the page against the real API", () => {
     await page.locator(`#orphans li[data-key="${orphan.pid}"]`).waitFor({ state: "detached", ...SLOW });
     await page.getByRole("button", { name: "Unload slot 2" }).click();
     await row(page, "2").waitFor({ state: "detached", ...SLOW });
-    expect(await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")])).toBe("exited");
+    expect(
+      await Promise.race([orphan.proc.exited.then(() => "exited"), Bun.sleep(20_000).then(() => "still running")]),
+    ).toBe("exited");
   }, 60_000);
 
   it("switches the model of a slot, then force kills it only after the confirmation", async () => {
@@ -195,7 +203,8 @@ describe.skipIf(!haveChromium)("the page against the real API", () => {
     await row(page, "0").waitFor({ state: "detached", ...SLOW });
     await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
     await waitAnnounced(page, "Unloaded slot 0 (tiny)");
-    const entry = (...parts: string[]) => parts.reduce((l, part) => l.filter({ hasText: part }), page.locator("#history li")).first();
+    const entry = (...parts: string[]) =>
+      parts.reduce((l, part) => l.filter({ hasText: part }), page.locator("#history li")).first();
     await entry("registered", "slot 0 · tiny", "load requested").waitFor(SLOW);
     await entry("killed", "slot 0 · tiny", "unload requested").waitFor(SLOW);
     expect(browser.pageErrors).toEqual([]);
@@ -227,7 +236,10 @@ describe.skipIf(!haveChromium)("the page against an API that wants a token and h
     await dialog.getByRole("button", { name: "Use token" }).click();
     await page.locator('#connection[data-state="open"]').waitFor(SLOW);
     await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
-    expect(await page.evaluate(() => [sessionStorage.getItem("corral.token"), localStorage.length])).toEqual(["s3cret", 0]);
+    expect(await page.evaluate(() => [sessionStorage.getItem("corral.token"), localStorage.length])).toEqual([
+      "s3cret",
+      0,
+    ]);
     expect(await page.getByRole("dialog").count()).toBe(0);
   }, 60_000);
 

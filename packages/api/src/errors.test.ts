@@ -43,7 +43,10 @@ describe("describeError", () => {
   });
 
   it("uses the shared status of an AggregateError's items and lists each one", () => {
-    const error = new AggregateError([new NotOurProcessError(5, "not ours"), new NotOurProcessError(6, "not ours")], "2 of 2 kills failed");
+    const error = new AggregateError(
+      [new NotOurProcessError(5, "not ours"), new NotOurProcessError(6, "not ours")],
+      "2 of 2 kills failed",
+    );
     const reply = describeError(error, "UNKNOWN");
     expect(reply.status).toBe(403);
     expect(reply.body.error.code).toBe("PARTIAL_FAILURE");
@@ -52,7 +55,10 @@ describe("describeError", () => {
   });
 
   it("answers 207 when the items of an AggregateError fail in different ways", () => {
-    const error = new AggregateError([new NotOurProcessError(5, "not ours"), new KillFailedError([6], "stuck")], "2 of 3 kills failed");
+    const error = new AggregateError(
+      [new NotOurProcessError(5, "not ours"), new KillFailedError([6], "stuck")],
+      "2 of 3 kills failed",
+    );
     const reply = describeError(error, "UNKNOWN");
     expect(reply.status).toBe(207);
     expect(reply.body.error.errors?.map((e) => e.status)).toEqual([403, 503]);

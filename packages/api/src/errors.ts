@@ -101,7 +101,10 @@ export function describeError(error: unknown, elysiaCode: string | number, path 
   }
   return {
     status: 500,
-    body: body("INTERNAL", `corral failed unexpectedly: ${messageOf(error)} (this is a bug; the server log has the details)`),
+    body: body(
+      "INTERNAL",
+      `corral failed unexpectedly: ${messageOf(error)} (this is a bug; the server log has the details)`,
+    ),
     unexpected: true,
   };
 }
@@ -141,7 +144,10 @@ function describeValidation(error: unknown): ErrorReply {
   if (v.type === "response") {
     return {
       status: 500,
-      body: body("INTERNAL", `corral built a response that does not match its own schema (${name}: ${detail}); this is a bug`),
+      body: body(
+        "INTERNAL",
+        `corral built a response that does not match its own schema (${name}: ${detail}); this is a bug`,
+      ),
       unexpected: true,
     };
   }

@@ -13,7 +13,12 @@ import { serve } from "./serve.ts";
 function args() {
   try {
     return parseArgs({
-      options: { home: { type: "string" }, config: { type: "string" }, host: { type: "string" }, port: { type: "string" } },
+      options: {
+        home: { type: "string" },
+        config: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+      },
       strict: true,
     }).values;
   } catch (error) {

@@ -19,10 +19,13 @@ export const Slot = t.String({
 });
 
 /** The original controller's `gpu_id`: 0, 1, "0,1" or "both" (= "0,1"). */
-export const GpuId = t.Union([t.Integer({ minimum: 0, maximum: 999 }), t.String({ pattern: `^(both|${SLOT_PATTERN.slice(1, -1)})$` })], {
-  description: 'GPU index (0), list ("0,1") or the original controller\'s "both"',
-  error: 'gpu_id: a GPU index such as 0, a list such as "0,1", or "both"',
-});
+export const GpuId = t.Union(
+  [t.Integer({ minimum: 0, maximum: 999 }), t.String({ pattern: `^(both|${SLOT_PATTERN.slice(1, -1)})$` })],
+  {
+    description: 'GPU index (0), list ("0,1") or the original controller\'s "both"',
+    error: 'gpu_id: a GPU index such as 0, a list such as "0,1", or "both"',
+  },
+);
 
 /** `gpu_id` as a query string. */
 export const GpuIdQuery = t.String({
@@ -32,19 +35,39 @@ export const GpuIdQuery = t.String({
 });
 
 /** A PID: never 0 or 1 (init), which no request may target. */
-export const Pid = t.Integer({ minimum: 2, maximum: 2 ** 31 - 1, description: "process id", error: "pid: an integer of at least 2" });
+export const Pid = t.Integer({
+  minimum: 2,
+  maximum: 2 ** 31 - 1,
+  description: "process id",
+  error: "pid: an integer of at least 2",
+});
 
 /** Log lines to return. */
-export const Lines = t.Integer({ minimum: 1, maximum: 10_000, description: "how many lines, 1 to 10000", error: "lines: an integer from 1 to 10000" });
+export const Lines = t.Integer({
+  minimum: 1,
+  maximum: 10_000,
+  description: "how many lines, 1 to 10000",
+  error: "lines: an integer from 1 to 10000",
+});
 
 /** History events to return. */
-export const Limit = t.Integer({ minimum: 1, maximum: 10_000, description: "at most this many events, 1 to 10000", error: "limit: an integer from 1 to 10000" });
+export const Limit = t.Integer({
+  minimum: 1,
+  maximum: 10_000,
+  description: "at most this many events, 1 to 10000",
+  error: "limit: an integer from 1 to 10000",
+});
 
 /** A model id or process name. */
 export const Name = t.String({ minLength: 1, maxLength: 128, error: "name: 1 to 128 characters" });
 
 /** A configured model's id. */
-export const ModelId = t.String({ minLength: 1, maxLength: 128, description: "model id from corral.yaml", error: "model_id: 1 to 128 characters" });
+export const ModelId = t.String({
+  minLength: 1,
+  maxLength: 128,
+  description: "model id from corral.yaml",
+  error: "model_id: 1 to 128 characters",
+});
 
 /** A port for a llama-server. */
 export const Port = t.Integer({ minimum: 1, maximum: 65_535, error: "port: an integer from 1 to 65535" });

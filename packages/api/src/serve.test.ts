@@ -11,13 +11,21 @@ afterAll(() => rmSync(home, { recursive: true, force: true }));
 describe("isLoopback", () => {
   it("accepts only addresses that never leave the machine", () => {
     for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) expect(isLoopback(host)).toBe(true);
-    for (const host of ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", "128.0.0.1"]) expect(isLoopback(host)).toBe(false);
+    for (const host of ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", "128.0.0.1"])
+      expect(isLoopback(host)).toBe(false);
   });
 });
 
 describe("serve", () => {
   it("refuses to listen on a non-loopback address without a token, and says how to set one", async () => {
-    const error = await serve({ home, host: "0.0.0.0", port: 0, env: {}, handleSignals: false, logger: () => undefined }).catch((e) => e);
+    const error = await serve({
+      home,
+      host: "0.0.0.0",
+      port: 0,
+      env: {},
+      handleSignals: false,
+      logger: () => undefined,
+    }).catch((e) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.key).toBe("server.token");
     expect(error.message).toContain("CORRAL_TOKEN");
@@ -56,7 +64,9 @@ describe("serve", () => {
         expect(asset.status).toBe(200);
         expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
       }
-      const spec = (await (await fetch(new URL("/openapi/json", server.url))).json()) as { paths: Record<string, unknown> };
+      const spec = (await (await fetch(new URL("/openapi/json", server.url))).json()) as {
+        paths: Record<string, unknown>;
+      };
       expect(Object.keys(spec.paths)).toContain("/api/v1/processes");
     } finally {
       await server.stop();
@@ -64,7 +74,14 @@ describe("serve", () => {
   });
 
   it("takes the token from CORRAL_TOKEN and then requires it on every route but health", async () => {
-    const server = await serve({ home, host: "127.0.0.1", port: 0, env: { CORRAL_TOKEN: "t0ken" }, handleSignals: false, logger: () => undefined });
+    const server = await serve({
+      home,
+      host: "127.0.0.1",
+      port: 0,
+      env: { CORRAL_TOKEN: "t0ken" },
+      handleSignals: false,
+      logger: () => undefined,
+    });
     try {
       expect((await fetch(new URL("/api/v1/processes", server.url))).status).toBe(401);
       expect((await fetch(new URL("/api/v1/health", server.url))).status).toBe(200);
@@ -78,7 +95,13 @@ describe("serve", () => {
   it("says which process holds the port when it is taken", async () => {
     const holder = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
     try {
-      const error = await serve({ home, port: holder.port, env: {}, handleSignals: false, logger: () => undefined }).catch((e) => e);
+      const error = await serve({
+        home,
+        port: holder.port,
+        env: {},
+        handleSignals: false,
+        logger: () => undefined,
+      }).catch((e) => e);
       expect(error).toBeInstanceOf(PortInUseError);
       expect(error.port).toBe(holder.port);
       expect(error.pid).toBe(process.pid);

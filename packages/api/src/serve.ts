@@ -59,7 +59,10 @@ export interface RunningServer {
  * isLoopback("0.0.0.0") // false
  */
 export function isLoopback(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
   return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "::ffff:127.0.0.1";
 }
 
@@ -126,7 +129,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     throw new PortInUseError(port, holder?.pid, holder?.name);
   }
   const server = app.server!;
-  const url = new URL(`http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`);
+  const url = new URL(
+    `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`,
+  );
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -141,8 +146,14 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
   }
-  for (const r of recovered) log("info", `recovered slot ${r.slot}: ${r.outcome} (pid ${r.pid}, ${r.model_id}): ${r.reason}`);
-  const live = recovered.filter((r) => r.outcome !== "removed" && r.outcome !== "stopped" && r.outcome !== "killed-duplicate").length;
-  log("info", `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered${token ? ", token required" : ""})`);
+  for (const r of recovered)
+    log("info", `recovered slot ${r.slot}: ${r.outcome} (pid ${r.pid}, ${r.model_id}): ${r.reason}`);
+  const live = recovered.filter(
+    (r) => r.outcome !== "removed" && r.outcome !== "stopped" && r.outcome !== "killed-duplicate",
+  ).length;
+  log(
+    "info",
+    `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered${token ? ", token required" : ""})`,
+  );
   return { url, controller, supervisor, recovered, stop };
 }

@@ -19,7 +19,11 @@ afterAll(() => {
 });
 
 /** Starts `main.ts` on a fresh port and waits for its "listening" line. */
-async function startServer(): Promise<{ proc: Subprocess<"ignore", "pipe", "pipe">; url: string; output: () => string }> {
+async function startServer(): Promise<{
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  url: string;
+  output: () => string;
+}> {
   const port = await freePort();
   const proc = Bun.spawn(["bun", MAIN, "--home", home, "--config", configFile, "--port", String(port)], {
     stdin: "ignore",
@@ -63,7 +67,10 @@ describe("the server through a real port", () => {
     );
 
     const first = await startServer();
-    const loaded = await json(`${first.url}/api/v1/models/load`, { method: "POST", body: JSON.stringify({ model_id: "tiny", gpu_id: 0 }) });
+    const loaded = await json(`${first.url}/api/v1/models/load`, {
+      method: "POST",
+      body: JSON.stringify({ model_id: "tiny", gpu_id: 0 }),
+    });
     expect(loaded.status).toBe(200);
     const { pid, port } = loaded.body.status;
     llamaPids.add(pid);
@@ -78,13 +85,20 @@ describe("the server through a real port", () => {
     expect(second.output()).toContain("1 process recovered");
     const listed = await json(`${second.url}/api/v1/processes`);
     expect(listed.body.processes).toHaveLength(1);
-    expect(listed.body.processes[0]).toMatchObject({ slot: "0", state: "running", entry: { pid, port, status: "running" } });
+    expect(listed.body.processes[0]).toMatchObject({
+      slot: "0",
+      state: "running",
+      entry: { pid, port, status: "running" },
+    });
 
     const events = await fetch(`${second.url}/api/v1/events`);
     expect(events.headers.get("content-type")).toContain("text/event-stream");
     const reader = events.body!.getReader();
     let stream = "";
-    const unloaded = await json(`${second.url}/api/v1/models/unload`, { method: "POST", body: JSON.stringify({ gpu_id: 0 }) });
+    const unloaded = await json(`${second.url}/api/v1/models/unload`, {
+      method: "POST",
+      body: JSON.stringify({ gpu_id: 0 }),
+    });
     expect(unloaded.status).toBe(200);
     expect(unloaded.body).toMatchObject({ pid, signalled: true, port_freed: true });
     expect(await isPortFree(port)).toBe(true);

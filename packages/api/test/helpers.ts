@@ -58,7 +58,13 @@ export async function testHome(
     models: models.map((m) => {
       const path = join(home, `${m.id}.gguf`);
       writeFileSync(path, "GGUF stand-in model\n");
-      return { id: m.id, path, args: m.args ?? [], ...(m.gpu ? { gpu: m.gpu } : {}), ...(m.port ? { port: m.port } : {}) };
+      return {
+        id: m.id,
+        path,
+        args: m.args ?? [],
+        ...(m.gpu ? { gpu: m.gpu } : {}),
+        ...(m.port ? { port: m.port } : {}),
+      };
     }),
     ...options.config,
   };
@@ -66,7 +72,12 @@ export async function testHome(
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const pids = new Set<number>();
   const probe = scopedProbe(pids, homeIdOf(home));
-  const controller = await createController({ home, configFile, probe, gpuQuery: options.gpuQuery ?? (async () => undefined) });
+  const controller = await createController({
+    home,
+    configFile,
+    probe,
+    gpuQuery: options.gpuQuery ?? (async () => undefined),
+  });
   controller.registry.subscribe((e) => {
     if (e.pid) pids.add(e.pid);
   });

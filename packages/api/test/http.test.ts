@@ -38,7 +38,12 @@ describe("the bearer token", () => {
   it("is required on every route but health, with a challenge header", async () => {
     for (const [method, path] of guarded) {
       const res = await call(app, method, path, method === "GET" ? undefined : { pid: 1234 });
-      expect({ method, path, status: res.status, code: res.body.error?.code }).toEqual({ method, path, status: 401, code: "UNAUTHORIZED" });
+      expect({ method, path, status: res.status, code: res.body.error?.code }).toEqual({
+        method,
+        path,
+        status: 401,
+        code: "UNAUTHORIZED",
+      });
       expect(res.headers.get("www-authenticate")).toStartWith("Bearer");
     }
   });
@@ -48,7 +53,9 @@ describe("the bearer token", () => {
       const res = await call(app, "GET", "/api/v1/processes", undefined, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(401);
     }
-    const basic = await call(app, "GET", "/api/v1/processes", undefined, { authorization: `Basic ${btoa(`u:${TOKEN}`)}` });
+    const basic = await call(app, "GET", "/api/v1/processes", undefined, {
+      authorization: `Basic ${btoa(`u:${TOKEN}`)}`,
+    });
     expect(basic.status).toBe(401);
   });
 
@@ -76,9 +83,13 @@ describe("bad input", () => {
   const app = t.app({ bodyLimitBytes: 1024 });
 
   it("answers 400 for malformed JSON, never 500", async () => {
-    for (const body of ["{", "{\"model_id\": }", "not json at all", "\u0000\u0001"]) {
+    for (const body of ["{", '{"model_id": }', "not json at all", "\u0000\u0001"]) {
       const res = await call(app, "POST", "/api/v1/models/load", body);
-      expect({ body, status: res.status, code: res.body.error?.code }).toEqual({ body, status: 400, code: "INVALID_JSON" });
+      expect({ body, status: res.status, code: res.body.error?.code }).toEqual({
+        body,
+        status: 400,
+        code: "INVALID_JSON",
+      });
     }
   });
 
@@ -91,7 +102,11 @@ describe("bad input", () => {
 
   it("reads JSON whatever the content type says", async () => {
     const res = await app.handle(
-      new Request("http://localhost/api/v1/models/unload", { method: "POST", headers: { "content-type": "text/plain" }, body: '{"gpu_id": 9}' }),
+      new Request("http://localhost/api/v1/models/unload", {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: '{"gpu_id": 9}',
+      }),
     );
     expect(res.status).toBe(404); // parsed, validated, and the slot is empty
   });
@@ -107,7 +122,9 @@ describe("bad input", () => {
         c.close();
       },
     });
-    const streamed = await app.handle(new Request("http://localhost/api/v1/models/load", { method: "POST", body: chunks }));
+    const streamed = await app.handle(
+      new Request("http://localhost/api/v1/models/load", { method: "POST", body: chunks }),
+    );
     expect(streamed.status).toBe(413);
   });
 
@@ -125,7 +142,9 @@ describe("bad input", () => {
 
 describe("CORS", () => {
   it("sends no CORS headers unless origins are configured", async () => {
-    const res = await t.app().handle(new Request("http://localhost/api/v1/health", { headers: { origin: "https://evil.example" } }));
+    const res = await t
+      .app()
+      .handle(new Request("http://localhost/api/v1/health", { headers: { origin: "https://evil.example" } }));
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
   });
 
@@ -140,13 +159,23 @@ describe("CORS", () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("https://ops.example");
     expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
-    const real = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://ops.example", ...bearer(TOKEN) } }));
+    const real = await app.handle(
+      new Request("http://localhost/api/v1/processes", {
+        headers: { origin: "https://ops.example", ...bearer(TOKEN) },
+      }),
+    );
     expect(real.headers.get("access-control-allow-origin")).toBe("https://ops.example");
     // A page on the allowed origin must be able to read why it was refused.
-    const refused = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://ops.example" } }));
+    const refused = await app.handle(
+      new Request("http://localhost/api/v1/processes", { headers: { origin: "https://ops.example" } }),
+    );
     expect(refused.status).toBe(401);
     expect(refused.headers.get("access-control-allow-origin")).toBe("https://ops.example");
-    const other = await app.handle(new Request("http://localhost/api/v1/processes", { headers: { origin: "https://evil.example", ...bearer(TOKEN) } }));
+    const other = await app.handle(
+      new Request("http://localhost/api/v1/processes", {
+        headers: { origin: "https://evil.example", ...bearer(TOKEN) },
+      }),
+    );
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
@@ -156,16 +185,33 @@ describe("the OpenAPI document", () => {
     const { status, body } = await call(t.app(), "GET", "/openapi/json");
     expect(status).toBe(200);
     for (const path of [
-      "/api/v1/process-registry", "/api/v1/cleanup-orphaned", "/api/v1/models", "/api/v1/models/load", "/api/v1/models/unload",
-      "/api/v1/models/switch", "/api/v1/logs", "/api/v1/health", "/api/v1/processes", "/api/v1/processes/{slot}",
-      "/api/v1/processes/{slot}/verify", "/api/v1/orphans", "/api/v1/orphans/{pid}/adopt", "/api/v1/orphans/{pid}/kill",
-      "/api/v1/kill", "/api/v1/gpus", "/api/v1/history", "/api/v1/events", "/metrics",
+      "/api/v1/process-registry",
+      "/api/v1/cleanup-orphaned",
+      "/api/v1/models",
+      "/api/v1/models/load",
+      "/api/v1/models/unload",
+      "/api/v1/models/switch",
+      "/api/v1/logs",
+      "/api/v1/health",
+      "/api/v1/processes",
+      "/api/v1/processes/{slot}",
+      "/api/v1/processes/{slot}/verify",
+      "/api/v1/orphans",
+      "/api/v1/orphans/{pid}/adopt",
+      "/api/v1/orphans/{pid}/kill",
+      "/api/v1/kill",
+      "/api/v1/gpus",
+      "/api/v1/history",
+      "/api/v1/events",
+      "/metrics",
     ]) {
       expect(Object.keys(body.paths).map((p) => p.replace(/\/$/, ""))).toContain(path);
     }
     const load = body.paths["/api/v1/models/load"].post;
     expect(JSON.stringify(load.requestBody)).toContain("model_id");
-    expect((await t.app().handle(new Request("http://localhost/openapi"))).headers.get("content-type")).toContain("text/html");
+    expect((await t.app().handle(new Request("http://localhost/openapi"))).headers.get("content-type")).toContain(
+      "text/html",
+    );
   });
 });
 
@@ -205,7 +251,8 @@ describe("GET /api/v1/events", () => {
     const reader = res.body!.getReader();
     await readUntil(reader, ": heartbeat");
     expect(listeners.size).toBe(1);
-    for (const l of listeners) l({ time: "2026-11-26T12:00:00.000Z", event: "status", slot: "0", from: "running", to: "unhealthy" });
+    for (const l of listeners)
+      l({ time: "2026-11-26T12:00:00.000Z", event: "status", slot: "0", from: "running", to: "unhealthy" });
     expect(await readUntil(reader, "unhealthy")).toContain('"to":"unhealthy"');
     await reader.cancel();
     expect(listeners.size).toBe(0);

@@ -17,7 +17,13 @@ describe("GET /api/v1/models", () => {
     const { status, body } = await call(t.app(), "GET", "/api/v1/models");
     expect(status).toBe(200);
     expect(body.models.map((m: { id: string }) => m.id)).toEqual(["tiny", "other"]);
-    expect(body.models[0]).toMatchObject({ id: "tiny", name: "tiny", status: "available", loaded: false, loaded_in: [] });
+    expect(body.models[0]).toMatchObject({
+      id: "tiny",
+      name: "tiny",
+      status: "available",
+      loaded: false,
+      loaded_in: [],
+    });
     expect(body.models[1]).toMatchObject({ gpu: "1", port: 9999 });
   });
 });
@@ -28,7 +34,12 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     const app = t.app();
     const loaded = await call(app, "POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: 0 });
     expect(loaded.status).toBe(200);
-    expect(loaded.body).toMatchObject({ success: true, model_id: "tiny", slot: "0", status: { status: "running", model_id: "tiny" } });
+    expect(loaded.body).toMatchObject({
+      success: true,
+      model_id: "tiny",
+      slot: "0",
+      status: { status: "running", model_id: "tiny" },
+    });
     const { pid, port } = loaded.body.status;
     expect(loaded.body.status.server_url).toBe(`http://127.0.0.1:${port}`);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
@@ -43,7 +54,7 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     expect(await t.controller.registry.list()).toEqual([]);
   });
 
-  it("accepts the original controller's gpu_id \"both\" as slot 0,1", async () => {
+  it('accepts the original controller\'s gpu_id "both" as slot 0,1', async () => {
     const t = await home([{ id: "tiny" }]);
     const app = t.app();
     const loaded = await call(app, "POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: "both" });
@@ -69,7 +80,11 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     expect(clash.status).toBe(409);
     expect(clash.body.error.code).toBe("SLOT_IN_USE");
     expect(clash.body.error.message).toContain(String(first.body.status.pid));
-    const replaced = await call(app, "POST", "/api/v1/models/load", { model_id: "other", gpu_id: "0,1", replace: true });
+    const replaced = await call(app, "POST", "/api/v1/models/load", {
+      model_id: "other",
+      gpu_id: "0,1",
+      replace: true,
+    });
     expect(replaced.status).toBe(200);
     expect((await t.controller.registry.list()).map((e) => e.slot)).toEqual(["0,1"]);
     await call(app, "POST", "/api/v1/models/unload", { gpu_id: "0,1" });
@@ -108,7 +123,11 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     const port = await freePort();
     const holder = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
     try {
-      const { status, body } = await call(t.app(), "POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: 0, port });
+      const { status, body } = await call(t.app(), "POST", "/api/v1/models/load", {
+        model_id: "tiny",
+        gpu_id: 0,
+        port,
+      });
       expect(status).toBe(409);
       expect(body.error.code).toBe("PORT_IN_USE");
     } finally {
@@ -137,7 +156,12 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     ];
     for (const [path, body, field] of cases) {
       const res = await call(app, "POST", path, body);
-      expect({ path, body, status: res.status, code: res.body.error?.code }).toEqual({ path, body, status: 422, code: "VALIDATION" });
+      expect({ path, body, status: res.status, code: res.body.error?.code }).toEqual({
+        path,
+        body,
+        status: 422,
+        code: "VALIDATION",
+      });
       expect(res.body.error.message).toContain(field);
     }
     expect(await t.controller.registry.list()).toEqual([]);
@@ -184,7 +208,14 @@ describe("GET /api/v1/logs", () => {
   it("answers 422 for lines out of range and for a gpu_id with path tricks", async () => {
     const t = await home([{ id: "tiny" }]);
     const app = t.app();
-    for (const query of ["lines=0", "lines=10001", "lines=abc", "gpu_id=..%2F..%2Fetc", "gpu_id=0%2F..", "follow=maybe"]) {
+    for (const query of [
+      "lines=0",
+      "lines=10001",
+      "lines=abc",
+      "gpu_id=..%2F..%2Fetc",
+      "gpu_id=0%2F..",
+      "follow=maybe",
+    ]) {
       const { status, body } = await call(app, "GET", `/api/v1/logs?${query}`);
       expect({ query, status }).toEqual({ query, status: 422 });
       expect(body.error.message).toContain(query.split("=")[0]!);

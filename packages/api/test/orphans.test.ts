@@ -45,7 +45,12 @@ describe("GET /api/v1/orphans", () => {
     const { status, body } = await call(t.app(), "GET", "/api/v1/orphans");
     expect(status).toBe(200);
     const orphan = body.orphans.find((o: { pid: number }) => o.pid === s.pid);
-    expect(orphan).toMatchObject({ pid: s.pid, port: s.port, model_path: `${t.home}/tiny.gguf`, verdict: "likely-ours" });
+    expect(orphan).toMatchObject({
+      pid: s.pid,
+      port: s.port,
+      model_path: `${t.home}/tiny.gguf`,
+      verdict: "likely-ours",
+    });
     expect(orphan.reasons.length).toBeGreaterThan(0);
     expect(orphan.command_line).toContain("--port");
   });
@@ -116,7 +121,12 @@ describe("POST /api/v1/cleanup-orphaned", () => {
   it("reports nothing to do when there are no orphans", async () => {
     const t = await home();
     const { body } = await call(t.app(), "POST", "/api/v1/cleanup-orphaned");
-    expect(body).toEqual({ success: true, orphaned_pids: [], killed_count: 0, message: "Cleaned up 0 orphaned processes" });
+    expect(body).toEqual({
+      success: true,
+      orphaned_pids: [],
+      killed_count: 0,
+      message: "Cleaned up 0 orphaned processes",
+    });
   });
 });
 
@@ -170,7 +180,15 @@ describe("POST /api/v1/kill", () => {
     const app = t.app();
     expect((await call(app, "POST", "/api/v1/kill", {})).status).toBe(400);
     expect((await call(app, "POST", "/api/v1/kill", { pid: 1234, name: "x" })).status).toBe(400);
-    for (const body of [{ pid: 1 }, { pid: 0 }, { pid: -5 }, { pid: 2.5 }, { pid: "twelve" }, { name: "" }, { name: "x".repeat(129) }]) {
+    for (const body of [
+      { pid: 1 },
+      { pid: 0 },
+      { pid: -5 },
+      { pid: 2.5 },
+      { pid: "twelve" },
+      { name: "" },
+      { name: "x".repeat(129) },
+    ]) {
       const res = await call(app, "POST", "/api/v1/kill", body);
       expect({ body, status: res.status }).toEqual({ body, status: 422 });
     }

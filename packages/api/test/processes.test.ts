@@ -5,7 +5,9 @@ import { call, testHome, waitFor, type TestHome } from "./helpers.ts";
 const homes: TestHome[] = [];
 afterAll(() => homes.forEach((t) => t.cleanup()));
 
-async function loaded(slot = "0"): Promise<{ t: TestHome; app: ReturnType<TestHome["app"]>; pid: number; port: number }> {
+async function loaded(
+  slot = "0",
+): Promise<{ t: TestHome; app: ReturnType<TestHome["app"]>; pid: number; port: number }> {
   const t = await testHome([{ id: "tiny" }]);
   homes.push(t);
   const app = t.app();
@@ -79,10 +81,14 @@ describe("POST /api/v1/processes/:slot/verify", () => {
     const { app, pid } = await loaded();
     process.kill(pid, "SIGKILL");
     // The kernel delivers SIGKILL asynchronously: ask until the process is seen gone.
-    const body = await waitFor(async () => {
-      const res = await call(app, "POST", "/api/v1/processes/0/verify");
-      return res.body.state === "exited" ? res.body : undefined;
-    }, 10_000, "verify to report the killed process as exited");
+    const body = await waitFor(
+      async () => {
+        const res = await call(app, "POST", "/api/v1/processes/0/verify");
+        return res.body.state === "exited" ? res.body : undefined;
+      },
+      10_000,
+      "verify to report the killed process as exited",
+    );
     expect(body).toMatchObject({ slot: "0", state: "exited", entry: { pid } });
   });
 });
@@ -144,10 +150,17 @@ describe("GET /api/v1/gpus", () => {
     pidOnGpu = res.body.status.pid;
     const { body } = await call(app, "GET", "/api/v1/gpus");
     expect(body.available).toBe(true);
-    expect(body.gpus[0]).toMatchObject({ index: 0, memory_used_mib: 2_048, slots: ["0"], processes: [{ pid: pidOnGpu, slot: "0" }] });
+    expect(body.gpus[0]).toMatchObject({
+      index: 0,
+      memory_used_mib: 2_048,
+      slots: ["0"],
+      processes: [{ pid: pidOnGpu, slot: "0" }],
+    });
     expect(body.gpus[1]).toMatchObject({ index: 1, slots: [], processes: [] });
     const metrics = await app.handle(new Request("http://localhost/metrics"));
-    expect(await metrics.text()).toContain(`corral_process_gpu_memory_bytes{slot="0",model="tiny"} ${2_000 * 1024 * 1024}`);
+    expect(await metrics.text()).toContain(
+      `corral_process_gpu_memory_bytes{slot="0",model="tiny"} ${2_000 * 1024 * 1024}`,
+    );
   });
 });
 

@@ -14,7 +14,10 @@ const spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructiv
 
 describe("splitCommand", () => {
   it("finds the command after global flags and their values", () => {
-    expect(splitCommand(["--home", "/x", "ls", "--json"])).toMatchObject({ command: "ls", rest: ["--home", "/x", "--json"] });
+    expect(splitCommand(["--home", "/x", "ls", "--json"])).toMatchObject({
+      command: "ls",
+      rest: ["--home", "/x", "--json"],
+    });
   });
 
   it("finds no command in a bare --version or --help", () => {

@@ -65,13 +65,21 @@ export interface CommandSpec<Ctx = unknown, Out = unknown> {
  * Object.keys(GLOBAL_OPTIONS) // ["home", "config", "help"]
  */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  home: { type: "string", value: "DIR", description: "corral home (registry, history, logs) [default: $CORRAL_HOME or ~/.local/state/corral]" },
+  home: {
+    type: "string",
+    value: "DIR",
+    description: "corral home (registry, history, logs) [default: $CORRAL_HOME or ~/.local/state/corral]",
+  },
   config: { type: "string", value: "FILE", description: "configuration file [default: <home>/corral.yaml]" },
   help: { type: "boolean", short: "h", description: "show this help" },
 };
 
 const JSON_OPTION: OptionSpec = { type: "boolean", description: "print machine-readable JSON" };
-const YES_OPTION: OptionSpec = { type: "boolean", short: "y", description: "do it without asking (required when not in a terminal)" };
+const YES_OPTION: OptionSpec = {
+  type: "boolean",
+  short: "y",
+  description: "do it without asking (required when not in a terminal)",
+};
 
 /**
  * The flags a command accepts in all: its own, the global ones, and `--json`/`--yes` where declared.
@@ -133,7 +141,10 @@ export function splitCommand(argv: readonly string[]): TopLevel {
  * @example
  * parseCommand(loadSpec, ["qwen", "--gpu", "0"]) // { flags: { gpu: "0" }, args: { model: "qwen" } }
  */
-export function parseCommand(spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructive">, argv: readonly string[]): ParsedInput {
+export function parseCommand(
+  spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructive">,
+  argv: readonly string[],
+): ParsedInput {
   const config: ParseArgsOptionsConfig = {};
   for (const [name, option] of Object.entries(optionsOf(spec))) {
     config[name] = {
@@ -149,7 +160,10 @@ export function parseCommand(spec: Pick<CommandSpec, "name" | "args" | "options"
     throw new UsageError(cleanParseMessage((error as Error).message), spec.name);
   }
   if (parsed.positionals.length > spec.args.length) {
-    const extra = parsed.positionals.slice(spec.args.length).map((p) => `"${p}"`).join(", ");
+    const extra = parsed.positionals
+      .slice(spec.args.length)
+      .map((p) => `"${p}"`)
+      .join(", ");
     throw new UsageError(`unexpected argument ${extra}`, spec.name);
   }
   const args: Record<string, string | undefined> = {};

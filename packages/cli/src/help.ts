@@ -39,7 +39,9 @@ export function usageLine(spec: Pick<CommandSpec, "name" | "args" | "usage">): s
  * @example
  * console.log(commandHelp(loadSpec))
  */
-export function commandHelp(spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructive" | "usage" | "examples">): string {
+export function commandHelp(
+  spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructive" | "usage" | "examples">,
+): string {
   const summary = (COMMANDS as Record<string, { summary: string }>)[spec.name]?.summary ?? "";
   const out = [`Usage: ${usageLine(spec)}`, "", `  ${summary}`];
   if (spec.args.length > 0) {

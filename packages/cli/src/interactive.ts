@@ -82,11 +82,21 @@ export async function manageOrphans(ctx: Context): Promise<Outcome> {
   const ui = await ctx.ui();
   ui.log.message(listed.lines.join("\n"));
   if (orphans.every((o) => o.verdict === "foreign")) {
-    return { data: orphans, lines: ['every orphan is foreign: "corral cleanup --include-foreign" can kill them'], summary: listed.summary };
+    return {
+      data: orphans,
+      lines: ['every orphan is foreign: "corral cleanup --include-foreign" can kill them'],
+      summary: listed.summary,
+    };
   }
   const pids = await pickOrphans(ctx, orphans, "Which orphans?", false);
   const action = await pickAction(ctx, pids.length);
-  ui.note(orphans.filter((o) => pids.includes(o.pid)).flatMap(evidenceOf).join("\n"), "evidence");
+  ui.note(
+    orphans
+      .filter((o) => pids.includes(o.pid))
+      .flatMap(evidenceOf)
+      .join("\n"),
+    "evidence",
+  );
   const verb = action === "kill" ? "Kill" : "Adopt";
   const ok = answer(ui, await ui.confirm({ message: `${verb} pid ${pids.join(", ")}?`, initialValue: false }));
   if (!ok) throw new CancelledError(1, "cancelled: nothing was done");

@@ -83,18 +83,24 @@ export function assertMayAsk(ctx: Context): void {
  * const slot = await pickSlot(ctx, input.args.slot, "Which slot should stop?")
  */
 export async function pickSlot(ctx: Context, given: string | undefined, question: string): Promise<string> {
-  return need(ctx, given, "<slot>", async (ui) => {
-    const entries = await (await ctx.controller()).registry.list();
-    if (entries.length === 0) throw new Error("no process is tracked");
-    return ui.select({
-      message: question,
-      options: entries.map(({ slot, entry }) => ({
-        value: slot,
-        label: `slot ${slot}: ${entry.model_id}`,
-        hint: `pid ${entry.pid}, port ${entry.port}, ${entry.status}`,
-      })),
-    });
-  }, "corral ls lists the slots");
+  return need(
+    ctx,
+    given,
+    "<slot>",
+    async (ui) => {
+      const entries = await (await ctx.controller()).registry.list();
+      if (entries.length === 0) throw new Error("no process is tracked");
+      return ui.select({
+        message: question,
+        options: entries.map(({ slot, entry }) => ({
+          value: slot,
+          label: `slot ${slot}: ${entry.model_id}`,
+          hint: `pid ${entry.pid}, port ${entry.port}, ${entry.status}`,
+        })),
+      });
+    },
+    "corral ls lists the slots",
+  );
 }
 
 /**
@@ -103,20 +109,29 @@ export async function pickSlot(ctx: Context, given: string | undefined, question
  * const model = await pickModel(ctx, input.args.model)
  */
 export async function pickModel(ctx: Context, given: string | undefined, question = "Which model?"): Promise<string> {
-  return need(ctx, given, "<model>", async (ui) => {
-    const models = await (await ctx.controller()).models();
-    if (models.length === 0) throw new Error("no models are configured: add some under `models:` in corral.yaml");
-    return ui.select({
-      message: question,
-      options: models.map((m) => ({
-        value: m.id,
-        label: m.id === m.name ? m.id : `${m.id} (${m.name})`,
-        hint: [m.gpu === undefined ? "no default gpu" : `gpu ${m.gpu}`, m.loaded_in.length ? `loaded in ${m.loaded_in.join(", ")}` : ""]
-          .filter(Boolean)
-          .join(", "),
-      })),
-    });
-  }, "corral ls --models lists them");
+  return need(
+    ctx,
+    given,
+    "<model>",
+    async (ui) => {
+      const models = await (await ctx.controller()).models();
+      if (models.length === 0) throw new Error("no models are configured: add some under `models:` in corral.yaml");
+      return ui.select({
+        message: question,
+        options: models.map((m) => ({
+          value: m.id,
+          label: m.id === m.name ? m.id : `${m.id} (${m.name})`,
+          hint: [
+            m.gpu === undefined ? "no default gpu" : `gpu ${m.gpu}`,
+            m.loaded_in.length ? `loaded in ${m.loaded_in.join(", ")}` : "",
+          ]
+            .filter(Boolean)
+            .join(", "),
+        })),
+      });
+    },
+    "corral ls --models lists them",
+  );
 }
 
 /**
@@ -125,7 +140,11 @@ export async function pickModel(ctx: Context, given: string | undefined, questio
  * @example
  * const gpu = await pickGpu(ctx, flags.gpu, model.gpu)
  */
-export async function pickGpu(ctx: Context, given: string | undefined, fallback: string | undefined): Promise<string | undefined> {
+export async function pickGpu(
+  ctx: Context,
+  given: string | undefined,
+  fallback: string | undefined,
+): Promise<string | undefined> {
   if (given !== undefined) return given;
   if (!ctx.interactive) {
     if (fallback !== undefined) return undefined;
@@ -146,7 +165,8 @@ export async function pickGpu(ctx: Context, given: string | undefined, fallback:
     await ui.text({
       message: "Which GPU? (an index, or a list like 0,1)",
       initialValue: fallback ?? "0",
-      validate: (v) => (/^\s*\d{1,3}(\s*,\s*\d{1,3})*\s*$/.test(v ?? "") ? undefined : "a GPU index such as 0, or a list such as 0,1"),
+      validate: (v) =>
+        /^\s*\d{1,3}(\s*,\s*\d{1,3})*\s*$/.test(v ?? "") ? undefined : "a GPU index such as 0, or a list such as 0,1",
     }),
   );
   return typed.replace(/\s+/g, "");
@@ -157,7 +177,11 @@ export async function pickGpu(ctx: Context, given: string | undefined, fallback:
  * @example
  * const port = await pickPort(ctx, flags.port, model.port)
  */
-export async function pickPort(ctx: Context, given: number | undefined, fallback: number | undefined): Promise<number | undefined> {
+export async function pickPort(
+  ctx: Context,
+  given: number | undefined,
+  fallback: number | undefined,
+): Promise<number | undefined> {
   if (given !== undefined || !ctx.interactive) return given;
   const ui = await ctx.ui();
   const typed = answer(

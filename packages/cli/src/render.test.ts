@@ -25,7 +25,11 @@ describe("table", () => {
       { header: "NAME", cell: (r) => r.name },
       { header: "N", cell: (r) => String(r.n), align: "right" },
     ]);
-    expect(lines.map((l) => l.replace(/\u001b\[[0-9;]*m/g, ""))).toEqual(["NAME        N", "a           5", "longer  12345"]);
+    expect(lines.map((l) => l.replace(/\u001b\[[0-9;]*m/g, ""))).toEqual([
+      "NAME        N",
+      "a           5",
+      "longer  12345",
+    ]);
   });
 
   it("measures text without its colour codes", () => {

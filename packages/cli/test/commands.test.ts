@@ -40,7 +40,21 @@ describe("corral without a command", () => {
   it("prints help listing every subcommand", async () => {
     const { code, stdout } = await corral(undefined, ["--help"]);
     expect(code).toBe(0);
-    for (const name of ["ls", "load", "unload", "switch", "verify", "orphans", "cleanup", "kill", "adopt", "logs", "history", "gpus", "serve"]) {
+    for (const name of [
+      "ls",
+      "load",
+      "unload",
+      "switch",
+      "verify",
+      "orphans",
+      "cleanup",
+      "kill",
+      "adopt",
+      "logs",
+      "history",
+      "gpus",
+      "serve",
+    ]) {
       expect(stdout).toContain(`  ${name} `);
     }
   });
@@ -59,7 +73,21 @@ describe("corral without a command", () => {
 });
 
 describe("--help of every subcommand", () => {
-  for (const name of ["ls", "load", "unload", "switch", "verify", "orphans", "cleanup", "kill", "adopt", "logs", "history", "gpus", "serve"]) {
+  for (const name of [
+    "ls",
+    "load",
+    "unload",
+    "switch",
+    "verify",
+    "orphans",
+    "cleanup",
+    "kill",
+    "adopt",
+    "logs",
+    "history",
+    "gpus",
+    "serve",
+  ]) {
     it(`explains ${name} and exits 0`, async () => {
       const { code, stdout } = await corral(undefined, [name, "--help"]);
       expect(code).toBe(0);
@@ -74,7 +102,7 @@ describe("usage errors", () => {
     const { code, stderr } = await corral(home, ["ls", "--bogus"]);
     expect(code).toBe(2);
     expect(stderr).toContain("unknown option '--bogus'");
-    expect(stderr).toContain('corral ls --help');
+    expect(stderr).toContain("corral ls --help");
   });
 
   it("names the flag whose value is not a number", async () => {
@@ -148,48 +176,73 @@ describe("read commands on an empty home", () => {
 describe("a model's life: load, inspect, switch, unload", () => {
   let pid = 0;
 
-  it("loads a model and prints the registry entry as JSON", async () => {
-    const { code, stdout, stderr } = await corral(home, ["load", "tiny", "--json"]);
-    expect(stderr).toBe("");
-    expect(code).toBe(0);
-    const result = parse<{ slot: string; readyMs: number; entry: { pid: number; port: number; status: string; model_id: string } }>(stdout);
-    expect(result.slot).toBe("0");
-    expect(result.entry).toMatchObject({ port: home.ports.tiny, status: "running", model_id: "tiny" });
-    pid = result.entry.pid;
-    expect((await fetch(`http://127.0.0.1:${home.ports.tiny}/health`)).status).toBe(200);
-  }, SLOW);
+  it(
+    "loads a model and prints the registry entry as JSON",
+    async () => {
+      const { code, stdout, stderr } = await corral(home, ["load", "tiny", "--json"]);
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      const result = parse<{
+        slot: string;
+        readyMs: number;
+        entry: { pid: number; port: number; status: string; model_id: string };
+      }>(stdout);
+      expect(result.slot).toBe("0");
+      expect(result.entry).toMatchObject({ port: home.ports.tiny, status: "running", model_id: "tiny" });
+      pid = result.entry.pid;
+      expect((await fetch(`http://127.0.0.1:${home.ports.tiny}/health`)).status).toBe(200);
+    },
+    SLOW,
+  );
 
-  it("lists it with live status, health and usage", async () => {
-    const { code, stdout } = await corral(home, ["ls", "--json"]);
-    expect(code).toBe(0);
-    const rows = parse<Array<{ slot: string; state: string; health: { state: string }; entry: { pid: number }; uptime_ms: number }>>(stdout);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ slot: "0", state: "running", health: { state: "ok" }, entry: { pid } });
-    expect(rows[0]!.uptime_ms).toBeGreaterThanOrEqual(0);
-  }, SLOW);
+  it(
+    "lists it with live status, health and usage",
+    async () => {
+      const { code, stdout } = await corral(home, ["ls", "--json"]);
+      expect(code).toBe(0);
+      const rows =
+        parse<
+          Array<{ slot: string; state: string; health: { state: string }; entry: { pid: number }; uptime_ms: number }>
+        >(stdout);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ slot: "0", state: "running", health: { state: "ok" }, entry: { pid } });
+      expect(rows[0]!.uptime_ms).toBeGreaterThanOrEqual(0);
+    },
+    SLOW,
+  );
 
-  it("shows a readable table without colour under NO_COLOR, even when colour is forced", async () => {
-    const plain = await corral(home, ["ls"], { NO_COLOR: "1", FORCE_COLOR: "1" });
-    expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/SLOT\s+MODEL\s+PID\s+PORT\s+STATUS/);
-    expect(plain.stdout).toContain(String(pid));
-    expect(plain.stdout).not.toContain("\u001b[");
-    const coloured = await corral(home, ["ls"], { NO_COLOR: undefined, FORCE_COLOR: "1" });
-    expect(coloured.stdout).toContain("\u001b[");
-  }, SLOW);
+  it(
+    "shows a readable table without colour under NO_COLOR, even when colour is forced",
+    async () => {
+      const plain = await corral(home, ["ls"], { NO_COLOR: "1", FORCE_COLOR: "1" });
+      expect(plain.code).toBe(0);
+      expect(plain.stdout).toMatch(/SLOT\s+MODEL\s+PID\s+PORT\s+STATUS/);
+      expect(plain.stdout).toContain(String(pid));
+      expect(plain.stdout).not.toContain("\u001b[");
+      const coloured = await corral(home, ["ls"], { NO_COLOR: undefined, FORCE_COLOR: "1" });
+      expect(coloured.stdout).toContain("\u001b[");
+    },
+    SLOW,
+  );
 
   it("verifies the entry against the process table", async () => {
     const { code, stdout } = await corral(home, ["verify", "--json"]);
     expect(code).toBe(0);
     const rows = parse<Array<{ slot: string; probe: { state: string } }>>(stdout);
-    expect(rows).toEqual([expect.objectContaining({ slot: "0", probe: expect.objectContaining({ state: "running" }) })]);
+    expect(rows).toEqual([
+      expect.objectContaining({ slot: "0", probe: expect.objectContaining({ state: "running" }) }),
+    ]);
   });
 
-  it("refuses to load into a held slot with exit 1", async () => {
-    const { code, stderr } = await corral(home, ["load", "tiny", "--json"]);
-    expect(code).toBe(1);
-    expect(parse<{ error: { code: string } }>(stderr).error.code).toBe("SLOT_IN_USE");
-  }, SLOW);
+  it(
+    "refuses to load into a held slot with exit 1",
+    async () => {
+      const { code, stderr } = await corral(home, ["load", "tiny", "--json"]);
+      expect(code).toBe(1);
+      expect(parse<{ error: { code: string } }>(stderr).error.code).toBe("SLOT_IN_USE");
+    },
+    SLOW,
+  );
 
   it("prints the end of the slot's log", async () => {
     const { code, stdout } = await corral(home, ["logs", "0", "--lines", "3", "--json"]);
@@ -200,26 +253,30 @@ describe("a model's life: load, inspect, switch, unload", () => {
     expect(lines.length).toBeLessThanOrEqual(3);
   });
 
-  it("follows the log until interrupted, then exits 0", async () => {
-    const rows = parse<Array<{ entry: { log_file: string } }>>((await corral(home, ["ls", "--json"])).stdout);
-    const logFile = rows[0]!.entry.log_file;
-    const proc = spawnCorral(home, ["logs", "0", "--follow", "--lines", "1"]);
-    try {
-      await readUntil(proc.stdout, /\S/);
-      // The follower starts a moment after the tail is printed; lines are appended until one shows.
-      const marker = `followed-line-${Math.random().toString(36).slice(2)}`;
-      const appender = setInterval(() => appendFileSync(logFile, `${marker}\n`), 100);
+  it(
+    "follows the log until interrupted, then exits 0",
+    async () => {
+      const rows = parse<Array<{ entry: { log_file: string } }>>((await corral(home, ["ls", "--json"])).stdout);
+      const logFile = rows[0]!.entry.log_file;
+      const proc = spawnCorral(home, ["logs", "0", "--follow", "--lines", "1"]);
       try {
-        await readUntil(proc.stdout, new RegExp(marker));
+        await readUntil(proc.stdout, /\S/);
+        // The follower starts a moment after the tail is printed; lines are appended until one shows.
+        const marker = `followed-line-${Math.random().toString(36).slice(2)}`;
+        const appender = setInterval(() => appendFileSync(logFile, `${marker}\n`), 100);
+        try {
+          await readUntil(proc.stdout, new RegExp(marker));
+        } finally {
+          clearInterval(appender);
+        }
+        proc.kill("SIGINT");
+        expect(await proc.exited).toBe(0);
       } finally {
-        clearInterval(appender);
+        proc.kill("SIGKILL");
       }
-      proc.kill("SIGINT");
-      expect(await proc.exited).toBe(0);
-    } finally {
-      proc.kill("SIGKILL");
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
 
   it("records the load in the history, newest first, limited", async () => {
     const { code, stdout } = await corral(home, ["history", "--limit", "1", "--json"]);
@@ -230,15 +287,19 @@ describe("a model's life: load, inspect, switch, unload", () => {
     expect(all.some((e) => e.event === "registered" && e.pid === pid)).toBe(true);
   });
 
-  it("switches the slot to another model", async () => {
-    const { code, stdout } = await corral(home, ["switch", "0", "other", "--json"]);
-    expect(code).toBe(0);
-    const result = parse<{ slot: string; entry: { pid: number; model_id: string } }>(stdout);
-    expect(result).toMatchObject({ slot: "0", entry: { model_id: "other" } });
-    expect(result.entry.pid).not.toBe(pid);
-    await waitFor(() => isGone(pid), 10_000, `old pid ${pid} gone`);
-    pid = result.entry.pid;
-  }, SLOW);
+  it(
+    "switches the slot to another model",
+    async () => {
+      const { code, stdout } = await corral(home, ["switch", "0", "other", "--json"]);
+      expect(code).toBe(0);
+      const result = parse<{ slot: string; entry: { pid: number; model_id: string } }>(stdout);
+      expect(result).toMatchObject({ slot: "0", entry: { model_id: "other" } });
+      expect(result.entry.pid).not.toBe(pid);
+      await waitFor(() => isGone(pid), 10_000, `old pid ${pid} gone`);
+      pid = result.entry.pid;
+    },
+    SLOW,
+  );
 
   it("refuses to unload without --yes when not in a terminal, leaving the server running", async () => {
     const { code, stderr } = await corral(home, ["unload", "0"]);
@@ -248,13 +309,17 @@ describe("a model's life: load, inspect, switch, unload", () => {
     expect(registered(home.dir)).toEqual([{ slot: "0", pid }]);
   });
 
-  it("unloads with --yes and prints what it did", async () => {
-    const { code, stdout } = await corral(home, ["unload", "0", "--yes", "--json"]);
-    expect(code).toBe(0);
-    expect(parse(stdout)).toMatchObject({ slot: "0", pid, signalled: true, portFreed: true });
-    await waitFor(() => isGone(pid), 10_000, `pid ${pid} gone`);
-    expect(registered(home.dir)).toEqual([]);
-  }, SLOW);
+  it(
+    "unloads with --yes and prints what it did",
+    async () => {
+      const { code, stdout } = await corral(home, ["unload", "0", "--yes", "--json"]);
+      expect(code).toBe(0);
+      expect(parse(stdout)).toMatchObject({ slot: "0", pid, signalled: true, portFreed: true });
+      await waitFor(() => isGone(pid), 10_000, `pid ${pid} gone`);
+      expect(registered(home.dir)).toEqual([]);
+    },
+    SLOW,
+  );
 });
 
 describe("orphans, cleanup, kill and adopt", () => {
@@ -264,30 +329,44 @@ describe("orphans, cleanup, kill and adopt", () => {
     return s;
   }
 
-  it("lists an untracked llama-server with its evidence", async () => {
-    const s = await orphan(true);
-    const { code, stdout } = await corral(home, ["orphans", "--json"]);
-    expect(code).toBe(0);
-    const found = parse<Array<{ pid: number; verdict: string; port: number; model_path: string; reasons: string[] }>>(stdout).find((o) => o.pid === s.pid);
-    expect(found).toMatchObject({ verdict: "ours", port: s.port, model_path: home.modelFile });
-    expect(found!.reasons.length).toBeGreaterThan(0);
-  }, SLOW);
+  it(
+    "lists an untracked llama-server with its evidence",
+    async () => {
+      const s = await orphan(true);
+      const { code, stdout } = await corral(home, ["orphans", "--json"]);
+      expect(code).toBe(0);
+      const found = parse<Array<{ pid: number; verdict: string; port: number; model_path: string; reasons: string[] }>>(
+        stdout,
+      ).find((o) => o.pid === s.pid);
+      expect(found).toMatchObject({ verdict: "ours", port: s.port, model_path: home.modelFile });
+      expect(found!.reasons.length).toBeGreaterThan(0);
+    },
+    SLOW,
+  );
 
-  it("refuses cleanup without --yes when not in a terminal, killing nothing", async () => {
-    const s = await orphan(true);
-    const { code, stderr } = await corral(home, ["cleanup", "--pid", String(s.pid)]);
-    expect(code).toBe(2);
-    expect(stderr).toContain("pass --yes");
-    expect(isGone(s.pid)).toBe(false);
-  }, SLOW);
+  it(
+    "refuses cleanup without --yes when not in a terminal, killing nothing",
+    async () => {
+      const s = await orphan(true);
+      const { code, stderr } = await corral(home, ["cleanup", "--pid", String(s.pid)]);
+      expect(code).toBe(2);
+      expect(stderr).toContain("pass --yes");
+      expect(isGone(s.pid)).toBe(false);
+    },
+    SLOW,
+  );
 
-  it("cleans up the orphans it is given and reports per pid", async () => {
-    const s = await orphan(true);
-    const { code, stdout } = await corral(home, ["cleanup", "--pid", String(s.pid), "--yes", "--json"]);
-    expect(code).toBe(0);
-    expect(parse(stdout)).toEqual([{ pid: s.pid, verdict: "ours", killed: true }]);
-    await waitFor(() => isGone(s.pid), 10_000, `orphan ${s.pid} gone`);
-  }, SLOW);
+  it(
+    "cleans up the orphans it is given and reports per pid",
+    async () => {
+      const s = await orphan(true);
+      const { code, stdout } = await corral(home, ["cleanup", "--pid", String(s.pid), "--yes", "--json"]);
+      expect(code).toBe(0);
+      expect(parse(stdout)).toEqual([{ pid: s.pid, verdict: "ours", killed: true }]);
+      await waitFor(() => isGone(s.pid), 10_000, `orphan ${s.pid} gone`);
+    },
+    SLOW,
+  );
 
   it("fails cleanup (exit 1) for a pid that is not an orphaned llama-server", async () => {
     const { code, stdout } = await corral(home, ["cleanup", "--pid", String(process.pid), "--yes", "--json"]);
@@ -296,20 +375,28 @@ describe("orphans, cleanup, kill and adopt", () => {
     expect(isGone(process.pid)).toBe(false);
   });
 
-  it("refuses kill without --yes when not in a terminal", async () => {
-    const s = await orphan(false);
-    const { code } = await corral(home, ["kill", "--pid", String(s.pid)]);
-    expect(code).toBe(2);
-    expect(isGone(s.pid)).toBe(false);
-  }, SLOW);
+  it(
+    "refuses kill without --yes when not in a terminal",
+    async () => {
+      const s = await orphan(false);
+      const { code } = await corral(home, ["kill", "--pid", String(s.pid)]);
+      expect(code).toBe(2);
+      expect(isGone(s.pid)).toBe(false);
+    },
+    SLOW,
+  );
 
-  it("kills a llama-server by pid", async () => {
-    const s = await orphan(false);
-    const { code, stdout } = await corral(home, ["kill", "--pid", String(s.pid), "--yes", "--json"]);
-    expect(code).toBe(0);
-    expect(parse(stdout)).toEqual([expect.objectContaining({ pid: s.pid, signalled: true })]);
-    await waitFor(() => isGone(s.pid), 10_000, `pid ${s.pid} gone`);
-  }, SLOW);
+  it(
+    "kills a llama-server by pid",
+    async () => {
+      const s = await orphan(false);
+      const { code, stdout } = await corral(home, ["kill", "--pid", String(s.pid), "--yes", "--json"]);
+      expect(code).toBe(0);
+      expect(parse(stdout)).toEqual([expect.objectContaining({ pid: s.pid, signalled: true })]);
+      await waitFor(() => isGone(s.pid), 10_000, `pid ${s.pid} gone`);
+    },
+    SLOW,
+  );
 
   it("refuses to kill a process that is not a llama-server", async () => {
     const sleeper = Bun.spawn(["sleep", "30"]);
@@ -323,19 +410,25 @@ describe("orphans, cleanup, kill and adopt", () => {
     }
   });
 
-  it("adopts a running server into a slot, then kills it by its model name", async () => {
-    const s = await orphan(false);
-    const adopted = await corral(home, ["adopt", String(s.pid), "--slot", "3", "--model", "adopted-one", "--json"]);
-    expect(adopted.code).toBe(0);
-    expect(parse(adopted.stdout)).toMatchObject({ pid: s.pid, model_id: "adopted-one", port: s.port, adopted: true });
-    const rows = parse<Array<{ slot: string; entry: { pid: number } }>>((await corral(home, ["ls", "--json"])).stdout);
-    expect(rows).toEqual([expect.objectContaining({ slot: "3", entry: expect.objectContaining({ pid: s.pid }) })]);
-    const killed = await corral(home, ["kill", "--name", "adopted-one", "--yes", "--json"]);
-    expect(killed.code).toBe(0);
-    expect(parse(killed.stdout)).toEqual([expect.objectContaining({ pid: s.pid, slot: "3" })]);
-    await waitFor(() => isGone(s.pid), 10_000, `pid ${s.pid} gone`);
-    expect(registered(home.dir)).toEqual([]);
-  }, SLOW);
+  it(
+    "adopts a running server into a slot, then kills it by its model name",
+    async () => {
+      const s = await orphan(false);
+      const adopted = await corral(home, ["adopt", String(s.pid), "--slot", "3", "--model", "adopted-one", "--json"]);
+      expect(adopted.code).toBe(0);
+      expect(parse(adopted.stdout)).toMatchObject({ pid: s.pid, model_id: "adopted-one", port: s.port, adopted: true });
+      const rows = parse<Array<{ slot: string; entry: { pid: number } }>>(
+        (await corral(home, ["ls", "--json"])).stdout,
+      );
+      expect(rows).toEqual([expect.objectContaining({ slot: "3", entry: expect.objectContaining({ pid: s.pid }) })]);
+      const killed = await corral(home, ["kill", "--name", "adopted-one", "--yes", "--json"]);
+      expect(killed.code).toBe(0);
+      expect(parse(killed.stdout)).toEqual([expect.objectContaining({ pid: s.pid, slot: "3" })]);
+      await waitFor(() => isGone(s.pid), 10_000, `pid ${s.pid} gone`);
+      expect(registered(home.dir)).toEqual([]);
+    },
+    SLOW,
+  );
 });
 
 describe("gpus", () => {
@@ -349,7 +442,9 @@ describe("gpus", () => {
     const env = { PATH: `${FAKE_NVIDIA_SMI_DIR}:${process.env.PATH}` };
     const { code, stdout } = await corral(home, ["gpus", "--json"], env);
     expect(code).toBe(0);
-    const snapshot = parse<{ available: boolean; gpus: Array<{ index: number; name: string }>; processes: unknown[] }>(stdout);
+    const snapshot = parse<{ available: boolean; gpus: Array<{ index: number; name: string }>; processes: unknown[] }>(
+      stdout,
+    );
     expect(snapshot.available).toBe(true);
     expect(snapshot.gpus.map((g) => g.index)).toEqual([0, 1, 2]);
     expect(snapshot.processes.length).toBeGreaterThan(0);
@@ -359,18 +454,22 @@ describe("gpus", () => {
 });
 
 describe("serve", () => {
-  it("serves the API until SIGINT, then exits 0", async () => {
-    const proc = spawnCorral(home, ["serve", "--port", "0"]);
-    try {
-      const out = await readUntil(proc.stdout, /serving on (http:\/\/\S+)/);
-      const url = /serving on (http:\/\/\S+)/.exec(out)![1]!;
-      const res = await fetch(new URL("api/v1/health", url));
-      expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ healthy: true });
-      proc.kill("SIGINT");
-      expect(await proc.exited).toBe(0);
-    } finally {
-      proc.kill("SIGKILL");
-    }
-  }, SLOW);
+  it(
+    "serves the API until SIGINT, then exits 0",
+    async () => {
+      const proc = spawnCorral(home, ["serve", "--port", "0"]);
+      try {
+        const out = await readUntil(proc.stdout, /serving on (http:\/\/\S+)/);
+        const url = /serving on (http:\/\/\S+)/.exec(out)![1]!;
+        const res = await fetch(new URL("api/v1/health", url));
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({ healthy: true });
+        proc.kill("SIGINT");
+        expect(await proc.exited).toBe(0);
+      } finally {
+        proc.kill("SIGKILL");
+      }
+    },
+    SLOW,
+  );
 });

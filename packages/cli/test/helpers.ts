@@ -74,7 +74,8 @@ export async function makeHome(options: { readonly loadMs?: number } = {}): Prom
       for (const { slot, pid } of registered(dir)) {
         const r = await corral({ dir }, ["unload", slot, "--force", "--yes"]);
         // Unload refuses a PID that is no longer our process; only then is nothing left to stop.
-        if (r.code !== 0 && isAlive(pid)) console.warn(`cleanup: could not unload slot ${slot} (pid ${pid}): ${r.stderr}`);
+        if (r.code !== 0 && isAlive(pid))
+          console.warn(`cleanup: could not unload slot ${slot} (pid ${pid}): ${r.stderr}`);
       }
       rmSync(dir, { recursive: true, force: true });
     },
@@ -140,7 +141,11 @@ export async function corral(
   env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<RunResult> {
   const proc = spawnCorral(home, args, env);
-  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const [code, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -173,7 +178,11 @@ export function spawnCorral(
  * @example
  * await readUntil(proc.stdout, /serving on/)
  */
-export async function readUntil(stream: ReadableStream<Uint8Array>, match: RegExp, timeoutMs = 20_000): Promise<string> {
+export async function readUntil(
+  stream: ReadableStream<Uint8Array>,
+  match: RegExp,
+  timeoutMs = 20_000,
+): Promise<string> {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let text = "";

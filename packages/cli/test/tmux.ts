@@ -90,7 +90,10 @@ export class Terminal {
   }
 
   #tmux(args: readonly string[]): string {
-    const result = Bun.spawnSync(["tmux", "-L", this.socket, "-f", "/dev/null", ...args], { stdout: "pipe", stderr: "pipe" });
+    const result = Bun.spawnSync(["tmux", "-L", this.socket, "-f", "/dev/null", ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (result.exitCode !== 0) throw new Error(`tmux ${args[0]} failed: ${result.stderr.toString()}`);
     return result.stdout.toString();
   }

@@ -225,7 +225,14 @@ export class LoadFailedError extends CorralError {
   readonly timedOut: boolean;
   readonly logTail: string[];
   constructor(
-    init: { slot: string; modelId: string; reason: string; exitCode?: number | null; timedOut?: boolean; logTail?: string[] },
+    init: {
+      slot: string;
+      modelId: string;
+      reason: string;
+      exitCode?: number | null;
+      timedOut?: boolean;
+      logTail?: string[];
+    },
     options?: { cause?: unknown },
   ) {
     const tail = init.logTail?.length ? `\n--- last log lines ---\n${init.logTail.join("\n")}` : "";

@@ -1,30 +1,38 @@
-// The public surface of @corral/core. One concept per file; this file only re-exports.
+// The public surface of @corral/core: the one place other packages import from. Folders are concepts
+// (see ARCHITECTURE.md); this file only re-exports, lowest layer first.
 export * from "./errors.ts";
-export * from "./schema.ts";
 export * from "./paths.ts";
-export * from "./process.ts";
 export * from "./slots.ts";
-export * from "./store.ts";
-export * from "./history.ts";
-export * from "./lock.ts";
-export * from "./probe.ts";
-export * from "./identity.ts";
-export * from "./kill.ts";
-export * from "./orphans.ts";
-export * from "./registry.ts";
-export * from "./kills.ts";
-export * from "./config.ts";
-export * from "./ports.ts";
-export * from "./health.ts";
-export * from "./logs.ts";
-export * from "./usage.ts";
-export * from "./gpu.ts";
-export * from "./alerts.ts";
-export type * from "./controller-types.ts";
-export * from "./lifecycle.ts";
-export * from "./spawn.ts";
-export * from "./adopt.ts";
-export * from "./recover.ts";
-export * from "./status.ts";
-export * from "./watch-rules.ts";
-export * from "./supervisor.ts";
+
+export * from "./store/schema.ts";
+export * from "./store/store.ts";
+export * from "./store/history.ts";
+export * from "./store/lock.ts";
+
+export * from "./process/types.ts";
+export * from "./process/probe.ts";
+export * from "./process/identity.ts";
+export * from "./process/kill-tree.ts";
+export * from "./process/orphans.ts";
+export * from "./process/usage.ts";
+
+export * from "./registry/registry.ts";
+export * from "./registry/kill-policy.ts";
+
+export * from "./config/load.ts";
+
+export * from "./server/ports.ts";
+export * from "./server/health.ts";
+export * from "./server/logs.ts";
+export * from "./server/gpu.ts";
+export * from "./server/spawn.ts";
+
+export type * from "./lifecycle/types.ts";
+export * from "./lifecycle/controller.ts";
+export * from "./lifecycle/adopt.ts";
+export * from "./lifecycle/recover.ts";
+export * from "./lifecycle/status.ts";
+
+export * from "./supervision/alerts.ts";
+export * from "./supervision/watch-rules.ts";
+export * from "./supervision/supervisor.ts";

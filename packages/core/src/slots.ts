@@ -24,7 +24,8 @@ export function parseSlot(slot: string): number[] {
  * slotKey("1") // "1"
  */
 export function slotKey(gpu: number | string | readonly number[]): string {
-  const gpus = typeof gpu === "number" ? [gpu] : typeof gpu === "string" ? parseSlot(gpu.replace(/\s+/g, "")) : [...gpu];
+  const gpus =
+    typeof gpu === "number" ? [gpu] : typeof gpu === "string" ? parseSlot(gpu.replace(/\s+/g, "")) : [...gpu];
   for (const g of gpus) {
     if (!Number.isInteger(g) || g < 0 || g > 999) throw new InvalidInputError("gpu", `${g} is not a GPU index`);
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import type { Server } from "bun";
-import { createAlerter, type AlertEvent } from "../src/alerts.ts";
+import { createAlerter, type AlertEvent } from "../src/supervision/alerts.ts";
 
 const servers: Server<undefined>[] = [];
 afterEach(() => {
@@ -13,7 +13,14 @@ function receiver(handle: (request: Request) => Response | Promise<Response>): S
   return server;
 }
 
-const event: AlertEvent = { event: "give-up", slot: "0,1", model: "qwen-7b", pid: 4242, reason: "3 crashes", time: new Date().toISOString() };
+const event: AlertEvent = {
+  event: "give-up",
+  slot: "0,1",
+  model: "qwen-7b",
+  pid: 4242,
+  reason: "3 crashes",
+  time: new Date().toISOString(),
+};
 
 describe("webhook alerts to real receivers", () => {
   it("POSTs the event as a JSON body", async () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createGpuQuery, queryGpus, waitGpuReleased } from "../src/gpu.ts";
+import { createGpuQuery, queryGpus, waitGpuReleased } from "../src/server/gpu.ts";
 
 const FAKE_DIR = join(import.meta.dir, "fixtures", "nvidia-smi");
 const recording = (name: string) => join(FAKE_DIR, "recorded", name);
@@ -130,7 +130,10 @@ describe("waitGpuReleased with the fake nvidia-smi", () => {
   it("answers undefined without waiting when there is no nvidia-smi", async () => {
     const empty = await mkdtemp(join(tmpdir(), "corral-no-smi-"));
     temps.push(empty);
-    const result = await waitGpuReleased(41001, { timeoutMs: 10_000, query: () => queryGpus({ env: { PATH: empty } }) });
+    const result = await waitGpuReleased(41001, {
+      timeoutMs: 10_000,
+      query: () => queryGpus({ env: { PATH: empty } }),
+    });
     expect(result.released).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { createController, type Controller } from "../src/lifecycle.ts";
+import { createController, type Controller } from "../src/lifecycle/controller.ts";
 import { LoadFailedError, PortInUseError, SlotInUseError } from "../src/errors.ts";
-import { isPortFree } from "../src/ports.ts";
+import { isPortFree } from "../src/server/ports.ts";
 import { alive, killAll, makeHome, type TestHome } from "./helpers/home.ts";
 
 const homes: TestHome[] = [];
@@ -11,7 +11,11 @@ const started = new Set<number>();
 async function setup(models: Parameters<typeof makeHome>[0]): Promise<{ t: TestHome; controller: Controller }> {
   const t = await makeHome(models);
   homes.push(t);
-  const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+  const controller = await createController({
+    home: t.home,
+    configFile: t.configFile,
+    gpuQuery: async () => undefined,
+  });
   controller.registry.subscribe((e) => {
     if (e.pid) started.add(e.pid);
   });
@@ -67,7 +71,14 @@ describe("load", () => {
   });
 
   it("refuses a port held by a foreign process and names its pid", async () => {
-    const holder = Bun.spawn(["bun", "-e", "const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('x') }); console.log(s.port); setInterval(() => {}, 1000)"], { stdout: "pipe" });
+    const holder = Bun.spawn(
+      [
+        "bun",
+        "-e",
+        "const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('x') }); console.log(s.port); setInterval(() => {}, 1000)",
+      ],
+      { stdout: "pipe" },
+    );
     started.add(holder.pid);
     const reader = holder.stdout.getReader();
     const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
@@ -220,7 +231,11 @@ describe("cpu affinity and GPU memory", () => {
     const config = JSON.parse(readFileSync(t.configFile, "utf8"));
     config.models[0].cpu_affinity = "0";
     await Bun.write(t.configFile, JSON.stringify(config));
-    const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+    const controller = await createController({
+      home: t.home,
+      configFile: t.configFile,
+      gpuQuery: async () => undefined,
+    });
     const { entry } = await controller.load("pinned", { gpu: 0 });
     started.add(entry.pid);
     expect(entry.cpu_affinity).toBe("0");

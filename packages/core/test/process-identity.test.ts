@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { identityOf, judgeEntry } from "../src/identity.ts";
-import { defaultProbe } from "../src/probe.ts";
-import type { ProcessInfo } from "../src/process.ts";
-import type { ProcessEntry } from "../src/schema.ts";
+import { identityOf, judgeEntry } from "../src/process/identity.ts";
+import { defaultProbe } from "../src/process/probe.ts";
+import type { ProcessInfo } from "../src/process/types.ts";
+import type { ProcessEntry } from "../src/store/schema.ts";
 import { namedCopy, spawnStandIn, waitFor, type StandIn } from "./fixtures/index.ts";
 
 const probe = defaultProbe();
@@ -68,10 +68,14 @@ describe("judgeEntry against real processes", () => {
     const redis = Bun.spawn([namedCopy("/bin/sleep", "redis-server"), "30"]);
     cleanups.push(() => redis.kill("SIGKILL"));
     // Wait for the exec: until then the child still shows as bun.
-    const info = await waitFor(async () => {
-      const seen = await live(redis.pid);
-      return seen.name === "redis-server" ? seen : undefined;
-    }, 5000, "redis-server to start");
+    const info = await waitFor(
+      async () => {
+        const seen = await live(redis.pid);
+        return seen.name === "redis-server" ? seen : undefined;
+      },
+      5000,
+      "redis-server to start",
+    );
     // A legacy entry recorded just now: only the name can tell this is not our server.
     const legacy = entryFor(redis.pid, { started_at: new Date().toISOString() });
     const result = judgeEntry(legacy, info);

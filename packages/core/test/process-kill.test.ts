@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { NotOurProcessError } from "../src/errors.ts";
-import { ancestorsOf, assertKillable, killTree } from "../src/kill.ts";
-import { defaultProbe } from "../src/probe.ts";
+import { ancestorsOf, assertKillable, killTree } from "../src/process/kill-tree.ts";
+import { defaultProbe } from "../src/process/probe.ts";
 import { spawnStandIn, waitFor, type StandIn } from "./fixtures/index.ts";
 
 const probe = defaultProbe();
@@ -18,13 +18,17 @@ async function standIn(args: string[] = []): Promise<StandIn> {
 
 /** The stand-in's fake children, once they are all up. */
 async function family(root: number, size: number): Promise<number[]> {
-  return waitFor(async () => {
-    const all = await probe.list();
-    const child = all.find((p) => p.ppid === root);
-    const grandchild = child && all.find((p) => p.ppid === child.pid);
-    const pids = [child?.pid, grandchild?.pid].filter((p): p is number => p !== undefined);
-    return pids.length === size ? pids : undefined;
-  }, 10_000, "the fake children to start");
+  return waitFor(
+    async () => {
+      const all = await probe.list();
+      const child = all.find((p) => p.ppid === root);
+      const grandchild = child && all.find((p) => p.ppid === child.pid);
+      const pids = [child?.pid, grandchild?.pid].filter((p): p is number => p !== undefined);
+      return pids.length === size ? pids : undefined;
+    },
+    10_000,
+    "the fake children to start",
+  );
 }
 
 async function gone(pid: number): Promise<boolean> {

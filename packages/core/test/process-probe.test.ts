@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { basename, join } from "node:path";
-import { judgeEntry } from "../src/identity.ts";
-import { procfsProbe } from "../src/probe-procfs.ts";
-import { psListProbe } from "../src/probe-pslist.ts";
-import type { ProcessInfo } from "../src/process.ts";
-import type { ProcessEntry } from "../src/schema.ts";
+import { judgeEntry } from "../src/process/identity.ts";
+import { procfsProbe } from "../src/process/procfs.ts";
+import { psListProbe } from "../src/process/pslist.ts";
+import type { ProcessInfo } from "../src/process/types.ts";
+import type { ProcessEntry } from "../src/store/schema.ts";
 import { waitFor } from "./fixtures/index.ts";
 
 const linux = process.platform === "linux";
@@ -37,7 +37,8 @@ describe.if(linux)("procfs and ps-list probes", () => {
     started.push(child);
     // Wait until the child has exec'd `sleep`, so both probes look at the same program.
     const deadline = Date.now() + 5000;
-    while (basename((await procfsProbe().get(child.pid))?.exe ?? "") !== "sleep" && Date.now() < deadline) await Bun.sleep(5);
+    while (basename((await procfsProbe().get(child.pid))?.exe ?? "") !== "sleep" && Date.now() < deadline)
+      await Bun.sleep(5);
     const [fast, slow] = await Promise.all([procfsProbe().get(child.pid), psListProbe().get(child.pid)]);
     expect(fast).toBeDefined();
     expect(slow).toBeDefined();
@@ -58,10 +59,14 @@ describe.if(linux)("procfs and ps-list probes", () => {
   it("both read a zombie as exited", async () => {
     const z = await zombie();
     try {
-      const seen = await waitFor(async () => {
-        const info = await procfsProbe().get(z.pid);
-        return info?.state === "Z" ? info : undefined;
-      }, 5000, "the background sleep to become a zombie");
+      const seen = await waitFor(
+        async () => {
+          const info = await procfsProbe().get(z.pid);
+          return info?.state === "Z" ? info : undefined;
+        },
+        5000,
+        "the background sleep to become a zombie",
+      );
       const viaPs = await psListProbe().get(z.pid);
       expect(viaPs?.state).toBe("Z");
       const entry: ProcessEntry = {
@@ -89,7 +94,7 @@ describe.if(linux && process.getuid?.() === 0)("procfsProbe as an unprivileged u
     const target = Bun.spawn(["sleep", "30"]);
     started.push(target);
     const script = `
-      const { procfsProbe } = await import(${JSON.stringify(join(import.meta.dir, "../src/probe-procfs.ts"))});
+      const { procfsProbe } = await import(${JSON.stringify(join(import.meta.dir, "../src/process/procfs.ts"))});
       const probe = procfsProbe();
       console.log(JSON.stringify({ info: await probe.get(${target.pid}), env: (await probe.environ(${target.pid})) ?? null }));
     `;
@@ -101,10 +106,20 @@ describe.if(linux && process.getuid?.() === 0)("procfsProbe as an unprivileged u
       stdout: "pipe",
       stderr: "pipe",
     });
-    const [out, err, code] = await Promise.all([new Response(reader.stdout).text(), new Response(reader.stderr).text(), reader.exited]);
+    const [out, err, code] = await Promise.all([
+      new Response(reader.stdout).text(),
+      new Response(reader.stderr).text(),
+      reader.exited,
+    ]);
     expect({ code, err }).toEqual({ code: 0, err: "" });
     const { info, env } = JSON.parse(out) as { info: ProcessInfo; env: unknown };
-    expect(info).toMatchObject({ pid: target.pid, name: "sleep", cmdline: ["sleep", "30"], uid: 0, accessDenied: true });
+    expect(info).toMatchObject({
+      pid: target.pid,
+      name: "sleep",
+      cmdline: ["sleep", "30"],
+      uid: 0,
+      accessDenied: true,
+    });
     expect(info.exe).toBeUndefined();
     expect(info.startTimeMs).toBeGreaterThan(0);
     expect(env).toBeNull();

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { basename } from "node:path";
-import { defaultProbe } from "../src/probe.ts";
+import { defaultProbe } from "../src/process/probe.ts";
 import { freePort, spawnStandIn, standInServer, waitFor, type StandIn, type StandInOptions } from "./fixtures/index.ts";
 
 const started: StandIn[] = [];
@@ -49,7 +49,10 @@ describe("the stand-in llama-server", () => {
 
   it("answers completions, and aborts with 134 when told to crash on one", async () => {
     const fine = await standIn();
-    const res = await fetch(`${fine.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [] }) });
+    const res = await fetch(`${fine.url}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ messages: [] }),
+    });
     expect(((await res.json()) as { choices: unknown[] }).choices).toHaveLength(1);
     const crashy = await standIn({ args: ["--fake-crash-on-completion"] });
     await fetch(`${crashy.url}/completion`, { method: "POST", body: "{}" }).catch(() => undefined);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { createController, type Controller } from "../src/lifecycle.ts";
+import { createController, type Controller } from "../src/lifecycle/controller.ts";
 import { alive, killAll, makeHome, type TestHome, type TestModel } from "./helpers/home.ts";
 
 const homes: TestHome[] = [];
@@ -10,7 +10,11 @@ const helper = join(import.meta.dir, "helpers", "controller-proc.ts");
 async function setup(models: TestModel[]): Promise<{ t: TestHome; controller: Controller }> {
   const t = await makeHome(models);
   homes.push(t);
-  const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+  const controller = await createController({
+    home: t.home,
+    configFile: t.configFile,
+    gpuQuery: async () => undefined,
+  });
   return { t, controller };
 }
 
@@ -60,9 +64,13 @@ describe("recover after the controller is SIGKILLed", () => {
     const orphans = await controller.registry.findOrphans();
     const ours = orphans.filter((o) => o.verdict === "ours");
     expect(ours).toHaveLength(1);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ours[0]!.port}/health`).catch(() => undefined))?.ok === true);
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${ours[0]!.port}/health`).catch(() => undefined))?.ok === true,
+    );
     const report = await controller.recover();
-    expect(report).toEqual([expect.objectContaining({ slot: "0", pid: ours[0]!.pid, outcome: "adopted", model_id: "tiny" })]);
+    expect(report).toEqual([
+      expect.objectContaining({ slot: "0", pid: ours[0]!.pid, outcome: "adopted", model_id: "tiny" }),
+    ]);
     const [tracked] = await controller.registry.list();
     expect(tracked?.entry).toMatchObject({ pid: ours[0]!.pid, status: "running", model_id: "tiny" });
     expect((await controller.registry.findOrphans()).filter((o) => o.verdict === "ours")).toEqual([]);
@@ -80,7 +88,10 @@ describe("recover after the controller is SIGKILLed", () => {
     expect(alive(entry.pid)).toBe(true);
     const first = await controller.recover();
     expect(first).toEqual([expect.objectContaining({ slot: "0", outcome: "loading" })]);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${entry.port}/health`).catch(() => undefined))?.ok === true, 10000);
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${entry.port}/health`).catch(() => undefined))?.ok === true,
+      10000,
+    );
     const second = await controller.recover();
     expect(second).toEqual([expect.objectContaining({ slot: "0", outcome: "running" })]);
     expect(await controller.registry.findOrphans()).not.toContainEqual(expect.objectContaining({ verdict: "ours" }));

@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EntryNotFoundError, NameNotFoundError, NotOurProcessError } from "../src/errors.ts";
-import { createRegistry, homeIdOf } from "../src/registry.ts";
-import type { ProcessEntry } from "../src/schema.ts";
+import { createRegistry, homeIdOf } from "../src/registry/registry.ts";
+import type { ProcessEntry } from "../src/store/schema.ts";
 import { standInServer } from "./fixtures/index.ts";
 import { alive, killAll } from "./helpers/home.ts";
 
@@ -30,7 +30,12 @@ async function startServer(args: string[] = [], env: Record<string, string> = {}
   started.add(child.pid);
   // Ready means listening: by then its command line and environment are all in /proc.
   const deadline = Date.now() + 15_000;
-  while (!(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`stand-in on port ${port} did not start`);
     await Bun.sleep(20);
   }
@@ -70,10 +75,14 @@ describe("registry", () => {
     const entry = await registry.register("0", entryFor(child.pid));
     expect(entry.executable).toEndWith("llama-server");
     expect(entry.proc_start_ms).toBeNumber();
-    const out = Bun.spawnSync(["bun", "-e", `
-      const { createRegistry } = await import(${JSON.stringify(join(import.meta.dir, "../src/registry.ts"))});
+    const out = Bun.spawnSync([
+      "bun",
+      "-e",
+      `
+      const { createRegistry } = await import(${JSON.stringify(join(import.meta.dir, "../src/registry/registry.ts"))});
       const v = await createRegistry({ home: ${JSON.stringify(home)} }).verify("0");
-      console.log(JSON.stringify(v.probe.state));`]);
+      console.log(JSON.stringify(v.probe.state));`,
+    ]);
     expect(out.stdout.toString().trim()).toBe('"running"');
   });
 
@@ -168,7 +177,9 @@ describe("registry", () => {
     expect(orphans.find((o) => o.pid === other.child.pid)?.verdict).toBe("foreign");
     const results = await registry.cleanupOrphans({ pids: [ours.child.pid, other.child.pid, 999999] });
     expect(results).toContainEqual({ pid: ours.child.pid, verdict: "ours", killed: true });
-    expect(results).toContainEqual(expect.objectContaining({ pid: other.child.pid, verdict: "foreign", killed: false }));
+    expect(results).toContainEqual(
+      expect.objectContaining({ pid: other.child.pid, verdict: "foreign", killed: false }),
+    );
     expect(results).toContainEqual(expect.objectContaining({ pid: 999999, killed: false }));
     expect(alive(ours.child.pid)).toBe(false);
     expect(alive(other.child.pid)).toBe(true);

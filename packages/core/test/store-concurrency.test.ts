@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LockTimeoutError } from "../src/errors.ts";
-import { withFileLock, type LockMethod } from "../src/lock.ts";
-import { createStore } from "../src/store.ts";
+import { withFileLock, type LockMethod } from "../src/store/lock.ts";
+import { createStore } from "../src/store/store.ts";
 import { storeEntry } from "./helpers/store-entry.ts";
 
 const helpers = join(import.meta.dir, "helpers");
@@ -78,7 +78,9 @@ describe("the store across processes", () => {
     const reader = spawnHelper("store-reader.ts", [file]);
     const [out, code] = await Promise.all([new Response(reader.stdout).text(), reader.exited]);
     expect(code).toBe(0);
-    expect(JSON.parse(out).entries).toEqual({ "0,1": storeEntry("0", { gpu_id: "0,1", model_path: "C:\\models\\x.gguf" }) });
+    expect(JSON.parse(out).entries).toEqual({
+      "0,1": storeEntry("0", { gpu_id: "0,1", model_path: "C:\\models\\x.gguf" }),
+    });
   });
 
   it("loses nothing when four processes add 50 entries each at once", async () => {
@@ -90,7 +92,9 @@ describe("the store across processes", () => {
     expect(outputs.flatMap((o) => o.trim().split("\n"))).toHaveLength(200);
 
     const snapshot = await createStore({ file }).read();
-    const slots = Object.keys(snapshot.entries).map(Number).sort((a, b) => a - b);
+    const slots = Object.keys(snapshot.entries)
+      .map(Number)
+      .sort((a, b) => a - b);
     expect(slots).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(snapshot.entries["137"]).toEqual(storeEntry("137"));
     expect(readdirSync(join(file, "..")).filter((name) => name.endsWith(".tmp"))).toEqual([]);
@@ -145,7 +149,9 @@ for (const method of ["flock", "pidfile"] as LockMethod[]) {
       const lockFile = join(tempHome(), "processes.json.lock");
       const holder = spawnHelper("store-lock-holder.ts", [lockFile, method]);
       await lineReader(holder.stdout).until((lines) => lines.includes("locked"));
-      const error = await withFileLock(lockFile, async () => "never", { method, timeoutMs: 200 }).catch((e: unknown) => e);
+      const error = await withFileLock(lockFile, async () => "never", { method, timeoutMs: 200 }).catch(
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(LockTimeoutError);
       expect((error as LockTimeoutError).holderPid).toBe(holder.pid);
       expect((error as LockTimeoutError).message).toContain(String(holder.pid));

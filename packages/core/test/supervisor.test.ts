@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { closeSync, openSync } from "node:fs";
-import { createController, type Controller } from "../src/lifecycle.ts";
-import { createSupervisor, type Supervisor } from "../src/supervisor.ts";
-import type { HistoryEvent } from "../src/schema.ts";
+import { createController, type Controller } from "../src/lifecycle/controller.ts";
+import { createSupervisor, type Supervisor } from "../src/supervision/supervisor.ts";
+import type { HistoryEvent } from "../src/store/schema.ts";
 import { alive, killAll, makeHome, type TestHome, type TestModel } from "./helpers/home.ts";
 
 const homes: TestHome[] = [];
@@ -12,7 +12,11 @@ const supervisors: Supervisor[] = [];
 async function setup(models: TestModel[], extra: Record<string, unknown> = {}) {
   const t = await makeHome(models, extra);
   homes.push(t);
-  const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: async () => undefined });
+  const controller = await createController({
+    home: t.home,
+    configFile: t.configFile,
+    gpuQuery: async () => undefined,
+  });
   controller.registry.subscribe((e) => {
     if (e.pid) started.add(e.pid);
   });
@@ -44,7 +48,9 @@ afterAll(() => {
 
 describe("supervisor", () => {
   it("restarts a crashed server with backoff and records it", async () => {
-    const { controller, supervisor, events } = await setup([{ id: "tiny", restart: "on-failure", max_restart_attempts: 3 }]);
+    const { controller, supervisor, events } = await setup([
+      { id: "tiny", restart: "on-failure", max_restart_attempts: 3 },
+    ]);
     const first = await controller.load("tiny", { gpu: 0 });
     supervisor.start();
     process.kill(first.entry.pid, "SIGKILL");
@@ -63,7 +69,12 @@ describe("supervisor", () => {
 
   it("gives up after the maximum number of attempts", async () => {
     const { controller, supervisor, events } = await setup([
-      { id: "flaky", restart: "on-failure", max_restart_attempts: 2, args: ["--fake-exit-after-ms", "200", "--fake-exit-code", "1"] },
+      {
+        id: "flaky",
+        restart: "on-failure",
+        max_restart_attempts: 2,
+        args: ["--fake-exit-after-ms", "200", "--fake-exit-code", "1"],
+      },
     ]);
     await controller.load("flaky", { gpu: 0 });
     supervisor.start();
@@ -123,7 +134,9 @@ describe("supervisor", () => {
       },
     });
     try {
-      const { controller, supervisor } = await setup([{ id: "tiny" }], { webhooks: [`http://127.0.0.1:${receiver.port}/hook`] });
+      const { controller, supervisor } = await setup([{ id: "tiny" }], {
+        webhooks: [`http://127.0.0.1:${receiver.port}/hook`],
+      });
       const { entry } = await controller.load("tiny", { gpu: 0 });
       supervisor.start();
       process.kill(entry.pid, "SIGKILL");
@@ -152,7 +165,15 @@ describe("adopt", () => {
     const orphan = (await controller.registry.findOrphans()).find((o) => o.pid === hand.pid);
     expect(orphan).toMatchObject({ verdict: "likely-ours", port, model_path: t.modelPath("tiny") });
     const entry = await controller.adopt(hand.pid);
-    expect(entry).toMatchObject({ pid: hand.pid, gpu_id: "1", port, model_id: "tiny", adopted: true, status: "running", log_file: logFile });
+    expect(entry).toMatchObject({
+      pid: hand.pid,
+      gpu_id: "1",
+      port,
+      model_id: "tiny",
+      adopted: true,
+      status: "running",
+      log_file: logFile,
+    });
     expect((await controller.logs("1", 20)).join("\n")).toContain("listening");
     expect((await controller.registry.findOrphans()).some((o) => o.pid === hand.pid)).toBe(false);
     const result = await controller.unload("1");

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import type { Subprocess } from "bun";
-import { createUsageSampler, type UsageSampler } from "../src/usage.ts";
+import { createUsageSampler, type UsageSampler } from "../src/process/usage.ts";
 
 const started: Subprocess[] = [];
 

@@ -15,16 +15,25 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, attempt: Attempt) {
   const { api } = ctx;
   // The API refuses a foreign orphan unless asked explicitly, and only a person's confirmation asks.
-  const killOne = (o: OrphanView) => api.post(`/api/v1/orphans/${o.pid}/kill${o.verdict === "foreign" ? "?include_foreign=true" : ""}`);
+  const killOne = (o: OrphanView) =>
+    api.post(`/api/v1/orphans/${o.pid}/kill${o.verdict === "foreign" ? "?include_foreign=true" : ""}`);
 
   return {
     async kill(orphan: OrphanView) {
       const reasons = orphan.reasons.join("; ") || "no reason given";
       const foreign =
         orphan.verdict === "foreign"
-          ? h("p", { class: "warning" }, `corral judges this process foreign (${reasons}): it may belong to someone else.`)
+          ? h(
+              "p",
+              { class: "warning" },
+              `corral judges this process foreign (${reasons}): it may belong to someone else.`,
+            )
           : undefined;
-      const body = [foreign, h("p", {}, "This process and its children are stopped:"), h("pre", { class: "command" }, formatCommand(orphan.command))];
+      const body = [
+        foreign,
+        h("p", {}, "This process and its children are stopped:"),
+        h("pre", { class: "command" }, formatCommand(orphan.command)),
+      ];
       if (!(await confirmDialog(`Kill orphan PID ${orphan.pid}?`, body, foreign ? "Kill anyway" : "Kill"))) return;
       await attempt(`Killing orphan PID ${orphan.pid}`, async () => {
         await killOne(orphan);
@@ -33,7 +42,12 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
     },
 
     async adopt(orphan: OrphanView) {
-      const slot = field("Slot (optional)", "slot", { pattern: "\\d{1,3}(,\\d{1,3})*" }, "Left empty: the GPU the process was started on.");
+      const slot = field(
+        "Slot (optional)",
+        "slot",
+        { pattern: "\\d{1,3}(,\\d{1,3})*" },
+        "Left empty: the GPU the process was started on.",
+      );
       const data = await formDialog({
         title: `Adopt orphan PID ${orphan.pid}`,
         body: [h("p", {}, "corral tracks it from now on, like a process it started."), slot],
@@ -58,13 +72,19 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
         { class: "targets" },
         ...targets.map((o) => h("li", {}, h("strong", {}, `PID ${o.pid}`), ` ${o.model ?? formatCommand(o.command)}`)),
       );
-      const note = skipped > 0 ? h("p", {}, `${skipped} foreign process${skipped === 1 ? " is" : "es are"} left alone.`) : undefined;
+      const note =
+        skipped > 0
+          ? h("p", {}, `${skipped} foreign process${skipped === 1 ? " is" : "es are"} left alone.`)
+          : undefined;
       const body = [h("p", {}, "Exactly these processes will be killed:"), list, note];
       if (!(await confirmDialog(`Kill ${plural(targets.length, "orphan")}?`, body, "Kill all listed"))) return;
       await attempt(`Cleaning up ${plural(targets.length, "orphan")}`, async () => {
         const results = await Promise.allSettled(targets.map(killOne));
-        const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`PID ${targets[i]?.pid}: ${(r.reason as Error).message}`] : []));
-        if (failed.length > 0) throw new Error(`killed ${targets.length - failed.length} of ${targets.length}; ${failed.join("; ")}`);
+        const failed = results.flatMap((r, i) =>
+          r.status === "rejected" ? [`PID ${targets[i]?.pid}: ${(r.reason as Error).message}`] : [],
+        );
+        if (failed.length > 0)
+          throw new Error(`killed ${targets.length - failed.length} of ${targets.length}; ${failed.join("; ")}`);
         return `Killed ${plural(targets.length, "orphan")}`;
       });
     },

@@ -64,7 +64,8 @@ export function createActions(ctx: ActionContext): Actions {
     async load() {
       const choices = await models();
       if (!choices) return;
-      if (choices.length === 0) return showError("Loading a model", new Error("no models are configured (add some to corral.yaml)"));
+      if (choices.length === 0)
+        return showError("Loading a model", new Error("no models are configured (add some to corral.yaml)"));
       const data = await formDialog({
         title: "Load a model",
         body: [modelSelect(choices), gpuField(ctx.gpus(), choices[0]?.gpu), portField()],
@@ -73,7 +74,11 @@ export function createActions(ctx: ActionContext): Actions {
       if (!data) return;
       const [model, gpu, port] = [text(data, "model_id"), text(data, "gpu_id"), text(data, "port")];
       await attempt(`Loading ${model} on GPU ${gpu}`, async () => {
-        await api.post("/api/v1/models/load", { model_id: model, gpu_id: gpuValue(gpu), ...(port ? { port: Number(port) } : {}) });
+        await api.post("/api/v1/models/load", {
+          model_id: model,
+          gpu_id: gpuValue(gpu),
+          ...(port ? { port: Number(port) } : {}),
+        });
         return `Loaded ${model} on GPU ${gpu}`;
       });
     },
@@ -83,7 +88,10 @@ export function createActions(ctx: ActionContext): Actions {
       if (choices.length === 0) return showError("Switching", new Error(`no model besides ${row.model} is configured`));
       const data = await formDialog({
         title: `Switch the model of slot ${row.slot}`,
-        body: [h("p", {}, `${row.model} is unloaded, then the chosen model loads on GPU ${row.gpus}.`), modelSelect(choices)],
+        body: [
+          h("p", {}, `${row.model} is unloaded, then the chosen model loads on GPU ${row.gpus}.`),
+          modelSelect(choices),
+        ],
         submitLabel: "Switch",
       });
       if (!data) return;
@@ -121,10 +129,18 @@ function gpuField(gpus: readonly GpuView[] | undefined, value: string | undefine
   const input = field(
     "GPU(s)",
     "gpu_id",
-    { required: true, value, list: "gpu-choices", inputmode: "numeric", pattern: "\\s*\\d{1,3}(\\s*,\\s*\\d{1,3})*\\s*" },
+    {
+      required: true,
+      value,
+      list: "gpu-choices",
+      inputmode: "numeric",
+      pattern: "\\s*\\d{1,3}(\\s*,\\s*\\d{1,3})*\\s*",
+    },
     'One index such as "0", or a list such as "0,1".',
   );
-  input.append(h("datalist", { id: "gpu-choices" }, ...(gpus ?? []).map((g) => h("option", { value: String(g.index) }, g.name))));
+  input.append(
+    h("datalist", { id: "gpu-choices" }, ...(gpus ?? []).map((g) => h("option", { value: String(g.index) }, g.name))),
+  );
   return input;
 }
 

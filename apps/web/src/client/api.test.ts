@@ -24,7 +24,8 @@ const server = Bun.serve({
       return Response.json({ error: { code: "UNAUTHORIZED", message: "a bearer token is required" } }, { status: 401 });
     }
     const path = new URL(req.url).pathname;
-    if (path === "/conflict") return Response.json({ error: { code: "SLOT_IN_USE", message: "slot 0 is held by qwen" } }, { status: 409 });
+    if (path === "/conflict")
+      return Response.json({ error: { code: "SLOT_IN_USE", message: "slot 0 is held by qwen" } }, { status: 409 });
     if (path === "/empty") return new Response(null, { status: 204 });
     return Response.json({ ok: true, echo: body ? JSON.parse(body) : null });
   },
@@ -35,7 +36,10 @@ const base = `http://127.0.0.1:${server.port}`;
 describe("createApiClient", () => {
   it("sends the stored token as a bearer header and JSON bodies", async () => {
     const api = createApiClient({ base, storage: memoryStore({ [TOKEN_KEY]: "s3cret" }) });
-    expect(await api.post("/load", { model_id: "q", gpu_id: 0 })).toEqual({ ok: true, echo: { model_id: "q", gpu_id: 0 } });
+    expect(await api.post("/load", { model_id: "q", gpu_id: 0 })).toEqual({
+      ok: true,
+      echo: { model_id: "q", gpu_id: 0 },
+    });
     expect(seen.at(-1)).toMatchObject({ auth: "Bearer s3cret", method: "POST" });
   });
 
@@ -62,7 +66,11 @@ describe("createApiClient", () => {
 
   it("throws the API's own code and message for other failures", async () => {
     const api = createApiClient({ base, storage: memoryStore({ [TOKEN_KEY]: "s3cret" }) });
-    expect(await api.post("/conflict").catch((e: unknown) => e)).toMatchObject({ status: 409, code: "SLOT_IN_USE", message: "slot 0 is held by qwen" });
+    expect(await api.post("/conflict").catch((e: unknown) => e)).toMatchObject({
+      status: 409,
+      code: "SLOT_IN_USE",
+      message: "slot 0 is held by qwen",
+    });
   });
 
   it("returns undefined for an empty body", async () => {
@@ -73,16 +81,23 @@ describe("createApiClient", () => {
 
 describe("errorOf", () => {
   it("names the field of an Elysia validation error", async () => {
-    const res = Response.json({ type: "validation", on: "body", property: "/gpu_id", summary: "Expected integer" }, { status: 422 });
+    const res = Response.json(
+      { type: "validation", on: "body", property: "/gpu_id", summary: "Expected integer" },
+      { status: 422 },
+    );
     expect(await errorOf(res)).toMatchObject({ status: 422, code: "HTTP_422", message: "gpu_id: Expected integer" });
   });
 
   it("uses plain text bodies and falls back to the status line", async () => {
     expect((await errorOf(new Response("upstream down", { status: 502 }))).message).toBe("upstream down");
-    expect((await errorOf(new Response("", { status: 500, statusText: "Internal Server Error" }))).message).toBe("500 Internal Server Error");
+    expect((await errorOf(new Response("", { status: 500, statusText: "Internal Server Error" }))).message).toBe(
+      "500 Internal Server Error",
+    );
   });
 
   it("reads a string error field", async () => {
-    expect((await errorOf(Response.json({ error: "model not found" }, { status: 404 }))).message).toBe("model not found");
+    expect((await errorOf(Response.json({ error: "model not found" }, { status: 404 }))).message).toBe(
+      "model not found",
+    );
   });
 });

@@ -129,7 +129,11 @@ export async function errorOf(response: Response): Promise<ApiError> {
     return new ApiError(response.status, `HTTP_${response.status}`, text.trim().slice(0, 300) || fallback);
   }
   const b = body as { error?: unknown; message?: unknown; summary?: unknown; property?: unknown; code?: unknown };
-  const e = (b.error && typeof b.error === "object" ? b.error : b) as { code?: unknown; message?: unknown; summary?: unknown };
+  const e = (b.error && typeof b.error === "object" ? b.error : b) as {
+    code?: unknown;
+    message?: unknown;
+    summary?: unknown;
+  };
   const code = typeof e.code === "string" ? e.code : `HTTP_${response.status}`;
   const where = typeof b.property === "string" && b.property ? `${b.property.replace(/^\//, "")}: ` : "";
   const message = [e.message, e.summary, b.error].find((m): m is string => typeof m === "string" && m.length > 0);

@@ -64,7 +64,12 @@ export async function confirmDialog(title: string, body: readonly Child[], confi
  * @example
  * field("Port", "port", { type: "number", min: 1, max: 65535 })
  */
-export function field(label: string, name: string, attrs: Record<string, string | number | boolean | undefined> = {}, hint?: string): HTMLElement {
+export function field(
+  label: string,
+  name: string,
+  attrs: Record<string, string | number | boolean | undefined> = {},
+  hint?: string,
+): HTMLElement {
   const id = `field-${name}-${++dialogCount}`;
   return h(
     "p",
@@ -90,7 +95,12 @@ export function modelSelect(models: readonly ModelOption[], selected?: string): 
       m.loadedIn.length > 0 ? ` · loaded in ${m.loadedIn.join(", ")}` : "",
     ),
   );
-  return h("p", { class: "field" }, h("label", { for: id }, "Model"), h("select", { id, name: "model_id", required: true }, ...options));
+  return h(
+    "p",
+    { class: "field" },
+    h("label", { for: id }, "Model"),
+    h("select", { id, name: "model_id", required: true }, ...options),
+  );
 }
 
 /**
@@ -103,7 +113,12 @@ export async function tokenDialog(message: string): Promise<string | undefined> 
     title: "API token",
     body: [
       h("p", {}, message),
-      field("Token", "token", { type: "password", required: true, autocomplete: "off" }, "Kept in this browser tab only (sessionStorage)."),
+      field(
+        "Token",
+        "token",
+        { type: "password", required: true, autocomplete: "off" },
+        "Kept in this browser tab only (sessionStorage).",
+      ),
     ],
     submitLabel: "Use token",
   });

@@ -23,7 +23,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     else if (value !== undefined && value !== false) el.setAttribute(key, String(value));
   }
   for (const child of children) {
-    if (child !== null && child !== undefined && child !== false) el.append(typeof child === "number" ? String(child) : child);
+    if (child !== null && child !== undefined && child !== false)
+      el.append(typeof child === "number" ? String(child) : child);
   }
   return el;
 }

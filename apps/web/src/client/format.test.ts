@@ -1,5 +1,14 @@
 import { describe, expect, it } from "bun:test";
-import { formatBytes, formatCommand, formatMib, formatPercent, formatTime, formatUptime, gpuMemory, NONE } from "./format.ts";
+import {
+  formatBytes,
+  formatCommand,
+  formatMib,
+  formatPercent,
+  formatTime,
+  formatUptime,
+  gpuMemory,
+  NONE,
+} from "./format.ts";
 
 describe("formatBytes", () => {
   it("picks the largest unit below 1024 with one decimal", () => {
@@ -68,7 +77,9 @@ describe("formatTime", () => {
 
 describe("formatCommand", () => {
   it("quotes only the arguments that need it", () => {
-    expect(formatCommand(["llama-server", "-m", "/models/my model.gguf"])).toBe('llama-server -m "/models/my model.gguf"');
+    expect(formatCommand(["llama-server", "-m", "/models/my model.gguf"])).toBe(
+      'llama-server -m "/models/my model.gguf"',
+    );
     expect(formatCommand("llama-server --port 1")).toBe("llama-server --port 1");
   });
 });

@@ -72,7 +72,10 @@ export function formatPercent(percent: number | undefined): string {
  * @example
  * gpuMemory(4096, 8192) // { text: "4.0 GiB / 8.0 GiB", share: 0.5 }
  */
-export function gpuMemory(usedMib: number | undefined, totalMib: number | undefined): { text: string; share: number | undefined } {
+export function gpuMemory(
+  usedMib: number | undefined,
+  totalMib: number | undefined,
+): { text: string; share: number | undefined } {
   const share = usedMib !== undefined && totalMib ? Math.min(1, Math.max(0, usedMib / totalMib)) : undefined;
   return { text: `${formatMib(usedMib)} / ${formatMib(totalMib)}`, share };
 }

@@ -22,7 +22,8 @@ export function followLog(api: ApiClient, slot: string, sink: LogSink, lines = 2
     },
     onEvent(message) {
       const body = parseJson(message.data);
-      if (message.event === "error") return sink.status(`The log cannot be followed: ${errorMessage(body) ?? message.data}`);
+      if (message.event === "error")
+        return sink.status(`The log cannot be followed: ${errorMessage(body) ?? message.data}`);
       sink.lines(toLogLines(body), fresh);
       fresh = false;
     },

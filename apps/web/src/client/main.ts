@@ -7,7 +7,15 @@ import { ApiError, createApiClient } from "./api.ts";
 import { createActions } from "./actions.ts";
 import { tokenDialog } from "./dialogs.ts";
 import { byId, h } from "./dom.ts";
-import { toGpus, toHistory, toOrphans, toProcessRows, type GpuView, type OrphanView, type ProcessRow } from "./normalize.ts";
+import {
+  toGpus,
+  toHistory,
+  toOrphans,
+  toProcessRows,
+  type GpuView,
+  type OrphanView,
+  type ProcessRow,
+} from "./normalize.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
 import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
 import { PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
@@ -70,7 +78,12 @@ function showError(what: string, error: unknown): void {
 
 const api = createApiClient({ askToken: tokenDialog });
 
-async function section<T>(note: HTMLElement, path: string, read: (json: unknown) => T, show: (value: T) => string): Promise<void> {
+async function section<T>(
+  note: HTMLElement,
+  path: string,
+  read: (json: unknown) => T,
+  show: (value: T) => string,
+): Promise<void> {
   try {
     note.textContent = show(read(await api.get(path)));
   } catch (error) {
@@ -135,7 +148,9 @@ function showStream(s: StreamState): void {
 const stream = openEventStream({ request: api.request, onEvent: changed, onState: showStream });
 
 el.head.replaceChildren(
-  ...PROCESS_COLUMNS.map((label) => h("th", { scope: "col" }, label === "Actions" ? h("span", { class: "visually-hidden" }, label) : label)),
+  ...PROCESS_COLUMNS.map((label) =>
+    h("th", { scope: "col" }, label === "Actions" ? h("span", { class: "visually-hidden" }, label) : label),
+  ),
 );
 el.load.addEventListener("click", () => void actions.load());
 el.orphansRefresh.addEventListener("click", changed);

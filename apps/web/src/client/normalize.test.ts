@@ -3,7 +3,16 @@ import { listOf, toGpus, toHistory, toLogLines, toModels, toOrphans, toProcessRo
 
 const status = {
   slot: "0",
-  entry: { pid: 4242, model_id: "qwen", model_name: "Qwen 7B", gpu_id: 0, port: 8081, status: "running", started_at: "x", command_line: [] },
+  entry: {
+    pid: 4242,
+    model_id: "qwen",
+    model_name: "Qwen 7B",
+    gpu_id: 0,
+    port: 8081,
+    status: "running",
+    started_at: "x",
+    command_line: [],
+  },
   state: "running",
   state_reason: "identity matches",
   health: { ok: true, state: "ok", ms: 2 },
@@ -47,8 +56,17 @@ describe("toProcessRows", () => {
   });
 
   it("reads the original controller's slot-keyed registry entries", () => {
-    const [row] = toProcessRows({ processes: { "1,2": { pid: 7, model_id: "m", gpu_id: "1,2", port: 9000, status: "loading" } } });
-    expect(row).toMatchObject({ slot: "1,2", gpus: "1,2", pid: 7, status: "loading", health: undefined, cpuPercent: undefined });
+    const [row] = toProcessRows({
+      processes: { "1,2": { pid: 7, model_id: "m", gpu_id: "1,2", port: 9000, status: "loading" } },
+    });
+    expect(row).toMatchObject({
+      slot: "1,2",
+      gpus: "1,2",
+      pid: 7,
+      status: "loading",
+      health: undefined,
+      cpuPercent: undefined,
+    });
   });
 
   it("shows the OS verdict when the process is gone though the registry says running", () => {
@@ -58,7 +76,11 @@ describe("toProcessRows", () => {
   });
 
   it("sorts slots numerically", () => {
-    const rows = toProcessRows([{ ...status, slot: "10" }, { ...status, slot: "2" }, { ...status, slot: "0,1" }]);
+    const rows = toProcessRows([
+      { ...status, slot: "10" },
+      { ...status, slot: "2" },
+      { ...status, slot: "0,1" },
+    ]);
     expect(rows.map((r) => r.slot)).toEqual(["0,1", "2", "10"]);
   });
 });
@@ -67,24 +89,49 @@ describe("toOrphans", () => {
   it("keeps the evidence and drops items without a PID", () => {
     const orphans = toOrphans({
       orphans: [
-        { pid: 99, user: "root", command_line: ["llama-server", "-m", "a.gguf"], model_id: "a", port: 8090, verdict: "ours", reasons: ["marker"] },
+        {
+          pid: 99,
+          user: "root",
+          command_line: ["llama-server", "-m", "a.gguf"],
+          model_id: "a",
+          port: 8090,
+          verdict: "ours",
+          reasons: ["marker"],
+        },
         { user: "nobody" },
       ],
     });
     expect(orphans).toEqual([
-      { pid: 99, user: "root", command: ["llama-server", "-m", "a.gguf"], model: "a", port: 8090, verdict: "ours", reasons: ["marker"] },
+      {
+        pid: 99,
+        user: "root",
+        command: ["llama-server", "-m", "a.gguf"],
+        model: "a",
+        port: 8090,
+        verdict: "ours",
+        reasons: ["marker"],
+      },
     ]);
   });
 
   it("reads the PID and command of a nested process and a single reason", () => {
     const [orphan] = toOrphans([{ process: { pid: 5, cmdline: ["x"], uid: 1000 }, reason: "foreign home" }]);
-    expect(orphan).toMatchObject({ pid: 5, command: ["x"], user: "1000", verdict: "unknown", reasons: ["foreign home"] });
+    expect(orphan).toMatchObject({
+      pid: 5,
+      command: ["x"],
+      user: "1000",
+      verdict: "unknown",
+      reasons: ["foreign home"],
+    });
   });
 });
 
 describe("toGpus", () => {
   it("reads the API's GPUs with the slots on each", () => {
-    const gpus = toGpus({ available: true, gpus: [{ index: 0, name: "H100", memory_used_mib: 10, memory_total_mib: 80, slots: ["0"] }] });
+    const gpus = toGpus({
+      available: true,
+      gpus: [{ index: 0, name: "H100", memory_used_mib: 10, memory_total_mib: 80, slots: ["0"] }],
+    });
     expect(gpus).toEqual([{ index: 0, name: "H100", usedMib: 10, totalMib: 80, slots: ["0"] }]);
   });
 

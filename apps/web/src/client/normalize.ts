@@ -69,8 +69,10 @@ export interface HistoryItem {
 
 type Rec = Record<string, unknown>;
 
-const rec = (x: unknown): Rec | undefined => (x !== null && typeof x === "object" && !Array.isArray(x) ? (x as Rec) : undefined);
-const str = (x: unknown): string | undefined => (typeof x === "string" ? x : typeof x === "number" ? String(x) : undefined);
+const rec = (x: unknown): Rec | undefined =>
+  x !== null && typeof x === "object" && !Array.isArray(x) ? (x as Rec) : undefined;
+const str = (x: unknown): string | undefined =>
+  typeof x === "string" ? x : typeof x === "number" ? String(x) : undefined;
 const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
 const first = <T>(read: (x: unknown) => T | undefined, ...xs: unknown[]): T | undefined => {
   for (const x of xs) {
@@ -142,9 +144,14 @@ export function toOrphans(json: unknown): OrphanView[] {
     const pid = first(num, o.pid, info.pid);
     if (pid === undefined) return [];
     const command = [o.command_line, o.cmdline, info.cmdline, o.command].find(
-      (c): c is string[] | string => typeof c === "string" || (Array.isArray(c) && c.every((a) => typeof a === "string")),
+      (c): c is string[] | string =>
+        typeof c === "string" || (Array.isArray(c) && c.every((a) => typeof a === "string")),
     );
-    const reasons = Array.isArray(o.reasons) ? o.reasons.map(String) : first(str, o.reason) !== undefined ? [String(o.reason)] : [];
+    const reasons = Array.isArray(o.reasons)
+      ? o.reasons.map(String)
+      : first(str, o.reason) !== undefined
+        ? [String(o.reason)]
+        : [];
     return [
       {
         pid,
@@ -195,7 +202,15 @@ export function toModels(json: unknown): ModelOption[] {
     const id = m && first(str, m.id, m.model_id, m._key);
     if (!m || id === undefined) return [];
     const loaded = Array.isArray(m.loaded_in) ? m.loaded_in.map(String) : [];
-    return [{ id, name: first(str, m.name, m.model_name) ?? id, gpu: first(str, m.gpu), port: first(num, m.port), loadedIn: loaded }];
+    return [
+      {
+        id,
+        name: first(str, m.name, m.model_name) ?? id,
+        gpu: first(str, m.gpu),
+        port: first(num, m.port),
+        loadedIn: loaded,
+      },
+    ];
   });
 }
 
@@ -225,7 +240,8 @@ export function toHistory(json: unknown): HistoryItem[] {
  */
 export function toLogLines(json: unknown): string[] {
   const body = rec(json);
-  const value = Array.isArray(json) || typeof json === "string" ? json : (body?.logs ?? body?.lines ?? body?.log ?? body?.content);
+  const value =
+    Array.isArray(json) || typeof json === "string" ? json : (body?.logs ?? body?.lines ?? body?.log ?? body?.content);
   if (Array.isArray(value)) return value.map(String);
   return typeof value === "string" && value !== "" ? value.split(/\r?\n/) : [];
 }

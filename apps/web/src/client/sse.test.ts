@@ -10,7 +10,9 @@ describe("SseParser", () => {
 
   it("joins data lines, skips comments and defaults the name to message", () => {
     const parser = new SseParser();
-    expect(parser.push(": keep-alive\n\ndata: a\ndata:b\n\n")).toEqual([{ event: "message", data: "a\nb", id: undefined }]);
+    expect(parser.push(": keep-alive\n\ndata: a\ndata:b\n\n")).toEqual([
+      { event: "message", data: "a\nb", id: undefined },
+    ]);
   });
 
   it("handles CRLF split between chunks without inventing a blank line", () => {
@@ -63,9 +65,15 @@ describe("openEventStream", () => {
       onState: (s) => states.push(s),
       initialDelayMs: 20,
     });
-    cleanups.push(() => stream.close(), () => sse.server.stop(true));
+    cleanups.push(
+      () => stream.close(),
+      () => sse.server.stop(true),
+    );
     await until(() => events.length >= 2);
-    expect(events.slice(0, 2).map((e) => [e.event, e.data])).toEqual([["message", "one"], ["status", "two"]]);
+    expect(events.slice(0, 2).map((e) => [e.event, e.data])).toEqual([
+      ["message", "one"],
+      ["status", "two"],
+    ]);
     const waits = states.filter((s) => s.kind === "waiting").map((s) => (s as { retryInMs: number }).retryInMs);
     expect(waits.slice(0, 2)).toEqual([20, 20]);
   });
@@ -81,7 +89,10 @@ describe("openEventStream", () => {
       initialDelayMs: 5,
       maxDelayMs: 20,
     });
-    cleanups.push(() => stream.close(), () => sse.server.stop(true));
+    cleanups.push(
+      () => stream.close(),
+      () => sse.server.stop(true),
+    );
     await until(() => waits.length >= 4);
     expect(waits.slice(0, 4)).toEqual([5, 10, 20, 20]);
   });
@@ -97,7 +108,10 @@ describe("openEventStream", () => {
       onState: (s) => states.push(s.kind),
       initialDelayMs: 5,
     });
-    cleanups.push(() => stream.close(), () => sse.server.stop(true));
+    cleanups.push(
+      () => stream.close(),
+      () => sse.server.stop(true),
+    );
     await until(() => states.includes("unauthorized"));
     await Bun.sleep(100);
     expect(sse.connections()).toBe(1);
@@ -108,7 +122,13 @@ describe("openEventStream", () => {
   it("reports closed and stops reconnecting once closed", async () => {
     const sse = sseServer([{ events: [] }]);
     const states: string[] = [];
-    const stream = openEventStream({ url: sse.url, request: fetch, onEvent: () => {}, onState: (s) => states.push(s.kind), initialDelayMs: 5 });
+    const stream = openEventStream({
+      url: sse.url,
+      request: fetch,
+      onEvent: () => {},
+      onState: (s) => states.push(s.kind),
+      initialDelayMs: 5,
+    });
     cleanups.push(() => sse.server.stop(true));
     await until(() => states.includes("waiting"));
     stream.close();

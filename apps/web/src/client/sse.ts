@@ -41,7 +41,8 @@ export class SseParser {
 
   #line(line: string, out: SseMessage[]): void {
     if (line === "") {
-      if (this.#data.length > 0) out.push({ event: this.#event || "message", data: this.#data.join("\n"), id: this.#id });
+      if (this.#data.length > 0)
+        out.push({ event: this.#event || "message", data: this.#data.join("\n"), id: this.#id });
       this.#data = [];
       this.#event = "";
       return;
@@ -96,7 +97,14 @@ export interface EventStreamOptions {
  * stream.close()
  */
 export function openEventStream(options: EventStreamOptions): EventStream {
-  const { url = "/api/v1/events", request, onEvent, onState = () => {}, initialDelayMs = 1000, maxDelayMs = 30_000 } = options;
+  const {
+    url = "/api/v1/events",
+    request,
+    onEvent,
+    onState = () => {},
+    initialDelayMs = 1000,
+    maxDelayMs = 30_000,
+  } = options;
   const abort = new AbortController();
   let delay = initialDelayMs;
   let timer: ReturnType<typeof setTimeout> | undefined;

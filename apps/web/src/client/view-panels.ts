@@ -36,8 +36,16 @@ function createOrphan(orphan: OrphanView, actions: OrphanActions): HTMLElement {
   const buttons = h(
     "div",
     { class: "actions" },
-    h("button", { type: "button", class: "danger", "aria-label": `Kill orphan PID ${orphan.pid}`, onclick: act(actions.kill) }, "Kill"),
-    h("button", { type: "button", "aria-label": `Adopt orphan PID ${orphan.pid}`, onclick: act(actions.adopt) }, "Adopt"),
+    h(
+      "button",
+      { type: "button", class: "danger", "aria-label": `Kill orphan PID ${orphan.pid}`, onclick: act(actions.kill) },
+      "Kill",
+    ),
+    h(
+      "button",
+      { type: "button", "aria-label": `Adopt orphan PID ${orphan.pid}`, onclick: act(actions.adopt) },
+      "Adopt",
+    ),
   );
   li.append(evidence, buttons);
   return li;
@@ -49,7 +57,8 @@ function fillOrphan(li: HTMLElement, orphan: OrphanView): void {
   if (li.dataset.signature === signature) return;
   li.dataset.signature = signature;
   const field = (label: string, value: Node | string) => [h("dt", {}, label), h("dd", {}, value)];
-  const reasons = orphan.reasons.length > 0 ? h("ul", { class: "reasons" }, ...orphan.reasons.map((r) => h("li", {}, r))) : NONE;
+  const reasons =
+    orphan.reasons.length > 0 ? h("ul", { class: "reasons" }, ...orphan.reasons.map((r) => h("li", {}, r))) : NONE;
   li.firstElementChild?.replaceChildren(
     h(
       "h3",
@@ -78,7 +87,12 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
   container.replaceChildren(
     ...gpus.map((gpu) => {
       const memory = gpuMemory(gpu.usedMib, gpu.totalMib);
-      const onGpu = (r: ProcessRow) => gpu.slots?.includes(r.slot) ?? r.gpus.split(",").map((g) => g.trim()).includes(String(gpu.index));
+      const onGpu = (r: ProcessRow) =>
+        gpu.slots?.includes(r.slot) ??
+        r.gpus
+          .split(",")
+          .map((g) => g.trim())
+          .includes(String(gpu.index));
       const holders = rows.filter((r) => !GONE.has(r.status) && onGpu(r));
       const percent = memory.share === undefined ? undefined : Math.round(memory.share * 100);
       return h(
@@ -99,7 +113,13 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
           h("span", { style: `width: ${percent ?? 0}%` }),
         ),
         h("p", {}, memory.text),
-        h("p", { class: "muted" }, holders.length > 0 ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.model})`).join(", ")}` : "No tracked slot"),
+        h(
+          "p",
+          { class: "muted" },
+          holders.length > 0
+            ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.model})`).join(", ")}`
+            : "No tracked slot",
+        ),
       );
     }),
   );
@@ -117,7 +137,12 @@ export function renderHistory(list: HTMLElement, items: readonly HistoryItem[]):
         item.slot !== undefined ? `slot ${item.slot}` : undefined,
         item.model,
         item.pid !== undefined ? `PID ${item.pid}` : undefined,
-        item.from !== undefined || item.to !== undefined ? [item.from, item.to].map((s) => s ?? "").join(" → ").trim() : undefined,
+        item.from !== undefined || item.to !== undefined
+          ? [item.from, item.to]
+              .map((s) => s ?? "")
+              .join(" → ")
+              .trim()
+          : undefined,
       ].filter(Boolean);
       return h(
         "li",

@@ -37,7 +37,11 @@ export const PROCESS_COLUMNS = [
  * @example
  * renderProcesses(byId("processes-body", HTMLTableSectionElement), rows, actions)
  */
-export function renderProcesses(tbody: HTMLTableSectionElement, rows: readonly ProcessRow[], actions: ProcessActions): void {
+export function renderProcesses(
+  tbody: HTMLTableSectionElement,
+  rows: readonly ProcessRow[],
+  actions: ProcessActions,
+): void {
   reconcile(
     tbody,
     rows,
@@ -53,7 +57,16 @@ const current = new WeakMap<HTMLElement, ProcessRow>();
 function createRow(row: ProcessRow, actions: ProcessActions): HTMLTableRowElement {
   const tr = h("tr");
   const button = (label: string, act: (r: ProcessRow) => void, cls = "") =>
-    h("button", { type: "button", class: cls, "aria-label": `${label} slot ${row.slot}`, onclick: () => act(current.get(tr) ?? row) }, label);
+    h(
+      "button",
+      {
+        type: "button",
+        class: cls,
+        "aria-label": `${label} slot ${row.slot}`,
+        onclick: () => act(current.get(tr) ?? row),
+      },
+      label,
+    );
   const cells = PROCESS_COLUMNS.slice(0, -1).map((label, i) =>
     i === 0 ? h("th", { scope: "row", "data-label": label }) : h("td", { "data-label": label }),
   );

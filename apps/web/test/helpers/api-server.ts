@@ -66,10 +66,15 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
   // JSON is YAML: corral.yaml holds it as is.
   writeFileSync(join(home, "corral.yaml"), JSON.stringify(config, null, 2));
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && key !== "CORRAL_TOKEN") env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && key !== "CORRAL_TOKEN") env[key] = value;
   if (options.token) env.CORRAL_TOKEN = options.token;
   if (options.pathFirst) env.PATH = `${options.pathFirst}:${env.PATH ?? ""}`;
-  const proc = Bun.spawn([process.execPath, MAIN, "--home", home, "--port", String(port)], { env, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, MAIN, "--home", home, "--port", String(port)], {
+    env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   let output = "";
   for (const stream of [proc.stdout, proc.stderr]) {
     void (async () => {
@@ -78,16 +83,24 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
     })();
   }
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => proc.exitCode === null && (await fetch(`${url}/api/v1/health`)).ok, 20_000, `the API on ${url}`).catch(
-    (e: Error) => {
-      proc.kill("SIGKILL");
-      throw new Error(`${e.message}\n${output}`);
-    },
-  );
+  await waitFor(
+    async () => proc.exitCode === null && (await fetch(`${url}/api/v1/health`)).ok,
+    20_000,
+    `the API on ${url}`,
+  ).catch((e: Error) => {
+    proc.kill("SIGKILL");
+    throw new Error(`${e.message}\n${output}`);
+  });
   return { url, home, exe, output: () => output, stop: () => stop(proc, url, home, exe, options.token) };
 }
 
-async function stop(proc: Subprocess, url: string, home: string, exe: string, token: string | undefined): Promise<void> {
+async function stop(
+  proc: Subprocess,
+  url: string,
+  home: string,
+  exe: string,
+  token: string | undefined,
+): Promise<void> {
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   const history = (await fetch(`${url}/api/v1/history?limit=10000`, { headers })
     .then((r) => r.json())

@@ -38,8 +38,11 @@ export interface TestBrowser {
  * @example
  * const b = await launchChromium(); await b.page.goto(url); await b.close()
  */
-export async function launchChromium(options: { readonly width?: number; readonly height?: number } = {}): Promise<TestBrowser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's browser with \`apt-get install -y chromium\``);
+export async function launchChromium(
+  options: { readonly width?: number; readonly height?: number } = {},
+): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's browser with \`apt-get install -y chromium\``);
   const profile = mkdtempSync(join(tmpdir(), "corral-web-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -52,7 +55,8 @@ export async function launchChromium(options: { readonly width?: number; readonl
   page.on("pageerror", (e) => pageErrors.push(e.message));
   page.on("console", (m) => {
     // Chromium logs every 4xx/5xx response; the page shows those itself, so they are no page error.
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded")) pageErrors.push(m.text());
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded"))
+      pageErrors.push(m.text());
   });
   return {
     context,

@@ -9,7 +9,11 @@ import { sseResponse } from "../sse.ts";
  * @example
  * app.use(eventRoutes(deps))
  */
-export function eventRoutes({ controller, supervisor, heartbeatMs }: Pick<RouteDeps, "controller" | "supervisor" | "heartbeatMs">) {
+export function eventRoutes({
+  controller,
+  supervisor,
+  heartbeatMs,
+}: Pick<RouteDeps, "controller" | "supervisor" | "heartbeatMs">) {
   // The supervisor relays the registry's events and those other processes (the CLI) append to
   // the history; subscribing to both would deliver this process's events twice.
   const feed: EventFeed = supervisor ?? controller.registry;
@@ -25,7 +29,9 @@ export function eventRoutes({ controller, supervisor, heartbeatMs }: Pick<RouteD
     {
       detail: {
         summary: "Live events (text/event-stream): every registry and supervisor event as it happens",
-        responses: { 200: { description: "an event stream", content: { "text/event-stream": { schema: { type: "string" } } } } },
+        responses: {
+          200: { description: "an event stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+        },
       },
     },
   );

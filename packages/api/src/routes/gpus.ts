@@ -10,7 +10,11 @@ const GpuSchema = t.Object({
   uuid: t.Optional(t.String()),
   slots: t.Array(t.String(), { description: "tracked slots that include this GPU" }),
   processes: t.Array(
-    t.Object({ pid: t.Integer(), used_memory_mib: t.Number(), slot: t.Optional(t.String({ description: "set when corral tracks the PID" })) }),
+    t.Object({
+      pid: t.Integer(),
+      used_memory_mib: t.Number(),
+      slot: t.Optional(t.String({ description: "set when corral tracks the PID" })),
+    }),
   ),
 });
 
@@ -44,7 +48,11 @@ export function gpuRoutes({ controller }: Pick<RouteDeps, "controller">) {
       return { available: true, taken_at: snapshot.taken_at, gpus };
     },
     {
-      response: t.Object({ available: t.Boolean({ description: "false where nvidia-smi is missing" }), taken_at: t.Optional(t.String()), gpus: t.Array(GpuSchema) }),
+      response: t.Object({
+        available: t.Boolean({ description: "false where nvidia-smi is missing" }),
+        taken_at: t.Optional(t.String()),
+        gpus: t.Array(GpuSchema),
+      }),
       detail: { summary: "GPU memory used and total per GPU, and which slot holds each" },
     },
   );

@@ -12,7 +12,10 @@ export function historyRoutes({ controller }: Pick<RouteDeps, "controller">) {
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["events"] } }).get(
     "/history",
     async ({ query }) => ({
-      events: await controller.registry.history.read({ limit: query.limit ?? 100, ...(query.slot ? { slot: slotKey(query.slot) } : {}) }),
+      events: await controller.registry.history.read({
+        limit: query.limit ?? 100,
+        ...(query.slot ? { slot: slotKey(query.slot) } : {}),
+      }),
     }),
     {
       query: t.Object({ limit: t.Optional(Limit), slot: t.Optional(Slot) }),

@@ -30,7 +30,9 @@ export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
       server?.timeout(request, 0);
       const options = { force: body.force, reason: "kill requested through the API" };
       const outcomes =
-        body.pid !== undefined ? [await registry.killByPid(body.pid, options)] : await registry.killByName(body.name!, options);
+        body.pid !== undefined
+          ? [await registry.killByPid(body.pid, options)]
+          : await registry.killByName(body.name!, options);
       return { killed: outcomes.map(render) };
     },
     {

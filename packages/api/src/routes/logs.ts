@@ -29,7 +29,10 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
           controller
             .followLogs(slot, (batch) => send({ data: { lines: batch } }), stop.signal, { tail: lines })
             .catch((error: Error) => {
-              send({ event: "error", data: { error: { code: (error as { code?: string }).code ?? "INTERNAL", message: error.message } } });
+              send({
+                event: "error",
+                data: { error: { code: (error as { code?: string }).code ?? "INTERNAL", message: error.message } },
+              });
               close();
             });
           return () => stop.abort();
@@ -44,7 +47,8 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
         follow: t.Optional(t.Boolean({ default: false, error: "follow: true or false" })),
       }),
       detail: {
-        summary: "The last lines of a slot's llama-server log (gpu_id defaults to 0, lines to 100); follow=true streams",
+        summary:
+          "The last lines of a slot's llama-server log (gpu_id defaults to 0, lines to 100); follow=true streams",
         responses: {
           200: {
             description: "{ logs, total_lines }, or an event stream with follow=true",

@@ -41,7 +41,12 @@ export function prometheusText(statuses: readonly ProcessStatus[], gpu: GpuSnaps
       return value === undefined ? [] : [[{ slot: s.slot, model: s.entry.model_id }, value] as const];
     });
   return render([
-    { name: "corral_processes_tracked", help: "Entries in the registry.", type: "gauge", samples: [[{}, statuses.length]] },
+    {
+      name: "corral_processes_tracked",
+      help: "Entries in the registry.",
+      type: "gauge",
+      samples: [[{}, statuses.length]],
+    },
     {
       name: "corral_process_up",
       help: "1 when the tracked llama-server is alive (identity checked) and its /health answers ok, else 0.",
@@ -54,9 +59,24 @@ export function prometheusText(statuses: readonly ProcessStatus[], gpu: GpuSnaps
       type: "counter",
       samples: per((s) => s.entry.restarts ?? 0),
     },
-    { name: "corral_process_uptime_seconds", help: "Seconds since the process started.", type: "gauge", samples: per((s) => (s.uptime_ms === undefined ? undefined : s.uptime_ms / 1000)) },
-    { name: "corral_process_cpu_percent", help: "CPU use, percent of one core, since the previous sample.", type: "gauge", samples: per((s) => s.usage?.cpu_percent) },
-    { name: "corral_process_resident_memory_bytes", help: "Resident memory of the process.", type: "gauge", samples: per((s) => s.usage?.rss_bytes) },
+    {
+      name: "corral_process_uptime_seconds",
+      help: "Seconds since the process started.",
+      type: "gauge",
+      samples: per((s) => (s.uptime_ms === undefined ? undefined : s.uptime_ms / 1000)),
+    },
+    {
+      name: "corral_process_cpu_percent",
+      help: "CPU use, percent of one core, since the previous sample.",
+      type: "gauge",
+      samples: per((s) => s.usage?.cpu_percent),
+    },
+    {
+      name: "corral_process_resident_memory_bytes",
+      help: "Resident memory of the process.",
+      type: "gauge",
+      samples: per((s) => s.usage?.rss_bytes),
+    },
     {
       name: "corral_process_gpu_memory_bytes",
       help: "GPU memory the process holds, where nvidia-smi tells.",
@@ -67,13 +87,21 @@ export function prometheusText(statuses: readonly ProcessStatus[], gpu: GpuSnaps
       name: "corral_gpu_memory_used_bytes",
       help: "GPU memory in use, per GPU.",
       type: "gauge",
-      samples: (gpu?.gpus ?? []).flatMap((g) => (g.memory_used_mib === undefined ? [] : [[{ gpu: String(g.index), name: g.name }, g.memory_used_mib * MIB] as const])),
+      samples: (gpu?.gpus ?? []).flatMap((g) =>
+        g.memory_used_mib === undefined
+          ? []
+          : [[{ gpu: String(g.index), name: g.name }, g.memory_used_mib * MIB] as const],
+      ),
     },
     {
       name: "corral_gpu_memory_total_bytes",
       help: "GPU memory in total, per GPU.",
       type: "gauge",
-      samples: (gpu?.gpus ?? []).flatMap((g) => (g.memory_total_mib === undefined ? [] : [[{ gpu: String(g.index), name: g.name }, g.memory_total_mib * MIB] as const])),
+      samples: (gpu?.gpus ?? []).flatMap((g) =>
+        g.memory_total_mib === undefined
+          ? []
+          : [[{ gpu: String(g.index), name: g.name }, g.memory_total_mib * MIB] as const],
+      ),
     },
   ]);
 }
@@ -87,7 +115,10 @@ export function metricsRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
   return new Elysia({ detail: { tags: ["metrics"] } }).get(
     "/metrics",
     async ({ set }) => {
-      const [statuses, gpu] = await Promise.all([supervisor ? supervisor.statuses(1000) : controller.status(), controller.gpuQuery()]);
+      const [statuses, gpu] = await Promise.all([
+        supervisor ? supervisor.statuses(1000) : controller.status(),
+        controller.gpuQuery(),
+      ]);
       set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
       return prometheusText(statuses, gpu);
     },

@@ -129,7 +129,12 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           model_id: ModelId,
           gpu_id: t.Optional(GpuId),
           port: t.Optional(Port),
-          replace: t.Optional(t.Boolean({ description: "unload whatever holds an overlapping slot first", error: "replace: true or false" })),
+          replace: t.Optional(
+            t.Boolean({
+              description: "unload whatever holds an overlapping slot first",
+              error: "replace: true or false",
+            }),
+          ),
           timeout_ms: t.Optional(TimeoutMs),
         }),
         response: LoadResponse,

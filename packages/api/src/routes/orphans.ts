@@ -72,10 +72,16 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
         server?.timeout(request, 0);
         const orphan = (await registry.findOrphans()).find((o) => o.pid === pid);
         if (!orphan) {
-          throw new CorralError("NOT_FOUND", `pid ${pid} is not an orphaned llama-server (it is tracked, gone, or not a llama-server)`);
+          throw new CorralError(
+            "NOT_FOUND",
+            `pid ${pid} is not an orphaned llama-server (it is tracked, gone, or not a llama-server)`,
+          );
         }
         if (orphan.verdict === "foreign" && !query.include_foreign) {
-          throw new NotOurProcessError(pid, `${orphan.reasons.join("; ")}; pass include_foreign=true to kill it anyway`);
+          throw new NotOurProcessError(
+            pid,
+            `${orphan.reasons.join("; ")}; pass include_foreign=true to kill it anyway`,
+          );
         }
         const { tree } = await registry.killByPid(pid, {
           force: query.force,

@@ -49,8 +49,10 @@ export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller
         const skipped = results.filter((r) => !r.killed && r.verdict === "foreign" && !include_foreign);
         const failed = results.filter((r) => !r.killed && !skipped.includes(r));
         const parts = [`Cleaned up ${killed.length} orphaned process${killed.length === 1 ? "" : "es"}`];
-        if (skipped.length) parts.push(`left ${skipped.length} foreign (pids ${pids(skipped)}; pass include_foreign=true)`);
-        if (failed.length) parts.push(`failed on ${failed.map((r) => `${r.pid} (${r.reason ?? "unknown"})`).join(", ")}`);
+        if (skipped.length)
+          parts.push(`left ${skipped.length} foreign (pids ${pids(skipped)}; pass include_foreign=true)`);
+        if (failed.length)
+          parts.push(`failed on ${failed.map((r) => `${r.pid} (${r.reason ?? "unknown"})`).join(", ")}`);
         return {
           success: failed.length === 0,
           orphaned_pids: results.map((r) => r.pid),

@@ -14,19 +14,39 @@ export const command: Command = {
   args: [{ name: "pid", description: "process id of the llama-server (corral orphans lists candidates)" }],
   options: {
     slot: { type: "string", value: "S", description: "slot to track it in [default: its CUDA_VISIBLE_DEVICES]" },
-    model: { type: "string", value: "ID", description: "model id to record [default: the configured model with its path]" },
+    model: {
+      type: "string",
+      value: "ID",
+      description: "model id to record [default: the configured model with its path]",
+    },
   },
   json: true,
   examples: ["corral adopt 4242", "corral adopt 4242 --slot 0,1 --model qwen-7b"],
   async run(ctx, input) {
-    const text = await need(ctx, input.args.pid, "<pid>", async (ui) => {
-      const orphans = (await (await ctx.controller()).registry.findOrphans()).filter((o) => o.verdict !== "foreign");
-      if (orphans.length === 0) throw new Error("no orphaned llama-server of ours to adopt");
-      const options = orphans.map((o) => ({ value: String(o.pid), label: `pid ${o.pid}`, hint: `${o.model_path ?? "?"}, port ${o.port ?? "?"}` }));
-      return ui.select({ message: "Which process should corral track?", options });
-    }, "corral orphans lists candidates");
+    const text = await need(
+      ctx,
+      input.args.pid,
+      "<pid>",
+      async (ui) => {
+        const orphans = (await (await ctx.controller()).registry.findOrphans()).filter((o) => o.verdict !== "foreign");
+        if (orphans.length === 0) throw new Error("no orphaned llama-server of ours to adopt");
+        const options = orphans.map((o) => ({
+          value: String(o.pid),
+          label: `pid ${o.pid}`,
+          hint: `${o.model_path ?? "?"}, port ${o.port ?? "?"}`,
+        }));
+        return ui.select({ message: "Which process should corral track?", options });
+      },
+      "corral orphans lists candidates",
+    );
     const pid = integerValue(text, "<pid>", { min: 1 }, "adopt");
-    const entry = await adoptAsking(ctx, await ctx.controller(), pid, stringFlag(input, "slot"), stringFlag(input, "model"));
+    const entry = await adoptAsking(
+      ctx,
+      await ctx.controller(),
+      pid,
+      stringFlag(input, "slot"),
+      stringFlag(input, "model"),
+    );
     return adoptOutcome([entry]);
   },
 };
@@ -64,7 +84,9 @@ export async function adoptAsking(
 export function adoptOutcome(entries: readonly ProcessEntry[]): Outcome {
   return {
     data: entries.length === 1 ? entries[0] : entries,
-    lines: entries.map((e) => `now tracking pid ${e.pid} in slot ${e.gpu_id}: ${e.model_id} on port ${e.port} (${e.status})`),
+    lines: entries.map(
+      (e) => `now tracking pid ${e.pid} in slot ${e.gpu_id}: ${e.model_id} on port ${e.port} (${e.status})`,
+    ),
     summary: `adopted ${entries.length === 1 ? `pid ${entries[0]?.pid}` : `${entries.length} processes`}`,
   };
 }

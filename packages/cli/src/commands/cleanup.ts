@@ -18,7 +18,12 @@ export const command: Command = {
   options: {
     force: { type: "boolean", description: "SIGKILL at once instead of SIGTERM first" },
     "include-foreign": { type: "boolean", description: "also kill other users' and other corral homes' servers" },
-    pid: { type: "string", multiple: true, value: "PID", description: "only these orphans (repeat, or a list such as 1,2)" },
+    pid: {
+      type: "string",
+      multiple: true,
+      value: "PID",
+      description: "only these orphans (repeat, or a list such as 1,2)",
+    },
   },
   json: true,
   destructive: true,
@@ -32,14 +37,21 @@ export const command: Command = {
     if (!ctx.yes) {
       const orphans = await registry.findOrphans();
       const candidates = pids ? orphans.filter((o) => pids?.includes(o.pid)) : orphans;
-      if (candidates.length === 0) return { data: [], lines: ["no orphaned llama-server to clean up"], summary: "nothing to do" };
+      if (candidates.length === 0)
+        return { data: [], lines: ["no orphaned llama-server to clean up"], summary: "nothing to do" };
       if (!includeForeign && candidates.every((o) => o.verdict === "foreign")) {
-        const lines = ["every orphan found is foreign (another user's or another corral home's): pass --include-foreign to kill them"];
+        const lines = [
+          "every orphan found is foreign (another user's or another corral home's): pass --include-foreign to kill them",
+        ];
         return { data: [], lines, summary: "nothing to do" };
       }
       pids ??= await pickOrphans(ctx, candidates, "Which orphans should be killed?", includeForeign);
       const chosen = candidates.filter((o) => pids?.includes(o.pid));
-      await confirmOrYes(ctx, `Kill ${chosen.length} process${chosen.length === 1 ? "" : "es"}?`, chosen.flatMap(evidenceOf));
+      await confirmOrYes(
+        ctx,
+        `Kill ${chosen.length} process${chosen.length === 1 ? "" : "es"}?`,
+        chosen.flatMap(evidenceOf),
+      );
     }
     const results = await withSpinner(
       ctx,

@@ -21,7 +21,10 @@ export const command: Command = {
   },
 };
 
-function gpusOutcome(snapshot: GpuSnapshot | undefined, entries: ReadonlyArray<{ slot: string; entry: ProcessEntry }>): Outcome {
+function gpusOutcome(
+  snapshot: GpuSnapshot | undefined,
+  entries: ReadonlyArray<{ slot: string; entry: ProcessEntry }>,
+): Outcome {
   if (!snapshot) {
     return {
       data: { available: false, gpus: [], processes: [] },
@@ -48,7 +51,11 @@ function gpusOutcome(snapshot: GpuSnapshot | undefined, entries: ReadonlyArray<{
       ]),
     );
   }
-  return { data: { available: true, ...snapshot }, lines, summary: `${snapshot.gpus.length} GPU${snapshot.gpus.length === 1 ? "" : "s"}` };
+  return {
+    data: { available: true, ...snapshot },
+    lines,
+    summary: `${snapshot.gpus.length} GPU${snapshot.gpus.length === 1 ? "" : "s"}`,
+  };
 }
 
 function trackedAs(held: { slot: string; entry: ProcessEntry } | undefined): string {

@@ -13,12 +13,18 @@ export interface CommandEntry {
  * const { command } = await COMMANDS.ls.load()
  */
 export const COMMANDS = {
-  ls: { summary: "list tracked llama-servers with live status (--models: configured models)", load: () => import("./ls.ts") },
+  ls: {
+    summary: "list tracked llama-servers with live status (--models: configured models)",
+    load: () => import("./ls.ts"),
+  },
   load: { summary: "start a model on a GPU and wait until it is ready", load: () => import("./load.ts") },
   unload: { summary: "stop the server in a slot", load: () => import("./unload.ts") },
   switch: { summary: "replace the model in a slot with another", load: () => import("./switch.ts") },
   verify: { summary: "check every tracked entry against the process table", load: () => import("./verify.ts") },
-  orphans: { summary: "list llama-servers that corral does not track, with evidence", load: () => import("./orphans.ts") },
+  orphans: {
+    summary: "list llama-servers that corral does not track, with evidence",
+    load: () => import("./orphans.ts"),
+  },
   cleanup: { summary: "kill orphaned llama-servers", load: () => import("./cleanup.ts") },
   kill: { summary: "kill a llama-server by pid or by name", load: () => import("./kill.ts") },
   adopt: { summary: "track a running llama-server that corral did not start", load: () => import("./adopt.ts") },

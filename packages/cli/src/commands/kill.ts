@@ -16,7 +16,11 @@ export const command: Command = {
   usage: "(--pid N | --name NAME)",
   options: {
     pid: { type: "string", value: "N", description: "the process id to kill" },
-    name: { type: "string", value: "NAME", description: "a tracked model id or name, or a llama-server executable name" },
+    name: {
+      type: "string",
+      value: "NAME",
+      description: "a tracked model id or name, or a llama-server executable name",
+    },
     force: { type: "boolean", description: "SIGKILL at once instead of SIGTERM first" },
     "include-foreign": { type: "boolean", description: "allow killing another user's llama-server" },
   },
@@ -29,7 +33,9 @@ export const command: Command = {
     let name = stringFlag(input, "name");
     if (pid !== undefined && name !== undefined) throw new UsageError("give --pid or --name, not both", "kill");
     if (pid === undefined && name === undefined) {
-      const typed = await need(ctx, undefined, "--pid or --name", (ui) => ui.text({ message: "Which process? (a pid or a name)" }));
+      const typed = await need(ctx, undefined, "--pid or --name", (ui) =>
+        ui.text({ message: "Which process? (a pid or a name)" }),
+      );
       if (/^\d+$/.test(typed.trim())) pid = integerValue(typed, "pid", { min: 1 }, "kill");
       else name = typed.trim();
     }
@@ -40,7 +46,10 @@ export const command: Command = {
     const outcomes = await withSpinner(
       ctx,
       `Killing ${target}`,
-      async () => (pid !== undefined ? [await controller.registry.killByPid(pid, options)] : controller.registry.killByName(name ?? "", options)),
+      async () =>
+        pid !== undefined
+          ? [await controller.registry.killByPid(pid, options)]
+          : controller.registry.killByName(name ?? "", options),
       (r) => `killed ${r.length} process${r.length === 1 ? "" : "es"}`,
     );
     return killOutcome(outcomes);
@@ -49,7 +58,9 @@ export const command: Command = {
 
 async function evidence(controller: Controller, pid: number | undefined, name: string | undefined): Promise<string[]> {
   if (pid === undefined) {
-    const tracked = (await controller.registry.list()).filter(({ entry }) => [entry.model_id, entry.model_name].includes(name ?? ""));
+    const tracked = (await controller.registry.list()).filter(({ entry }) =>
+      [entry.model_id, entry.model_name].includes(name ?? ""),
+    );
     if (tracked.length === 0) return [`every llama-server process named "${name}"`];
     return tracked.map(({ slot, entry }) => `slot ${slot}: ${entry.model_id}, pid ${entry.pid}, port ${entry.port}`);
   }
@@ -66,9 +77,12 @@ function killOutcome(outcomes: readonly KillOutcome[]): Outcome {
   const lines = table(outcomes, [
     { header: "PID", cell: (o) => String(o.pid), align: "right" },
     { header: "SLOT", cell: (o) => o.slot ?? "-" },
-    { header: "RESULT", cell: (o) => (o.signalled ? `${o.tree?.signal ?? "signalled"}${o.tree?.escalated ? " (after timeout)" : ""}` : "already gone") },
+    {
+      header: "RESULT",
+      cell: (o) =>
+        o.signalled ? `${o.tree?.signal ?? "signalled"}${o.tree?.escalated ? " (after timeout)" : ""}` : "already gone",
+    },
     { header: "TOOK", cell: (o) => duration(o.tree?.ms), align: "right" },
   ]);
   return { data: outcomes, lines, summary: `killed ${outcomes.length}` };
 }
-

@@ -14,9 +14,17 @@ export const command: Command = {
   args: [{ name: "model", description: "model id from the configuration (corral ls --models)" }],
   options: {
     gpu: { type: "string", value: "GPU", description: "GPU index or list such as 0,1 [default: the model's gpu]" },
-    port: { type: "string", value: "N", description: "port to listen on [default: the model's, the GPU's, or a free one]" },
+    port: {
+      type: "string",
+      value: "N",
+      description: "port to listen on [default: the model's, the GPU's, or a free one]",
+    },
     replace: { type: "boolean", description: "stop whatever holds the slot first" },
-    "timeout-ms": { type: "string", value: "MS", description: "how long to wait for /health [default: timeouts.load_ms]" },
+    "timeout-ms": {
+      type: "string",
+      value: "MS",
+      description: "how long to wait for /health [default: timeouts.load_ms]",
+    },
   },
   json: true,
   examples: ["corral load qwen-7b", "corral load qwen-7b --gpu 0,1 --port 8090 --replace"],
@@ -28,7 +36,11 @@ export const command: Command = {
     const model = findModel(controller.config, modelId);
     const gpu = await pickGpu(ctx, stringFlag(input, "gpu"), model.gpu);
     const chosenPort = await pickPort(ctx, port, model.port);
-    const options = { ...(gpu === undefined ? {} : { gpu }), ...(chosenPort === undefined ? {} : { port: chosenPort }), timeoutMs };
+    const options = {
+      ...(gpu === undefined ? {} : { gpu }),
+      ...(chosenPort === undefined ? {} : { port: chosenPort }),
+      timeoutMs,
+    };
     const result = await loadOrReplace(ctx, controller, modelId, options, booleanFlag(input, "replace"));
     return loadOutcome(result, "loaded");
   },
@@ -41,7 +53,13 @@ interface Target {
 }
 
 /** In a terminal a held slot is a question ("replace it?"), not a dead end. */
-async function loadOrReplace(ctx: Context, controller: Controller, modelId: string, target: Target, replace: boolean): Promise<LoadResult> {
+async function loadOrReplace(
+  ctx: Context,
+  controller: Controller,
+  modelId: string,
+  target: Target,
+  replace: boolean,
+): Promise<LoadResult> {
   try {
     return await spinLoad(ctx, controller, modelId, target, replace);
   } catch (error) {
@@ -51,14 +69,23 @@ async function loadOrReplace(ctx: Context, controller: Controller, modelId: stri
     ui.log.warn((error as Error).message);
     const ok = answer(
       ui,
-      await ui.confirm({ message: `Stop ${held.model_id} (pid ${held.pid}, slot ${held.slot}) and load ${modelId} instead?`, initialValue: false }),
+      await ui.confirm({
+        message: `Stop ${held.model_id} (pid ${held.pid}, slot ${held.slot}) and load ${modelId} instead?`,
+        initialValue: false,
+      }),
     );
     if (!ok) throw error;
     return spinLoad(ctx, controller, modelId, target, true);
   }
 }
 
-function spinLoad(ctx: Context, controller: Controller, modelId: string, target: Target, replace: boolean): Promise<LoadResult> {
+function spinLoad(
+  ctx: Context,
+  controller: Controller,
+  modelId: string,
+  target: Target,
+  replace: boolean,
+): Promise<LoadResult> {
   const where = target.gpu === undefined ? "its default GPU" : `GPU ${target.gpu}`;
   return withSpinner(
     ctx,

@@ -25,7 +25,11 @@ export const command: Command = {
     const controller = await ctx.controller();
     if (!booleanFlag(input, "follow")) {
       const lines = await controller.logs(slot, count);
-      return { data: { slot, lines }, lines: lines.length ? lines : [`slot ${slot} has no log lines`], summary: `last ${lines.length} lines of slot ${slot}` };
+      return {
+        data: { slot, lines },
+        lines: lines.length ? lines : [`slot ${slot} has no log lines`],
+        summary: `last ${lines.length} lines of slot ${slot}`,
+      };
     }
     // One read gives the tail and then every new line: nothing written in between is lost.
     await follow(ctx, (onLines, signal) => controller.followLogs(slot, onLines, signal, { tail: count }));

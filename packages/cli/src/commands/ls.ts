@@ -56,7 +56,11 @@ function gpuMemory(row: ProcessStatus): string {
 
 function modelsOutcome(models: readonly ModelView[]): Outcome {
   if (models.length === 0) {
-    return { data: [], lines: ["no models are configured (add them under `models:` in corral.yaml)"], summary: "no models" };
+    return {
+      data: [],
+      lines: ["no models are configured (add them under `models:` in corral.yaml)"],
+      summary: "no models",
+    };
   }
   const lines = table(models, [
     { header: "ID", cell: (m) => style.bold(m.id) },

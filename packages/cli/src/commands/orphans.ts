@@ -63,12 +63,20 @@ export function evidenceOf(o: Orphan): string[] {
  * @example
  * const pids = await pickOrphans(ctx, orphans, "Which should go?", false)
  */
-export async function pickOrphans(ctx: Context, orphans: readonly Orphan[], question: string, includeForeign: boolean): Promise<number[]> {
+export async function pickOrphans(
+  ctx: Context,
+  orphans: readonly Orphan[],
+  question: string,
+  includeForeign: boolean,
+): Promise<number[]> {
   const ui = await ctx.ui();
   const options = orphans.map((o) => ({
     value: o.pid,
     label: `pid ${o.pid}  ${o.model_path ?? o.command_line[0] ?? "?"}${o.port === undefined ? "" : ` :${o.port}`}`,
-    hint: o.verdict === "foreign" && !includeForeign ? "foreign (pass --include-foreign to pick it)" : `${o.verdict}, user ${o.user ?? o.uid ?? "?"}`,
+    hint:
+      o.verdict === "foreign" && !includeForeign
+        ? "foreign (pass --include-foreign to pick it)"
+        : `${o.verdict}, user ${o.user ?? o.uid ?? "?"}`,
     disabled: o.verdict === "foreign" && !includeForeign,
   }));
   const initialValues = orphans.filter((o) => o.verdict === "ours").map((o) => o.pid);

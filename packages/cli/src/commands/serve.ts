@@ -12,7 +12,11 @@ export const command: Command = {
   args: [],
   options: {
     host: { type: "string", value: "HOST", description: "address to listen on [default: server.host, 127.0.0.1]" },
-    port: { type: "string", value: "N", description: "port to listen on, 0 for any free one [default: server.port, 7070]" },
+    port: {
+      type: "string",
+      value: "N",
+      description: "port to listen on, 0 for any free one [default: server.port, 7070]",
+    },
   },
   examples: ["corral serve", "corral serve --port 8000", "CORRAL_TOKEN=secret corral serve --host 0.0.0.0"],
   async run(ctx, input) {

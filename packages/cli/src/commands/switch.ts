@@ -17,8 +17,16 @@ export const command: Command = {
     { name: "model", description: "model id to load there" },
   ],
   options: {
-    port: { type: "string", value: "N", description: "port for the new model [default: the model's, else the old port]" },
-    "timeout-ms": { type: "string", value: "MS", description: "how long to wait for /health [default: timeouts.load_ms]" },
+    port: {
+      type: "string",
+      value: "N",
+      description: "port for the new model [default: the model's, else the old port]",
+    },
+    "timeout-ms": {
+      type: "string",
+      value: "MS",
+      description: "how long to wait for /health [default: timeouts.load_ms]",
+    },
   },
   json: true,
   examples: ["corral switch 0 llama-3-8b"],
@@ -31,7 +39,11 @@ export const command: Command = {
     const result = await withSpinner(
       ctx,
       `Switching slot ${slot} to ${modelId}`,
-      () => controller.switch(slot, modelId, { ...(port === undefined ? {} : { port }), ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
+      () =>
+        controller.switch(slot, modelId, {
+          ...(port === undefined ? {} : { port }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        }),
       (r) => `${modelId} is ready in slot ${r.slot} after ${duration(r.readyMs)}`,
       `slot ${slot} is mid-switch: "corral ls" shows what runs there`,
     );

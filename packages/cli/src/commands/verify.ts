@@ -32,5 +32,9 @@ function verifyOutcome(verified: readonly VerifiedEntry[]): Outcome {
     { header: "WHY", cell: (v) => v.probe.reason },
   ]);
   const bad = verified.filter((v) => v.probe.state !== "running").length;
-  return { data: verified, lines, summary: bad === 0 ? "every entry checks out" : `${bad} of ${verified.length} entries do not check out` };
+  return {
+    data: verified,
+    lines,
+    summary: bad === 0 ? "every entry checks out" : `${bad} of ${verified.length} entries do not check out`,
+  };
 }

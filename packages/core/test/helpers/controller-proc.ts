@@ -1,6 +1,6 @@
 // A controller in its own process, for crash tests: `bun controller-proc.ts <home> <config> load <model> <gpu> [after-spawn]`
 // or `… unload <slot> <timeoutMs>`. It prints "ready" before acting and "done" when finished.
-import { createController } from "../../src/lifecycle.ts";
+import { createController } from "../../src/lifecycle/controller.ts";
 
 const [home, configFile, action, a, b, crash] = process.argv.slice(2);
 const controller = await createController({

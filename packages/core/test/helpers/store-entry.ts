@@ -1,4 +1,4 @@
-import type { ProcessEntry } from "../../src/schema.ts";
+import type { ProcessEntry } from "../../src/store/schema.ts";
 
 /** A valid registry entry for tests; `over` replaces any field. */
 export function storeEntry(slot: string, over: Partial<ProcessEntry> = {}): ProcessEntry {

@@ -1,6 +1,6 @@
 // Adds entries to a registry one `update` at a time and prints each slot once its update resolved.
 // usage: bun store-writer.ts <file> <first slot> <count|"forever"> [command_line bytes]
-import { createStore } from "../../src/store.ts";
+import { createStore } from "../../src/store/store.ts";
 import { storeEntry } from "./store-entry.ts";
 
 const [file, firstArg, countArg, padArg] = process.argv.slice(2);

@@ -1,0 +1,340 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { ConfigError, UnknownModelError } from "../errors.ts";
+import { fail, integer, keyPath, mapping, port, strings, text, type FieldContext } from "./fields.ts";
+import { gpuKey, modelKeyPath, parseModels, type ModelConfig } from "./models.ts";
+import { defaultHome } from "../paths.ts";
+
+export type { ModelConfig } from "./models.ts";
+
+/** The whole configuration, defaults filled in. Keys are snake_case as in the file. */
+export interface CorralConfig {
+  /** the file it was read from; undefined for the built-in defaults */
+  readonly file?: string;
+  /** @default "llama-server" (looked up on PATH) */
+  readonly llama_server: string;
+  /** address the llama-servers listen on @default "127.0.0.1" */
+  readonly host: string;
+  readonly ports: {
+    /** where a free port is picked when neither the model nor its GPU names one @default [8081, 8099] */
+    readonly range: readonly [number, number];
+    /** port per slot key @default { "0": 8081, "1": 8088 } (the original controller's) */
+    readonly gpu: Readonly<Record<string, number>>;
+  };
+  readonly timeouts: {
+    /** @default 300000 */
+    readonly load_ms: number;
+    /** SIGTERM → SIGKILL @default 10000 */
+    readonly stop_ms: number;
+    /** one /health request @default 2000 */
+    readonly health_ms: number;
+  };
+  readonly watch: { /** @default 5000 */ readonly interval_ms: number };
+  readonly restart: {
+    /** @default 1000 */
+    readonly backoff_ms: number;
+    /** @default 60000 */
+    readonly backoff_max_ms: number;
+    /** running this long resets the attempt count @default 300000 */
+    readonly stable_ms: number;
+    /** @default 5 */
+    readonly max_attempts: number;
+  };
+  /** URLs that receive event POSTs @default [] */
+  readonly webhooks: readonly string[];
+  /** how long unload waits for GPU memory to be released @default 10000 */
+  readonly gpu_release_wait_ms: number;
+  readonly server: {
+    /** @default "127.0.0.1" */
+    readonly host: string;
+    /** @default 7070 */
+    readonly port: number;
+    readonly token?: string;
+    /** allowed origins @default [] */
+    readonly cors: readonly string[];
+  };
+  /** @default [] */
+  readonly models: readonly ModelConfig[];
+}
+
+const TOP_KEYS = [
+  "llama_server",
+  "host",
+  "ports",
+  "timeouts",
+  "watch",
+  "restart",
+  "webhooks",
+  "gpu_release_wait_ms",
+  "server",
+  "models",
+] as const;
+
+/**
+ * The configuration used when there is no file.
+ * @example
+ * defaultConfig().ports.gpu // { "0": 8081, "1": 8088 }
+ */
+export function defaultConfig(): CorralConfig {
+  return {
+    llama_server: "llama-server",
+    host: "127.0.0.1",
+    ports: { range: [8081, 8099], gpu: { "0": 8081, "1": 8088 } },
+    timeouts: { load_ms: 300_000, stop_ms: 10_000, health_ms: 2_000 },
+    watch: { interval_ms: 5_000 },
+    restart: { backoff_ms: 1_000, backoff_max_ms: 60_000, stable_ms: 300_000, max_attempts: 5 },
+    webhooks: [],
+    gpu_release_wait_ms: 10_000,
+    server: { host: "127.0.0.1", port: 7070, cors: [] },
+    models: [],
+  };
+}
+
+/** "~/x" → home folder; relative → from the config file's folder (left as written without a file). */
+function pathResolver(file: string | undefined): (path: string) => string {
+  return (path) => {
+    if (path === "~" || path.startsWith("~/")) return join(homedir(), path.slice(1));
+    if (isAbsolute(path) || file === undefined) return path;
+    return resolve(dirname(file), path);
+  };
+}
+
+/**
+ * Validates a parsed config document and fills in defaults. Accepts the original
+ * controller's spellings (`restart_on_crash`, `models` as a map, `args` as a map).
+ * @throws ConfigError naming the exact key path, e.g. `models[2].port`
+ * @example
+ * parseConfig({ models: [{ id: "qwen", path: "/m/qwen.gguf", gpu: 0 }] }).models[0]?.gpu // "0"
+ */
+export function parseConfig(raw: unknown, file?: string): CorralConfig {
+  const ctx: FieldContext = { file };
+  const d = defaultConfig();
+  const top = mapping(ctx, raw, "", TOP_KEYS) ?? {};
+  const resolvePath = pathResolver(file);
+  const restart = parseRestart(ctx, top.restart, d.restart);
+  const server = parseServer(ctx, top.server, d.server);
+  const llama = text(ctx, top.llama_server, "llama_server", d.llama_server);
+  return {
+    ...(file === undefined ? {} : { file }),
+    // A bare name is looked up on PATH at start time; only something path-like is resolved here.
+    llama_server: /[\\/]/.test(llama) || llama.startsWith("~") ? resolvePath(llama) : llama,
+    host: text(ctx, top.host, "host", d.host),
+    ports: parsePorts(ctx, top.ports, d.ports),
+    timeouts: parseTimeouts(ctx, top.timeouts, d.timeouts),
+    watch: {
+      interval_ms: positive(
+        ctx,
+        mapping(ctx, top.watch, "watch", ["interval_ms"])?.interval_ms,
+        "watch.interval_ms",
+        d.watch.interval_ms,
+      ),
+    },
+    restart,
+    webhooks: parseWebhooks(ctx, top.webhooks),
+    gpu_release_wait_ms: integer(ctx, top.gpu_release_wait_ms, "gpu_release_wait_ms", d.gpu_release_wait_ms),
+    server,
+    models: parseModels({ file, resolvePath, maxRestartAttempts: restart.max_attempts }, top.models),
+  };
+}
+
+function positive(ctx: FieldContext, value: unknown, key: string, fallback: number): number {
+  return integer(ctx, value, key, fallback, { min: 1 });
+}
+
+function parsePorts(ctx: FieldContext, value: unknown, d: CorralConfig["ports"]): CorralConfig["ports"] {
+  const m = mapping(ctx, value, "ports", ["range", "gpu"]) ?? {};
+  let range = d.range;
+  if (m.range !== undefined && m.range !== null) {
+    if (!Array.isArray(m.range) || m.range.length !== 2)
+      fail(ctx, "ports.range", "must be [low, high], e.g. [8081, 8099]");
+    const low = port(ctx, m.range[0], "ports.range[0]") ?? fail(ctx, "ports.range[0]", "is required");
+    const high = port(ctx, m.range[1], "ports.range[1]") ?? fail(ctx, "ports.range[1]", "is required");
+    if (low > high) fail(ctx, "ports.range", `low end ${low} is above high end ${high}`);
+    range = [low, high];
+  }
+  const gpuMap = mapping(ctx, m.gpu, "ports.gpu");
+  // A gpu map in the file replaces the defaults as a whole: merging would keep ports the user removed.
+  const gpu =
+    gpuMap === undefined
+      ? d.gpu
+      : Object.fromEntries(
+          Object.entries(gpuMap).map(([slot, p]) => {
+            const key = keyPath("ports.gpu", slot);
+            return [gpuKey(ctx, slot, key), port(ctx, p, key) ?? fail(ctx, key, "must be a port")];
+          }),
+        );
+  return { range, gpu };
+}
+
+function parseTimeouts(ctx: FieldContext, value: unknown, d: CorralConfig["timeouts"]): CorralConfig["timeouts"] {
+  const m = mapping(ctx, value, "timeouts", ["load_ms", "stop_ms", "health_ms"]) ?? {};
+  return {
+    load_ms: positive(ctx, m.load_ms, "timeouts.load_ms", d.load_ms),
+    stop_ms: positive(ctx, m.stop_ms, "timeouts.stop_ms", d.stop_ms),
+    health_ms: positive(ctx, m.health_ms, "timeouts.health_ms", d.health_ms),
+  };
+}
+
+function parseRestart(ctx: FieldContext, value: unknown, d: CorralConfig["restart"]): CorralConfig["restart"] {
+  const m = mapping(ctx, value, "restart", ["backoff_ms", "backoff_max_ms", "stable_ms", "max_attempts"]) ?? {};
+  const backoff = positive(ctx, m.backoff_ms, "restart.backoff_ms", d.backoff_ms);
+  const backoffMax = positive(ctx, m.backoff_max_ms, "restart.backoff_max_ms", Math.max(d.backoff_max_ms, backoff));
+  if (backoffMax < backoff)
+    fail(ctx, "restart.backoff_max_ms", `${backoffMax} is below restart.backoff_ms (${backoff})`);
+  return {
+    backoff_ms: backoff,
+    backoff_max_ms: backoffMax,
+    stable_ms: positive(ctx, m.stable_ms, "restart.stable_ms", d.stable_ms),
+    max_attempts: integer(ctx, m.max_attempts, "restart.max_attempts", d.max_attempts),
+  };
+}
+
+function parseServer(ctx: FieldContext, value: unknown, d: CorralConfig["server"]): CorralConfig["server"] {
+  const m = mapping(ctx, value, "server", ["host", "port", "token", "cors"]) ?? {};
+  const token = text(ctx, m.token, "server.token", undefined);
+  return {
+    host: text(ctx, m.host, "server.host", d.host),
+    port: port(ctx, m.port, "server.port") ?? d.port,
+    ...(token === undefined ? {} : { token }),
+    cors: strings(ctx, m.cors, "server.cors"),
+  };
+}
+
+function parseWebhooks(ctx: FieldContext, value: unknown): string[] {
+  return strings(ctx, value, "webhooks").map((url, i) => {
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== "http:" && protocol !== "https:")
+      fail(ctx, keyPath("webhooks", i), `"${url}" is not an http(s) URL`);
+    return url;
+  });
+}
+
+/**
+ * Reads the configuration: an explicit file, else `<home>/corral.yaml`, else `<home>/corral.json`,
+ * else the defaults. YAML files may also hold plain JSON.
+ * @default home = defaultHome()
+ * @throws ConfigError when the explicit file is missing, a file cannot be read or parsed, or a value is invalid
+ * @example
+ * const config = await loadConfig({ home: "/tmp/corral-home" })
+ */
+export async function loadConfig(
+  options: { readonly home?: string; readonly file?: string } = {},
+): Promise<CorralConfig> {
+  if (options.file !== undefined) {
+    const file = resolve(options.file);
+    const source = await readConfigText(file);
+    if (source === undefined) throw new ConfigError("file", "does not exist", file);
+    return parseConfig(parseText(source, file), file);
+  }
+  const home = resolve(options.home ?? defaultHome());
+  for (const name of ["corral.yaml", "corral.json"]) {
+    const file = join(home, name);
+    const source = await readConfigText(file);
+    if (source !== undefined) return parseConfig(parseText(source, file), file);
+  }
+  return defaultConfig();
+}
+
+async function readConfigText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    const why = error instanceof Error ? error.message : String(error);
+    throw new ConfigError("file", `cannot be read: ${why}`, file, { cause: error });
+  }
+}
+
+function parseText(source: string, file: string): unknown {
+  try {
+    return file.endsWith(".json") ? JSON.parse(source) : Bun.YAML.parse(source);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new ConfigError("syntax", why, file, { cause: error });
+  }
+}
+
+/**
+ * The configured model with that id.
+ * @throws UnknownModelError listing the known ids
+ * @example
+ * findModel(config, "qwen").path // "/models/qwen.gguf"
+ */
+export function findModel(config: CorralConfig, id: string): ModelConfig {
+  const model = config.models.find((m) => m.id === id);
+  if (!model)
+    throw new UnknownModelError(
+      id,
+      config.models.map((m) => m.id),
+    );
+  return model;
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    if (process.platform !== "win32") accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a command would run from: a path (absolute, or relative to the working folder) that
+ * exists and is executable, or the first match on `env.PATH`.
+ * @default env = process.env
+ * @example
+ * resolveExecutable("llama-server") // "/usr/local/bin/llama-server", or undefined
+ */
+export function resolveExecutable(
+  command: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  if (command === "") return undefined;
+  if (/[\\/]/.test(command)) {
+    const path = resolve(command);
+    return isExecutableFile(path) ? path : undefined;
+  }
+  return Bun.which(command, { PATH: env.PATH ?? "" }) ?? undefined;
+}
+
+/**
+ * Checks, before anything is spawned, that the server executable and the model file are there.
+ * The model's own `env` takes part in the PATH lookup, as it will in the spawn.
+ * @throws ConfigError on `llama_server` or `models[i].path`
+ * @example
+ * const { executable } = await checkRunnable(config, findModel(config, "qwen"))
+ */
+export async function checkRunnable(config: CorralConfig, model: ModelConfig): Promise<{ executable: string }> {
+  const env = { ...process.env, ...model.env };
+  const executable = resolveExecutable(config.llama_server, env);
+  if (executable === undefined) {
+    const reason = /[\\/]/.test(config.llama_server)
+      ? `"${config.llama_server}" does not exist or is not executable`
+      : `"${config.llama_server}" not found on PATH (${env.PATH ?? "unset"}); install llama.cpp or set llama_server to its full path`;
+    throw new ConfigError("llama_server", reason, config.file);
+  }
+  const key = keyPath(modelKeyPath(model), "path");
+  const path = resolve(model.path);
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === "ENOENT" || code === "ENOTDIR"
+        ? `model file ${path} does not exist`
+        : `model file ${path} cannot be read: ${code}`;
+    throw new ConfigError(key, reason, config.file, { cause: error });
+  }
+  if (!info.isFile()) throw new ConfigError(key, `model file ${path} is not a file`, config.file);
+  return { executable };
+}

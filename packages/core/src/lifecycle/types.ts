@@ -1,0 +1,98 @@
+import type { ProbeState } from "../process/identity.ts";
+import type { Orphan } from "../process/orphans.ts";
+import type { ProcessUsage } from "../process/usage.ts";
+import type { HealthReport } from "../server/health.ts";
+import type { ProcessEntry } from "../store/schema.ts";
+
+/** Options of `Controller.load`. */
+export interface LoadOptions {
+  /** GPU index or list ("0", "0,1", 1, [0, 1]) @default the model's configured `gpu` */
+  readonly gpu?: string | number | readonly number[];
+  /** @default the model's `port`, else the GPU's configured port, else a free port from the range */
+  readonly port?: number;
+  /** unload whatever holds an overlapping slot first @default false */
+  readonly replace?: boolean;
+  /** how long to wait for `/health` to answer 200 @default config.timeouts.load_ms */
+  readonly timeoutMs?: number;
+  /** why, for the history @default "load requested" */
+  readonly reason?: string;
+  /** restart count to record with the new entry (the supervisor's restarts) @default 0 */
+  readonly restarts?: number;
+}
+
+/** What `Controller.load` returns once the server answers `/health` with 200. */
+export interface LoadResult {
+  readonly slot: string;
+  readonly entry: ProcessEntry;
+  /** ms from spawn to the first 200 from `/health` */
+  readonly readyMs: number;
+}
+
+/** Options of `Controller.unload`. */
+export interface UnloadOptions {
+  /** SIGKILL at once @default false */
+  readonly force?: boolean;
+  /** SIGTERM → SIGKILL escalation timeout @default config.timeouts.stop_ms */
+  readonly timeoutMs?: number;
+  /** @default "unload requested" */
+  readonly reason?: string;
+}
+
+/** What `Controller.unload` did. */
+export interface UnloadResult {
+  readonly slot: string;
+  readonly pid: number;
+  readonly model_id: string;
+  /** false when the process was already gone or its PID belongs to another process now */
+  readonly signalled: boolean;
+  readonly escalated: boolean;
+  readonly ms: number;
+  /** the port answered no more connections before unload returned */
+  readonly portFreed: boolean;
+  /** GPU memory the PID held was seen released (undefined: no GPU figures on this machine) */
+  readonly gpuReleased?: boolean;
+  readonly reason: string;
+}
+
+/** One slot's outcome in `Controller.recover`. */
+export interface RecoveredSlot {
+  readonly slot: string;
+  readonly pid: number;
+  readonly model_id: string;
+  readonly outcome:
+    | "running"
+    | "loading"
+    | "unhealthy"
+    | "removed"
+    | "stopped"
+    | "adopted"
+    | "killed-duplicate"
+    | "kept";
+  readonly reason: string;
+}
+
+/** One tracked process with everything known about it right now (the API's and CLI's row). */
+export interface ProcessStatus {
+  readonly slot: string;
+  readonly entry: ProcessEntry;
+  /** what the OS says about the PID */
+  readonly state: ProbeState;
+  readonly state_reason: string;
+  readonly health: HealthReport | undefined;
+  readonly uptime_ms: number | undefined;
+  readonly usage: ProcessUsage | undefined;
+  /** ISO time these figures were taken */
+  readonly checked_at: string;
+}
+
+/** A configured model with where it is loaded now. */
+export interface ModelView {
+  readonly id: string;
+  readonly name: string;
+  readonly path: string;
+  readonly gpu: string | undefined;
+  readonly port: number | undefined;
+  readonly loaded_in: string[];
+}
+
+export type { HealthReport, Orphan, ProcessUsage };

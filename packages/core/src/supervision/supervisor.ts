@@ -1,0 +1,340 @@
+import { createAlerter, type Alerter } from "./alerts.ts";
+import type { ProcessStatus } from "../lifecycle/types.ts";
+import type { Controller } from "../lifecycle/controller.ts";
+import { followFile } from "../server/logs.ts";
+import type { HistoryEvent } from "../store/schema.ts";
+import { collectStatus } from "../lifecycle/status.ts";
+import { createUsageSampler } from "../process/usage.ts";
+import { nextStatus, restartDelay, WedgeDetector } from "./watch-rules.ts";
+
+/** Options of {@link createSupervisor}. */
+export interface SupervisorOptions {
+  /** @default controller.config.watch.interval_ms (5000) */
+  readonly intervalMs?: number;
+  /** @default createAlerter({ urls: controller.config.webhooks }) */
+  readonly alerter?: Alerter;
+  /** how long a `/slots` request may show no progress before the server counts as wedged @default 120000 */
+  readonly wedgedAfterMs?: number;
+  /** follow history.jsonl so events written by other processes (the CLI) reach subscribers @default true */
+  readonly followHistory?: boolean;
+}
+
+/** What one tick saw. */
+export interface TickReport {
+  readonly statuses: ProcessStatus[];
+  readonly ms: number;
+  readonly at: string;
+}
+
+interface RestartState {
+  attempts: number;
+  timer?: ReturnType<typeof setTimeout>;
+  /** from scheduling until the attempt has finished: a tick in between must not schedule again */
+  busy: boolean;
+  lastStart: number;
+}
+
+/**
+ * Watches every tracked process: one process-table scan per tick, `/health` in parallel, a
+ * status event whenever a status changes, auto-restart with capped exponential backoff for
+ * models with `restart: on-failure`, give-up after the maximum attempts, webhook alerts.
+ * A process that was unloaded on purpose is never restarted (its entry is gone or `stopping`).
+ * @example
+ * const supervisor = createSupervisor(controller); supervisor.subscribe((e) => console.log(e.event)); supervisor.start()
+ */
+export class Supervisor {
+  readonly controller: Controller;
+  readonly intervalMs: number;
+  readonly alerter: Alerter;
+  readonly #usage = createUsageSampler();
+  readonly #wedge: WedgeDetector;
+  readonly #listeners = new Set<(event: HistoryEvent) => void>();
+  readonly #restarts = new Map<string, RestartState>();
+  readonly #followHistory: boolean;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #follow: AbortController | undefined;
+  #ticking: Promise<TickReport> | undefined;
+  #last: TickReport | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(controller: Controller, options: SupervisorOptions = {}) {
+    this.controller = controller;
+    this.intervalMs = options.intervalMs ?? controller.config.watch.interval_ms;
+    this.alerter = options.alerter ?? createAlerter({ urls: controller.config.webhooks });
+    this.#wedge = new WedgeDetector(options.wedgedAfterMs ?? 120_000, controller.now);
+    this.#followHistory = options.followHistory ?? true;
+  }
+
+  /**
+   * Receives every registry event (from this process and, through history.jsonl, from others).
+   * @example
+   * const off = supervisor.subscribe((e) => console.log(e.event, e.slot))
+   */
+  subscribe(listener: (event: HistoryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Starts the tick loop (and the history follower). Idempotent.
+   * @example
+   * supervisor.start()
+   */
+  start(): void {
+    if (this.#timer !== undefined || this.#follow) return;
+    if (this.#followHistory) {
+      this.#follow = new AbortController();
+      void followFile(this.controller.paths.history, (lines) => this.#emitLines(lines), {
+        signal: this.#follow.signal,
+        intervalMs: 100,
+        fromEnd: true,
+      }).catch(() => undefined);
+    } else {
+      this.#unsubscribe = this.controller.registry.subscribe((e) => this.#emit(e));
+    }
+    const loop = async () => {
+      await this.tick().catch(() => undefined);
+      if (this.#follow || this.#unsubscribe) this.#timer = setTimeout(loop, this.intervalMs);
+    };
+    this.#timer = setTimeout(loop, 0);
+  }
+
+  /**
+   * Stops ticking, cancels pending restarts and flushes alerts. Tracked servers keep running.
+   * @example
+   * await supervisor.stop()
+   */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#follow?.abort();
+    this.#follow = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    for (const state of this.#restarts.values()) clearTimeout(state.timer);
+    this.#restarts.clear();
+    await this.#ticking?.catch(() => undefined);
+    await this.alerter.flush(2000);
+  }
+
+  /**
+   * The latest statuses, no older than `maxAgeMs`; concurrent callers share one tick.
+   * `checked_at` in each row says how fresh it is.
+   * @default maxAgeMs = 1000
+   * @example
+   * const rows = await supervisor.statuses(500)
+   */
+  async statuses(maxAgeMs = 1000): Promise<ProcessStatus[]> {
+    const last = this.#last;
+    if (last && this.controller.now() - Date.parse(last.at) <= maxAgeMs) return last.statuses;
+    return (await this.tick()).statuses;
+  }
+
+  /**
+   * One supervision pass. Concurrent calls share the pass in flight.
+   * @example
+   * const { statuses, ms } = await supervisor.tick()
+   */
+  tick(): Promise<TickReport> {
+    this.#ticking ??= this.#tick().finally(() => {
+      this.#ticking = undefined;
+    });
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<TickReport> {
+    const started = performance.now();
+    const { controller } = this;
+    const statuses = await collectStatus(controller, { usage: this.#usage });
+    const wedged = await this.#wedge.check(statuses, controller.config.timeouts.health_ms);
+    for (const status of statuses) await this.#apply(status, wedged.get(status.slot));
+    const report = { statuses, ms: performance.now() - started, at: new Date(controller.now()).toISOString() };
+    this.#last = report;
+    return report;
+  }
+
+  async #apply(status: ProcessStatus, wedgedReason: string | undefined): Promise<void> {
+    const { registry } = this.controller;
+    const { slot, entry } = status;
+    const verdict = nextStatus(status, wedgedReason, this.controller.now(), this.controller.config.timeouts.load_ms);
+    if (verdict.crashed) return this.#crashed(status, verdict.reason);
+    if (verdict.remove) {
+      await registry.unregister(slot, {
+        pid: entry.pid,
+        event: "load-failed",
+        reason: `exited while loading: ${verdict.reason}`,
+      });
+      return;
+    }
+    this.#resetIfStable(slot, entry.status === "running");
+    if (verdict.status === undefined || verdict.status === entry.status) return;
+    if (verdict.status === "unhealthy" && status.health?.state === "unreachable") {
+      // A server that died between the process scan and its /health request is a crash, not unhealthy.
+      const again = await registry.verify(slot).catch(() => undefined);
+      if (again && (again.probe.state === "exited" || again.probe.state === "pid-reused")) {
+        return this.#crashed(
+          { ...status, state: again.probe.state, state_reason: again.probe.reason },
+          again.probe.reason,
+        );
+      }
+    }
+    await registry.update(slot, { status: verdict.status }, verdict.reason).catch(() => undefined);
+    if (verdict.status === "unhealthy") this.#alert("unhealthy", status, verdict.reason);
+  }
+
+  async #crashed(status: ProcessStatus, reason: string): Promise<void> {
+    const { registry, config } = this.controller;
+    const { slot, entry } = status;
+    if (this.#restarts.get(slot)?.busy) return; // a restart is already scheduled or running
+    const model = config.models.find((m) => m.id === entry.model_id);
+    const policy = model && !entry.adopted ? model.restart : "never";
+    if (entry.status !== "exited") {
+      await registry.update(slot, { status: "exited" }, `crashed: ${reason}`).catch(() => undefined);
+      this.#alert("crash", status, reason);
+    }
+    if (policy !== "on-failure") {
+      this.#restarts.delete(slot);
+      await registry.unregister(slot, { pid: entry.pid, event: "crashed", reason: `${reason}; restart is off` });
+      return;
+    }
+    const state = this.#restarts.get(slot) ?? { attempts: 0, busy: false, lastStart: 0 };
+    this.#restarts.set(slot, state);
+    // The dead entry stays (status "exited") until the restart replaces it, so an unload meanwhile cancels it.
+    await this.#schedule(
+      slot,
+      { model_id: entry.model_id, port: entry.port, pid: entry.pid, restarts: entry.restarts ?? 0 },
+      state,
+      reason,
+    );
+  }
+
+  async #schedule(
+    slot: string,
+    last: { model_id: string; port: number; pid?: number; restarts: number },
+    state: RestartState,
+    reason: string,
+  ): Promise<void> {
+    const { registry, config } = this.controller;
+    const model = config.models.find((m) => m.id === last.model_id);
+    const maxAttempts = model?.max_restart_attempts ?? config.restart.max_attempts;
+    if (state.attempts >= maxAttempts) {
+      this.#restarts.delete(slot);
+      const why = `gave up after ${state.attempts} restart attempts: ${reason}`;
+      const removed = await registry.unregister(slot, { pid: last.pid, event: "give-up", reason: why });
+      if (!removed) await registry.record({ event: "give-up", slot, model_id: last.model_id, reason: why });
+      this.#alert("give-up", { slot, entry: { model_id: last.model_id, pid: last.pid ?? 0 } } as ProcessStatus, why);
+      return;
+    }
+    const delay = restartDelay(state.attempts, config.restart.backoff_ms, config.restart.backoff_max_ms);
+    state.attempts += 1;
+    state.busy = true;
+    state.timer = setTimeout(() => void this.#attempt(slot, last, state), delay);
+    await registry.record({
+      event: "restart-scheduled",
+      slot,
+      pid: last.pid,
+      model_id: last.model_id,
+      reason: `attempt ${state.attempts} in ${delay} ms`,
+    });
+  }
+
+  async #attempt(
+    slot: string,
+    last: { model_id: string; port: number; pid?: number; restarts: number },
+    state: RestartState,
+  ) {
+    state.timer = undefined;
+    if (this.#restarts.get(slot) !== state) return; // cancelled by an unload
+    const { registry } = this.controller;
+    const current = await registry.get(slot).catch(() => undefined);
+    if (current && current.status !== "exited") {
+      this.#restarts.delete(slot); // something else was loaded there meanwhile
+      return;
+    }
+    try {
+      const { entry } = await this.controller.load(last.model_id, {
+        gpu: slot,
+        port: last.port,
+        reason: `restart attempt ${state.attempts} after a crash`,
+        restarts: last.restarts + 1,
+      });
+      state.lastStart = this.controller.now();
+      await registry.record({
+        event: "restarted",
+        slot,
+        pid: entry.pid,
+        model_id: last.model_id,
+        reason: `attempt ${state.attempts}`,
+      });
+      this.#alert("restart", { slot, entry } as ProcessStatus, `attempt ${state.attempts}`);
+      state.busy = false;
+    } catch (error) {
+      const why = (error as Error).message.split("\n")[0] ?? "load failed";
+      await registry.record({ event: "restart-failed", slot, model_id: last.model_id, reason: why });
+      state.busy = false;
+      if (this.#restarts.get(slot) === state)
+        await this.#schedule(slot, { ...last, pid: undefined, restarts: last.restarts + 1 }, state, why);
+    }
+  }
+
+  /** An unload asked for by anyone (this process or the CLI, through the history) cancels a pending restart. */
+  #cancelOnUnload(event: HistoryEvent): void {
+    if (!event.slot || (event.event !== "unload-requested" && event.event !== "killed")) return;
+    const state = this.#restarts.get(event.slot);
+    if (!state) return;
+    clearTimeout(state.timer);
+    this.#restarts.delete(event.slot);
+  }
+
+  #resetIfStable(slot: string, running: boolean): void {
+    const state = this.#restarts.get(slot);
+    if (!state || state.busy || !running) return;
+    if (this.controller.now() - state.lastStart >= this.controller.config.restart.stable_ms)
+      this.#restarts.delete(slot);
+  }
+
+  #alert(event: string, status: Pick<ProcessStatus, "slot" | "entry">, reason: string): void {
+    this.alerter.notify({
+      event,
+      slot: status.slot,
+      model: status.entry.model_id,
+      pid: status.entry.pid,
+      reason,
+      time: new Date(this.controller.now()).toISOString(),
+    });
+  }
+
+  #emitLines(lines: readonly string[]): void {
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        this.#emit(JSON.parse(line) as HistoryEvent);
+      } catch {
+        // A torn line from a crashed writer: skip it.
+      }
+    }
+  }
+
+  #emit(event: HistoryEvent): void {
+    this.#cancelOnUnload(event);
+    // Something changed: whoever reacts to this event must not be served the rows from before it.
+    this.#last = undefined;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // One bad subscriber must not stop the others.
+      }
+    }
+  }
+}
+
+/**
+ * Creates a supervisor for a controller (call `start()` to begin watching).
+ * @example
+ * const supervisor = createSupervisor(controller, { intervalMs: 2000 })
+ * supervisor.start()
+ */
+export function createSupervisor(controller: Controller, options: SupervisorOptions = {}): Supervisor {
+  return new Supervisor(controller, options);
+}

@@ -1,0 +1,126 @@
+import type { ProcessStatus } from "../lifecycle/types.ts";
+import type { EntryStatus } from "../store/schema.ts";
+
+/** What the supervisor should do about one status row. */
+export interface Verdict {
+  /** the process of a running entry is gone: crash handling (and maybe a restart) */
+  readonly crashed: boolean;
+  /** the process of a loading entry is gone: drop the entry, no restart */
+  readonly remove: boolean;
+  /** the status the entry should have now, when it should change */
+  readonly status: EntryStatus | undefined;
+  readonly reason: string;
+}
+
+/**
+ * Decides the next status of an entry from what a tick saw.
+ * @example
+ * nextStatus(row, undefined, Date.now(), 300000) // { crashed: false, remove: false, status: "running", reason: "healthy" }
+ */
+export function nextStatus(row: ProcessStatus, wedged: string | undefined, now: number, loadMs: number): Verdict {
+  const keep = (reason: string): Verdict => ({ crashed: false, remove: false, status: undefined, reason });
+  const to = (status: EntryStatus, reason: string): Verdict => ({ crashed: false, remove: false, status, reason });
+  const { entry } = row;
+  if (entry.status === "stopping") return keep("being stopped");
+  if (row.state === "exited" || row.state === "pid-reused") {
+    if (entry.status === "loading")
+      return { crashed: false, remove: true, status: undefined, reason: row.state_reason };
+    return { crashed: true, remove: false, status: "exited", reason: row.state_reason };
+  }
+  if (row.state !== "running") return keep(row.state_reason);
+  const health = row.health;
+  if (!health) return keep("not checked");
+  if (health.state === "ok") return wedged ? to("unhealthy", wedged) : to("running", "healthy");
+  if (health.state === "loading") return to("loading", "model still loading (503)");
+  const started = Date.parse(entry.started_at);
+  if (entry.status === "loading" && Number.isFinite(started) && now - started < loadMs) return keep("starting up");
+  return to("unhealthy", `/health ${health.state}${health.error ? `: ${health.error}` : ""}`);
+}
+
+/**
+ * Capped exponential backoff.
+ * @example
+ * restartDelay(3, 1000, 60000) // 8000
+ */
+export function restartDelay(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt));
+}
+
+interface Progress {
+  pid: number;
+  decoded: number;
+  since: number;
+}
+
+/**
+ * Finds servers that answer `/health` but make no progress: a request in flight (llama-server's
+ * `/slots` shows `is_processing`) whose decoded token count has not moved for `afterMs`.
+ * Servers without `/slots` (started with `--no-slots`) are never judged wedged.
+ * @example
+ * const wedged = await new WedgeDetector(120000).check(rows, 2000)
+ */
+export class WedgeDetector {
+  readonly #afterMs: number;
+  readonly #now: () => number;
+  readonly #seen = new Map<string, Progress>();
+
+  constructor(afterMs: number, now: () => number = Date.now) {
+    this.#afterMs = afterMs;
+    this.#now = now;
+  }
+
+  /** @returns slot → reason, for the wedged ones */
+  async check(rows: readonly ProcessStatus[], timeoutMs: number): Promise<Map<string, string>> {
+    const wedged = new Map<string, string>();
+    const live = rows.filter((r) => r.state === "running" && r.health?.state === "ok");
+    for (const slot of this.#seen.keys()) if (!live.some((r) => r.slot === slot)) this.#seen.delete(slot);
+    await Promise.all(
+      live.map(async (row) => {
+        const decoded = await busyDecoded(row.entry.host ?? "127.0.0.1", row.entry.port, timeoutMs);
+        const prev = this.#seen.get(row.slot);
+        if (decoded === undefined) {
+          this.#seen.delete(row.slot);
+          return;
+        }
+        if (!prev || prev.pid !== row.entry.pid || prev.decoded !== decoded) {
+          this.#seen.set(row.slot, { pid: row.entry.pid, decoded, since: this.#now() });
+          return;
+        }
+        const stuck = this.#now() - prev.since;
+        if (stuck >= this.#afterMs) {
+          wedged.set(
+            row.slot,
+            `wedged: a request is in progress but no token was decoded for ${Math.round(stuck / 1000)} s`,
+          );
+        }
+      }),
+    );
+    return wedged;
+  }
+}
+
+/** Sum of decoded tokens over busy slots, or undefined when no slot is busy or `/slots` is unavailable. */
+async function busyDecoded(host: string, port: number, timeoutMs: number): Promise<number | undefined> {
+  try {
+    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/slots`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) return undefined;
+    const slots = (await res.json()) as unknown;
+    if (!Array.isArray(slots)) return undefined;
+    const busy = slots.filter(
+      (s) => s && typeof s === "object" && (s as { is_processing?: unknown }).is_processing === true,
+    );
+    if (busy.length === 0) return undefined;
+    return busy.reduce((sum: number, s: Record<string, unknown>) => sum + decodedOf(s), 0);
+  } catch {
+    return undefined;
+  }
+}
+
+function decodedOf(slot: Record<string, unknown>): number {
+  const next = slot.next_token;
+  const first = Array.isArray(next) ? next[0] : next;
+  const n = (first as { n_decoded?: unknown } | undefined)?.n_decoded ?? slot.n_decoded;
+  return typeof n === "number" ? n : 0;
+}
