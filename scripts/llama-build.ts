@@ -12,6 +12,7 @@
  *   build/                   CMake build tree (incremental: a killed build resumes here)
  *   bin/                     llama-server, test-llama-archs
  *   models/                  llama-dense.gguf (~5 MB, random weights, no tokenizer)
+ *                            tiny-chat.gguf (~17 MB, random weights, llama.cpp's SPM tokenizer: it answers)
  *   build.json               what was built, from which commit, with which flags
  *
  * Every step checks its own output first and writes to a temporary name before renaming,
@@ -35,7 +36,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { LLAMA_MODEL_FILE, LLAMA_SOURCE_PACKAGE, LLAMA_SOURCE_VERSION, llamaCacheDir } from "./llama-paths.ts";
+import { writeLlamaGguf } from "./gguf-writer.ts";
+import {
+  LLAMA_CHAT_MODEL_FILE,
+  LLAMA_MODEL_FILE,
+  LLAMA_SOURCE_PACKAGE,
+  LLAMA_SOURCE_VERSION,
+  llamaCacheDir,
+} from "./llama-paths.ts";
 
 /** A step failed; the message says what and how to fix it. */
 class LlamaBuildError extends Error {
@@ -77,6 +85,8 @@ const paths = {
   archs: join(cache, "bin", "test-llama-archs"),
   models: join(cache, "models"),
   model: join(cache, "models", LLAMA_MODEL_FILE),
+  chatModel: join(cache, "models", LLAMA_CHAT_MODEL_FILE),
+  vocab: join(cache, "src", "models", "ggml-vocab-llama-spm.gguf"),
   manifest: join(cache, "build.json"),
   lock: join(cache, ".build.lock"),
 };
@@ -248,6 +258,15 @@ async function writeModel(): Promise<void> {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/** The model that answers: the SPM tokenizer of llama.cpp's own vocab file over random weights (fast: ~0.2 s). */
+function writeChatModel(): void {
+  if (existsSync(paths.chatModel)) return log(`have ${paths.chatModel}`);
+  if (!existsSync(paths.vocab)) throw new LlamaBuildError(`${paths.vocab} is missing: delete ${paths.src} and rerun`);
+  mkdirSync(paths.models, { recursive: true });
+  const bytes = writeLlamaGguf({ vocabFile: paths.vocab, outFile: paths.chatModel });
+  log(`wrote ${paths.chatModel} (${(bytes / 1e6).toFixed(1)} MB; 2 layers, embedding 64, context 2048, f32)`);
+}
+
 function writeManifest(version: string): void {
   const info = existsSync(paths.info) ? (JSON.parse(readFileSync(paths.info, "utf8")) as { tag?: string }) : {};
   const manifest = {
@@ -261,6 +280,7 @@ function writeManifest(version: string): void {
     binaries: { "llama-server": paths.server, "test-llama-archs": paths.archs },
     model: paths.model,
     model_bytes: statSync(paths.model).size,
+    chat_model: existsSync(paths.chatModel) ? paths.chatModel : null,
     built_at: new Date().toISOString(),
   };
   writeFileSync(`${paths.manifest}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -271,6 +291,7 @@ function printReady(version: string): void {
   log(`ready (${version})`);
   console.log(`  llama-server  ${paths.server}`);
   console.log(`  model         ${paths.model}`);
+  console.log(`  chat model    ${paths.chatModel}`);
   console.log(`  manifest      ${paths.manifest}`);
 }
 
@@ -327,7 +348,7 @@ function parseJobs(argv: readonly string[]): number {
 async function main(argv: readonly string[]): Promise<void> {
   const jobs = parseJobs(argv);
   const ready = finished();
-  if (ready !== undefined) {
+  if (ready !== undefined && existsSync(paths.chatModel)) {
     if (!existsSync(paths.manifest)) writeManifest(ready);
     return printReady(ready);
   }
@@ -342,9 +363,11 @@ async function main(argv: readonly string[]): Promise<void> {
       ["compile", () => compile(jobs)],
       ["install", installBinaries],
       ["model", writeModel],
+      ["chat model", writeChatModel],
     ];
-    // A build that finished while we waited for the lock needs nothing more.
-    if (finished() === undefined) {
+    // A build that finished while we waited for the lock needs nothing more (but the chat model, if new).
+    if (finished() !== undefined) writeChatModel();
+    else {
       for (const [index, [name, step]] of steps.entries()) {
         const started = performance.now();
         log(`[${index + 1}/${steps.length}] ${name}`);

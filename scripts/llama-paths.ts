@@ -12,6 +12,8 @@ export const LLAMA_SOURCE_PACKAGE = "node-llama-cpp";
 export const LLAMA_SOURCE_VERSION = "3.21.1";
 /** The random-weight model `test-llama-archs -a llama` writes: `<arch>-dense.gguf`. */
 export const LLAMA_MODEL_FILE = "llama-dense.gguf";
+/** The model that answers (real tokenizer, random weights) that scripts/gguf-writer.ts writes beside it. */
+export const LLAMA_CHAT_MODEL_FILE = "tiny-chat.gguf";
 
 /** Where `bun run llama:build` puts (or has put) its llama-server and model. */
 export interface LlamaBuildPaths {
@@ -21,6 +23,10 @@ export interface LlamaBuildPaths {
   readonly server: string;
   /** `CORRAL_LLAMA_MODEL`, else `<cacheDir>/models/llama-dense.gguf` */
   readonly model: string;
+  /** `<cacheDir>/models/tiny-chat.gguf`: a llama with llama.cpp's SPM tokenizer, so completions work */
+  readonly chatModel: string;
+  /** the chat model is a file (`ready` does not depend on it) */
+  readonly chatReady: boolean;
   /** the server is an executable file and the model a file */
   readonly ready: boolean;
   /** one line naming what is missing and `bun run llama:build`; empty when ready */
@@ -73,7 +79,8 @@ export function llamaBuildPaths(options: LlamaBuildPathsOptions = {}): LlamaBuil
     isFile(model) ? undefined : `no model at ${model}`,
   ].filter((line) => line !== undefined);
   const reason = missing.length === 0 ? "" : `${missing.join("; ")}: run \`bun run llama:build\``;
-  return { cacheDir, server, model, ready: missing.length === 0, reason };
+  const chatModel = join(cacheDir, "models", LLAMA_CHAT_MODEL_FILE);
+  return { cacheDir, server, model, chatModel, chatReady: isFile(chatModel), ready: missing.length === 0, reason };
 }
 
 function isFile(path: string): boolean {
