@@ -260,7 +260,10 @@ async function writeModel(): Promise<void> {
 
 /** The model that answers: the SPM tokenizer of llama.cpp's own vocab file over random weights (fast: ~0.2 s). */
 function writeChatModel(): void {
-  if (existsSync(paths.chatModel)) return log(`have ${paths.chatModel}`);
+  if (existsSync(paths.chatModel)) {
+    log(`have ${paths.chatModel}`);
+    return;
+  }
   if (!existsSync(paths.vocab)) throw new LlamaBuildError(`${paths.vocab} is missing: delete ${paths.src} and rerun`);
   mkdirSync(paths.models, { recursive: true });
   const bytes = writeLlamaGguf({ vocabFile: paths.vocab, outFile: paths.chatModel });
