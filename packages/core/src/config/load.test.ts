@@ -210,6 +210,30 @@ describe("parseConfig", () => {
       "models[0].restart_on_crash",
     ],
     ["a bad GPU index", { models: [{ id: "a", path: "/a", gpu: "zero" }] }, "models[0].gpu"],
+    ["an unknown gateway key", { gateway: { max_queu: 3 } }, "gateway.max_queu"],
+    ["a gateway auth that is neither token nor none", { gateway: { auth: "open" } }, "gateway.auth"],
+    ["a negative ttl", { models: [{ id: "a", path: "/a", ttl: -1 }] }, "models[0].ttl"],
+    ["a pinned that is not a boolean", { models: [{ id: "a", path: "/a", pinned: "yes" }] }, "models[0].pinned"],
+    [
+      "an alias that is another model's id",
+      {
+        models: [
+          { id: "a", path: "/a" },
+          { id: "b", path: "/b", aliases: ["a"] },
+        ],
+      },
+      "models[1].aliases[0]",
+    ],
+    [
+      "an alias two models share",
+      {
+        models: [
+          { id: "a", path: "/a", aliases: ["x"] },
+          { id: "b", path: "/b", aliases: ["x"] },
+        ],
+      },
+      "models[1].aliases[0]",
+    ],
     ["a bad CPU list", { models: [{ id: "a", path: "/a", cpu_affinity: "0-" }] }, "models[0].cpu_affinity"],
     ["a backwards CPU range", { models: [{ id: "a", path: "/a", cpu_affinity: "7-0" }] }, "models[0].cpu_affinity"],
     [
@@ -339,5 +363,35 @@ describe("checkRunnable", () => {
   it("reports a model path that is a folder", async () => {
     const config = withServer(executable("llama-server"), dir);
     await expect(checkRunnable(config, findModel(config, "tiny"))).rejects.toMatchObject({ key: "models[1].path" });
+  });
+});
+
+describe("the gateway settings", () => {
+  it("default to no ttl, a queue of 64, the load timeout, swapping, no cap and token auth", () => {
+    const config = parseConfig({ timeouts: { load_ms: 1234 } });
+    expect(config.gateway).toEqual({
+      ttl: 0,
+      max_queue: 64,
+      queue_timeout_ms: 1234,
+      swap: true,
+      max_loaded: 0,
+      auth: "token",
+    });
+  });
+
+  it("reads the gateway section and each model's aliases, ttl and pinned", () => {
+    const config = parseConfig({
+      gateway: { ttl: 300, max_queue: 2, queue_timeout_ms: 500, swap: false, max_loaded: 1, auth: "none" },
+      models: [{ id: "a", path: "/a", aliases: ["gpt-4o", "llama3"], ttl: 5, pinned: true }],
+    });
+    expect(config.gateway).toEqual({
+      ttl: 300,
+      max_queue: 2,
+      queue_timeout_ms: 500,
+      swap: false,
+      max_loaded: 1,
+      auth: "none",
+    });
+    expect(config.models[0]).toMatchObject({ aliases: ["gpt-4o", "llama3"], ttl: 5, pinned: true });
   });
 });

@@ -57,6 +57,24 @@ export interface CorralConfig {
   };
   /** @default [] */
   readonly models: readonly ModelConfig[];
+  /** the gateway's routing, queueing and idle policy (`/v1/*`, Ollama's `/api/*`) */
+  readonly gateway: GatewayConfig;
+}
+
+/** The `gateway:` section. */
+export interface GatewayConfig {
+  /** seconds without a request before a model is unloaded; 0 = never; a model's own `ttl` wins @default 0 */
+  readonly ttl: number;
+  /** requests that may wait per model for a load or a busy slot; more get 503 @default 64 */
+  readonly max_queue: number;
+  /** how long a request waits for its model @default timeouts.load_ms */
+  readonly queue_timeout_ms: number;
+  /** unload an idle model holding the slot a requested model needs; false refuses instead @default true */
+  readonly swap: boolean;
+  /** models loaded at once; loading one more unloads the least recently used idle one; 0 = no cap @default 0 */
+  readonly max_loaded: number;
+  /** "none" leaves the inference routes open (loopback or not, Origin and Host checks still apply) @default "token" */
+  readonly auth: "token" | "none";
 }
 
 const TOP_KEYS = [
@@ -70,6 +88,7 @@ const TOP_KEYS = [
   "gpu_release_wait_ms",
   "server",
   "models",
+  "gateway",
 ] as const;
 
 /**
@@ -89,6 +108,7 @@ export function defaultConfig(): CorralConfig {
     gpu_release_wait_ms: 10_000,
     server: { host: "127.0.0.1", port: 7070, cors: [] },
     models: [],
+    gateway: { ttl: 0, max_queue: 64, queue_timeout_ms: 300_000, swap: true, max_loaded: 0, auth: "token" },
   };
 }
 
@@ -116,13 +136,14 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
   const restart = parseRestart(ctx, top.restart, d.restart);
   const server = parseServer(ctx, top.server, d.server);
   const llama = text(ctx, top.llama_server, "llama_server", d.llama_server);
+  const timeouts = parseTimeouts(ctx, top.timeouts, d.timeouts);
   return {
     ...(file === undefined ? {} : { file }),
     // A bare name is looked up on PATH at start time; only something path-like is resolved here.
     llama_server: /[\\/]/.test(llama) || llama.startsWith("~") ? resolvePath(llama) : llama,
     host: text(ctx, top.host, "host", d.host),
     ports: parsePorts(ctx, top.ports, d.ports),
-    timeouts: parseTimeouts(ctx, top.timeouts, d.timeouts),
+    timeouts,
     watch: {
       interval_ms: positive(
         ctx,
@@ -136,6 +157,27 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
     gpu_release_wait_ms: integer(ctx, top.gpu_release_wait_ms, "gpu_release_wait_ms", d.gpu_release_wait_ms),
     server,
     models: parseModels({ file, resolvePath, maxRestartAttempts: restart.max_attempts }, top.models),
+    gateway: parseGateway(ctx, top.gateway, { ...d.gateway, queue_timeout_ms: timeouts.load_ms }),
+  };
+}
+
+const GATEWAY_KEYS = ["ttl", "max_queue", "queue_timeout_ms", "swap", "max_loaded", "auth"] as const;
+
+function parseGateway(ctx: FieldContext, value: unknown, d: GatewayConfig): GatewayConfig {
+  const m = mapping(ctx, value, "gateway", GATEWAY_KEYS) ?? {};
+  if (m.swap !== undefined && m.swap !== null && typeof m.swap !== "boolean") {
+    fail(ctx, "gateway.swap", "must be true or false");
+  }
+  if (m.auth !== undefined && m.auth !== null && m.auth !== "token" && m.auth !== "none") {
+    fail(ctx, "gateway.auth", `must be "token" or "none", got ${JSON.stringify(m.auth)}`);
+  }
+  return {
+    ttl: integer(ctx, m.ttl, "gateway.ttl", d.ttl),
+    max_queue: integer(ctx, m.max_queue, "gateway.max_queue", d.max_queue),
+    queue_timeout_ms: positive(ctx, m.queue_timeout_ms, "gateway.queue_timeout_ms", d.queue_timeout_ms),
+    swap: typeof m.swap === "boolean" ? m.swap : d.swap,
+    max_loaded: integer(ctx, m.max_loaded, "gateway.max_loaded", d.max_loaded),
+    auth: m.auth === "none" || m.auth === "token" ? m.auth : d.auth,
   };
 }
 

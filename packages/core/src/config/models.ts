@@ -1,5 +1,5 @@
 import { InvalidInputError } from "../errors.ts";
-import { absent, fail, integer, keyPath, mapping, port, shown, text, type FieldContext } from "./fields.ts";
+import { absent, fail, integer, keyPath, mapping, port, shown, strings, text, type FieldContext } from "./fields.ts";
 import { MARKER_ENV } from "../process/types.ts";
 import { slotKey } from "../slots.ts";
 
@@ -29,6 +29,12 @@ export interface ModelConfig {
   readonly cpu_affinity?: string;
   /** extra environment for the server @default {} */
   readonly env: Readonly<Record<string, string>>;
+  /** other names the gateway routes to this model (`model` in an OpenAI or Ollama request) @default [] */
+  readonly aliases?: readonly string[];
+  /** seconds without a gateway request before the gateway unloads it; 0 = never @default gateway.ttl */
+  readonly ttl?: number;
+  /** the gateway never unloads it to make room (swap, max_loaded) @default false */
+  readonly pinned?: boolean;
 }
 
 /** What model parsing needs from the rest of the configuration. */
@@ -63,6 +69,9 @@ const MODEL_KEYS = [
   "max_restart_attempts",
   "cpu_affinity",
   "env",
+  "aliases",
+  "ttl",
+  "pinned",
 ] as const;
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -83,7 +92,7 @@ export function parseModels(ctx: ModelContext, value: unknown): ModelConfig[] {
     ? value.map((raw, i) => [keyPath("models", i), raw, isObject(raw) ? raw.id : undefined])
     : Object.entries(mapping(ctx, value, "models") ?? {}).map(([id, raw]) => [keyPath("models", id), raw, id]);
   const seen = new Map<string, string>();
-  return entries.map(([key, raw, id]) => {
+  const models = entries.map(([key, raw, id]) => {
     const model = parseModel(ctx, raw, key, id);
     const earlier = seen.get(model.id);
     if (earlier) fail(ctx, keyPath(key, "id"), `duplicate model id "${model.id}" (also ${earlier})`);
@@ -91,6 +100,23 @@ export function parseModels(ctx: ModelContext, value: unknown): ModelConfig[] {
     modelKeys.set(model, key);
     return model;
   });
+  checkAliases(ctx, models, seen);
+  return models;
+}
+
+/** An alias that is also another model's id or alias would make the gateway's routing ambiguous. */
+function checkAliases(ctx: ModelContext, models: readonly ModelConfig[], ids: ReadonlyMap<string, string>): void {
+  const owner = new Map<string, string>();
+  for (const model of models) {
+    for (const [i, alias] of (model.aliases ?? []).entries()) {
+      const at = keyPath(keyPath(modelKeyPath(model), "aliases"), i);
+      const id = ids.get(alias);
+      if (id && alias !== model.id) fail(ctx, at, `"${alias}" is the id of another model (${id})`);
+      const other = owner.get(alias);
+      if (other && other !== model.id) fail(ctx, at, `"${alias}" is already an alias of model "${other}"`);
+      owner.set(alias, model.id);
+    }
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -126,7 +152,17 @@ function parseModel(ctx: ModelContext, raw: unknown, key: string, mapKey: unknow
     ),
     ...(cpu === undefined ? {} : { cpu_affinity: cpu }),
     env: parseEnv(ctx, m.env, keyPath(key, "env")),
+    // Gateway settings appear only where the file sets them, so plain models read as before.
+    ...(absent(m.aliases) ? {} : { aliases: strings(ctx, m.aliases, keyPath(key, "aliases")) }),
+    ...(absent(m.ttl) ? {} : { ttl: integer(ctx, m.ttl, keyPath(key, "ttl"), 0) }),
+    ...(flag(ctx, m.pinned, keyPath(key, "pinned"), false) ? { pinned: true } : {}),
   };
+}
+
+function flag(ctx: FieldContext, value: unknown, key: string, fallback: boolean): boolean {
+  if (absent(value)) return fallback;
+  if (typeof value !== "boolean") fail(ctx, key, `must be true or false, got ${shown(value)}`);
+  return value;
 }
 
 /**

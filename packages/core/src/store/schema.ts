@@ -34,6 +34,11 @@ export const ProcessEntrySchema = Type.Object(
     cpu_affinity: Type.Optional(Type.String()),
     status_reason: Type.Optional(Type.String()),
     updated_at: Type.Optional(Type.String()),
+    last_request_at: Type.Optional(
+      Type.String({
+        description: "ISO time the gateway last finished a request to it: a restart rebuilds the idle clock",
+      }),
+    ),
   },
   { additionalProperties: true, $id: "ProcessEntry" },
 );
@@ -77,8 +82,18 @@ export const HistoryEventSchema = Type.Object(
     from: Type.Optional(Type.String()),
     to: Type.Optional(Type.String()),
     reason: Type.Optional(Type.String()),
+    by: Type.Optional(Type.String({ description: "name of the API token that made the request" })),
   },
   { additionalProperties: true },
 );
 /** @see HistoryEventSchema */
 export type HistoryEvent = Static<typeof HistoryEventSchema>;
+
+/**
+ * `GET /api/v1/history`: events of `history.jsonl`, newest first.
+ * @example
+ * const body: HistoryList = { events: [{ time: "2026-11-26T12:00:00.000Z", event: "registered", slot: "0" }] }
+ */
+export const HistoryListSchema = Type.Object({ events: Type.Array(HistoryEventSchema) });
+/** @see HistoryListSchema */
+export type HistoryList = Static<typeof HistoryListSchema>;
