@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseProcStat, procfsProbe, userNames } from "./procfs.ts";
+import { procfsProbe, userNames } from "./procfs.ts";
 
 /** A stat line with the given comm, state, ppid, flags and start ticks (fields 1–22 and a few more). */
 function statLine(
@@ -51,27 +51,17 @@ fakeProcess(4242, {
 fakeProcess(2, { stat: statLine(2, "kthreadd", { ppid: 0, flags: 0x00208040, ticks: 0 }) });
 fakeProcess(4300, { stat: statLine(4300, "defunct", { state: "Z", ppid: 4242 }), cmdline: [] });
 fakeProcess(4500, { stat: statLine(4500, "big", { ppid: 1 }), cmdline: ["big", "x".repeat(70_000), "tail"] });
+// Its executable link says another path than its command name: tells a read link from a trusted record.
+fakeProcess(4600, {
+  stat: statLine(4600, "llama-server", { ppid: 1, ticks: 600 }),
+  cmdline: ["llama-server"],
+  exe: "/opt/other/llama-server",
+});
 // A folder whose files are gone: the process exited while we scanned.
 fakeProcess(4400, {});
 mkdirSync(join(root, "self"));
 
 const probe = procfsProbe({ procRoot: root, passwdFile: join(root, "passwd"), clockTicks: 100 });
-
-describe("parseProcStat", () => {
-  it("splits at the last parenthesis so a command name with spaces and parentheses survives", () => {
-    const stat = parseProcStat(statLine(9, "a) b (c", { state: "R", ppid: 3, ticks: 777 }));
-    expect(stat).toEqual({ comm: "a) b (c", state: "R", ppid: 3, startTicks: 777, kernelThread: false });
-  });
-
-  it("recognises kernel threads by the PF_KTHREAD flag", () => {
-    expect(parseProcStat(statLine(2, "kthreadd", { flags: 0x00208040 }))?.kernelThread).toBe(true);
-  });
-
-  it("returns undefined for text that is not a stat line", () => {
-    expect(parseProcStat("garbage")).toBeUndefined();
-    expect(parseProcStat("1 (x) S")).toBeUndefined();
-  });
-});
 
 describe("procfsProbe on a fake /proc", () => {
   it("reads pid, ppid, executable without ' (deleted)', argv, uid, user and start time", async () => {
@@ -94,7 +84,7 @@ describe("procfsProbe on a fake /proc", () => {
 
   it("lists every readable process and skips folders whose process has exited", async () => {
     const pids = (await probe.list()).map((p) => p.pid).sort((a, b) => a - b);
-    expect(pids).toEqual([2, 4242, 4300, 4500]);
+    expect(pids).toEqual([2, 4242, 4300, 4500, 4600]);
   });
 
   it("describes kernel threads without reading their files", async () => {
@@ -116,6 +106,48 @@ describe("procfsProbe on a fake /proc", () => {
     expect(await probe.get(4400)).toBeUndefined();
     expect(await probe.get(-1)).toBeUndefined();
     expect(await probe.get(1.5)).toBeUndefined();
+  });
+
+  it("reads only the stat line of processes `inspect` turns away, and everything of the rest", async () => {
+    const seen: string[] = [];
+    const all = await probe.list({
+      inspect: (brief) => {
+        seen.push(brief.name);
+        return brief.pid === 4242;
+      },
+    });
+    expect(seen.sort()).toEqual(["big", "defunct", "llama) (server", "llama-server"]);
+    expect(all.find((p) => p.pid === 4600)).toMatchObject({
+      name: "llama-server",
+      exe: undefined,
+      cmdline: [],
+      uid: undefined,
+      startTimeMs: 1700000000_000 + 6000,
+    });
+    expect(all.find((p) => p.pid === 4242)).toMatchObject({
+      exe: "/opt/llama/llama-server",
+      cmdline: ["/opt/llama/llama-server", "-m", "/models/a b.gguf", "--port", "8081"],
+    });
+    expect(all.find((p) => p.pid === 2)).toMatchObject({ name: "kthreadd", user: "root" });
+  });
+
+  it("takes a known identity from the stat line only at the same clock tick and command name", async () => {
+    const at = 1700000000_000 + 6000;
+    const known = (startTimeMs: number, exe = "/opt/llama/llama-server") =>
+      new Map([[4600, { startTimeMs, exe, uid: 1000 }]]);
+    // Same tick, same name: the record stands and the link is not read.
+    expect((await probe.identities!([4600], known(at))).get(4600)).toMatchObject({
+      exe: "/opt/llama/llama-server",
+      uid: 1000,
+      user: "alice",
+      name: "llama-server",
+    });
+    // One tick later (a reused PID) or another name (an exec): the executable is read.
+    expect((await probe.identities!([4600], known(at + 10))).get(4600)?.exe).toBe("/opt/other/llama-server");
+    expect((await probe.identities!([4600], known(at, "/opt/llama/llama-cli"))).get(4600)?.exe).toBe(
+      "/opt/other/llama-server",
+    );
+    expect((await probe.identities!([4600])).get(4600)?.exe).toBe("/opt/other/llama-server");
   });
 
   it("parses the environment, keeping '=' inside values", async () => {
@@ -173,6 +205,25 @@ describe("procfsProbe.identities", () => {
         ppid: process.pid,
       });
       expect(light.cmdline).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it("trusts a known identity of a real process only while its start time is the recorded one", async () => {
+    const probe = procfsProbe();
+    const child = Bun.spawn(["sleep", "30"]);
+    try {
+      let full = await probe.get(child.pid);
+      for (let i = 0; i < 500 && full?.exe !== Bun.which("sleep"); i++) {
+        await Bun.sleep(2);
+        full = await probe.get(child.pid);
+      }
+      const exe = full!.exe!;
+      const same = new Map([[child.pid, { startTimeMs: full!.startTimeMs!, exe: "/recorded/sleep" }]]);
+      expect((await probe.identities!([child.pid], same)).get(child.pid)?.exe).toBe("/recorded/sleep");
+      const later = new Map([[child.pid, { startTimeMs: full!.startTimeMs! + 10, exe: "/recorded/sleep" }]]);
+      expect((await probe.identities!([child.pid], later)).get(child.pid)?.exe).toBe(exe);
     } finally {
       child.kill();
     }

@@ -1,7 +1,9 @@
-import { execFileSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename } from "node:path";
-import type { ProcessInfo, ProcessProbe } from "./types.ts";
+import { clockTicks, commOf, type ProcStat, parseProcStat, readProcText } from "./proc-stat.ts";
+import type { KnownIdentity, ProcessInfo, ProcessProbe } from "./types.ts";
+
+export { type ProcStat, parseProcStat } from "./proc-stat.ts";
 
 /** Options of {@link procfsProbe}. */
 export interface ProcfsProbeOptions {
@@ -43,14 +45,27 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
   return {
     async list(listOptions = {}) {
       const ctx = context();
-      const { detail } = listOptions;
+      const { inspect, detail } = listOptions;
       const out: ProcessInfo[] = [];
       for (const entry of readdirSync(root)) {
         if (!isPidName(entry)) continue;
         const pid = Number(entry);
-        let info = readProcess(ctx, pid, detail ? "light" : "full");
-        if (info && detail && !info.accessDenied && detail(info)) info = readProcess(ctx, pid, "full");
-        if (info) out.push(info);
+        const stat = readStat(ctx, pid);
+        if (stat === undefined) continue;
+        if (!("comm" in stat) || stat.kernelThread) {
+          out.push("comm" in stat ? kernelThread(ctx, pid, stat) : stat);
+          continue;
+        }
+        if (inspect) {
+          const brief = briefProcess(ctx, pid, stat);
+          if (!inspect(brief)) {
+            out.push(brief);
+            continue;
+          }
+        }
+        let info = readRest(ctx, pid, stat, detail ? "light" : "full");
+        if (detail && !info.accessDenied && detail(info)) info = readDetail(ctx, info);
+        out.push(info);
       }
       return out;
     },
@@ -58,13 +73,20 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
       if (!Number.isInteger(pid) || pid <= 0) return undefined;
       return readProcess(context(), pid);
     },
-    async identities(pids) {
+    async identities(pids, known) {
       const ctx = context();
       const out = new Map<number, ProcessInfo>();
       for (const pid of pids) {
         if (!Number.isInteger(pid) || pid <= 0 || out.has(pid)) continue;
-        const info = readProcess(ctx, pid, "identity");
-        if (info) out.set(pid, info);
+        const stat = readStat(ctx, pid);
+        if (stat === undefined) continue;
+        if (!("comm" in stat) || stat.kernelThread) {
+          out.set(pid, "comm" in stat ? kernelThread(ctx, pid, stat) : stat);
+          continue;
+        }
+        const recorded = known?.get(pid);
+        const settled = recorded && settledByStat(ctx, stat, recorded);
+        out.set(pid, settled ? knownProcess(ctx, pid, stat, recorded) : readRest(ctx, pid, stat, "identity"));
       }
       return out;
     },
@@ -102,80 +124,101 @@ function isDenied(e: unknown): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
-/** The fields of `/proc/<pid>/stat` that corral uses. */
-export interface ProcStat {
-  readonly comm: string;
-  readonly state: string;
-  readonly ppid: number;
-  /** field 22, clock ticks since boot */
-  readonly startTicks: number;
-  /** field 9 has PF_KTHREAD: a kernel thread, with no executable, command line or user */
-  readonly kernelThread: boolean;
-}
-
-const PF_KTHREAD = 0x00200000;
-
-/**
- * Parses `/proc/<pid>/stat`. The command name sits in parentheses and may itself hold
- * spaces and parentheses, so the fixed fields start after the LAST ")".
- * @example
- * parseProcStat("42 (a) b)) S 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0").startTicks // 777
- */
-export function parseProcStat(text: string): ProcStat | undefined {
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) return undefined;
-  // Field 3 (state) is rest[0], so field N is rest[N - 3].
-  const rest = text.slice(close + 2).split(" ", 20);
-  const ppid = Number(rest[1]);
-  const startTicks = Number(rest[19]);
-  if (!rest[0] || !Number.isFinite(ppid) || !Number.isFinite(startTicks)) return undefined;
-  const kernelThread = (Number(rest[6]) & PF_KTHREAD) !== 0;
-  return { comm: text.slice(open + 1, close), state: rest[0], ppid, startTicks, kernelThread };
-}
-
 /** full: everything; identity: no command line; light: no command line and no user. */
 type ReadDepth = "full" | "identity" | "light";
 
 function readProcess(ctx: ReadContext, pid: number, depth: ReadDepth = "full"): ProcessInfo | undefined {
-  const dir = `${ctx.root}/${pid}`;
-  let stat: ProcStat | undefined;
+  const stat = readStat(ctx, pid);
+  if (stat === undefined || !("comm" in stat)) return stat;
+  // Half the entries of a typical /proc are kernel threads; skipping their files halves a scan.
+  if (stat.kernelThread) return kernelThread(ctx, pid, stat);
+  return readRest(ctx, pid, stat, depth);
+}
+
+/** The stat line; undefined when the process is gone, a denied record where hidepid hides it. */
+function readStat(ctx: ReadContext, pid: number): ProcStat | ProcessInfo | undefined {
   try {
-    stat = parseProcStat(readText(`${dir}/stat`));
+    return parseProcStat(readProcText(`${ctx.root}/${pid}/stat`));
   } catch (e) {
     if (isGone(e)) return undefined;
     if (!isDenied(e)) throw e;
     // hidepid: the folder is listed but nothing in it can be read.
     return deniedProcess(pid);
   }
-  if (!stat) return undefined;
-  // Half the entries of a typical /proc are kernel threads; skipping their files halves a scan.
-  if (stat.kernelThread) return kernelThread(ctx, pid, stat);
-  let denied = false;
-  const part = <T>(read: () => T): T | undefined => {
-    try {
-      return read();
-    } catch (e) {
-      if (isDenied(e)) denied = true;
-      return undefined;
-    }
+}
+
+/** Reads what the stat line does not tell: the executable, then (by depth) the command line and owner. */
+function readRest(ctx: ReadContext, pid: number, stat: ProcStat, depth: ReadDepth): ProcessInfo {
+  const dir = `${ctx.root}/${pid}`;
+  const [exe, denied] = attempt(() => readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ""));
+  const info: ProcessInfo = {
+    ...briefProcess(ctx, pid, stat),
+    name: exe ? basename(exe) : stat.comm,
+    exe: exe || undefined,
+    accessDenied: denied,
   };
-  const exe = part(() => readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ""));
-  const cmdline = depth === "full" ? (part(() => splitNul(readText(`${dir}/cmdline`))) ?? []) : [];
+  return depth === "light" ? info : readDetail(ctx, info, depth === "full");
+}
+
+/** Adds the owner and (unless `cmdline` is false) the command line to what a light read gave. */
+function readDetail(ctx: ReadContext, info: ProcessInfo, cmdline = true): ProcessInfo {
+  const dir = `${ctx.root}/${info.pid}`;
+  const [args, argsDenied] = cmdline ? attempt(() => splitNul(readProcText(`${dir}/cmdline`))) : [undefined, false];
   // The folder's owner is the effective uid (the kernel sets it so even for non-dumpable
   // processes), which is also what ps reports; stat is ~10x cheaper than parsing status.
-  const uid = depth === "light" ? undefined : part(() => statSync(dir).uid);
+  const [uid, uidDenied] = attempt(() => statSync(dir).uid);
+  return {
+    ...info,
+    cmdline: args ?? [],
+    uid,
+    user: uid === undefined ? undefined : ctx.users.get(uid),
+    accessDenied: info.accessDenied || argsDenied || uidDenied,
+  };
+}
+
+/** The value, or undefined when the read failed; and whether it failed for lack of permission. */
+function attempt<T>(read: () => T): [T | undefined, boolean] {
+  try {
+    return [read(), false];
+  } catch (e) {
+    return [undefined, isDenied(e)];
+  }
+}
+
+/** What the stat line alone says: `name` is the kernel's command name and `exe` is not read. */
+function briefProcess(ctx: ReadContext, pid: number, stat: ProcStat): ProcessInfo {
   return {
     pid,
     ppid: stat.ppid,
-    name: exe ? basename(exe) : stat.comm,
-    exe: exe || undefined,
-    cmdline,
+    name: stat.comm,
+    exe: undefined,
+    cmdline: [],
     ...startTime(ctx, stat),
-    uid,
-    user: uid === undefined ? undefined : ctx.users.get(uid),
+    uid: undefined,
+    user: undefined,
     state: stat.state,
-    accessDenied: denied,
+    accessDenied: false,
+  };
+}
+
+/**
+ * Whether the stat line alone proves a PID still holds the recorded process. The start time
+ * must be the recorded one to the clock tick (a reused PID belongs to a process started
+ * later, and a stepped clock moves every start time, so either sends the PID to a full read),
+ * and the command name must be the recorded executable's (an exec into another program
+ * changes it).
+ */
+function settledByStat(ctx: ReadContext, stat: ProcStat, known: KnownIdentity): boolean {
+  return startTime(ctx, stat).startTimeMs === known.startTimeMs && stat.comm === commOf(known.exe);
+}
+
+function knownProcess(ctx: ReadContext, pid: number, stat: ProcStat, known: KnownIdentity): ProcessInfo {
+  return {
+    ...briefProcess(ctx, pid, stat),
+    name: basename(known.exe),
+    exe: known.exe,
+    uid: known.uid,
+    user: known.uid === undefined ? undefined : ctx.users.get(known.uid),
   };
 }
 
@@ -223,39 +266,10 @@ function splitNul(text: string): string[] {
   return parts;
 }
 
-let scratch = Buffer.allocUnsafe(16 * 1024);
-
-/**
- * Reads a whole /proc file into one reused buffer. About twice as fast as readFileSync
- * here, which sizes its buffer with fstat (always 0 for /proc) and allocates per call.
- * A short read is taken as end of file: /proc fills each read as far as it can, and
- * skipping the extra read for EOF saves a system call per file.
- */
-function readText(path: string): string {
-  const fd = openSync(path, "r");
-  try {
-    let length = 0;
-    for (;;) {
-      if (length === scratch.length) {
-        const bigger = Buffer.allocUnsafe(scratch.length * 2);
-        scratch.copy(bigger, 0, 0, length);
-        scratch = bigger;
-      }
-      const want = scratch.length - length;
-      const n = readSync(fd, scratch, length, want, null);
-      length += n;
-      if (n < want) break;
-    }
-    return scratch.toString("utf8", 0, length);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function readEnviron(root: string, pid: number): Record<string, string> | undefined {
   let text: string;
   try {
-    text = readText(`${root}/${pid}/environ`);
+    text = readProcText(`${root}/${pid}/environ`);
   } catch (e) {
     if (isGone(e) || isDenied(e)) return undefined;
     throw e;
@@ -274,26 +288,12 @@ function readEnviron(root: string, pid: number): Record<string, string> | undefi
  */
 function bootTimeMs(root: string): number | undefined {
   try {
-    const text = readText(`${root}/stat`);
+    const text = readProcText(`${root}/stat`);
     const m = /^btime (\d+)$/m.exec(text);
     return m ? Number(m[1]) * 1000 : undefined;
   } catch {
     return undefined;
   }
-}
-
-let ticksCache: number | undefined;
-
-function clockTicks(): number {
-  if (ticksCache === undefined) {
-    try {
-      const n = Number.parseInt(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }), 10);
-      ticksCache = n > 0 ? n : 100;
-    } catch {
-      ticksCache = 100;
-    }
-  }
-  return ticksCache;
 }
 
 const passwdCache = new Map<string, ReadonlyMap<number, string>>();

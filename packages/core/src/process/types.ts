@@ -24,8 +24,28 @@ export interface ProcessInfo {
 
 /** Options of {@link ProcessProbe.list}. */
 export interface ListOptions {
+  /**
+   * Which processes need more than what the kernel's stat line tells: asked with a brief read
+   * (pid, ppid, state, start time, and `name` = the kernel's command name, its executable's
+   * basename cut to 15 characters; `exe` undefined). Those it says no to come back just so, which
+   * keeps a scan for a few processes near one stat read per process.
+   * @default all
+   */
+  readonly inspect?: (brief: ProcessInfo) => boolean;
   /** which processes need their command line and user; asked with what a light read gives (pid, ppid, name, exe, state, start time) @default all */
   readonly detail?: (light: ProcessInfo) => boolean;
+}
+
+/**
+ * What a caller already knows of a process it recorded: {@link ProcessProbe.identities} takes a PID
+ * whose start time and command name still say so for that process, without reading more.
+ */
+export interface KnownIdentity {
+  /** the start time recorded from this probe (`proc_start_ms`) */
+  readonly startTimeMs: number;
+  /** the executable recorded for it */
+  readonly exe: string;
+  readonly uid?: number;
 }
 
 /**
@@ -44,8 +64,12 @@ export interface ProcessProbe {
   /**
    * Just what identity needs (state, start time, executable, uid; no command line) for a few
    * PIDs, without scanning the whole table. Optional: callers fall back to {@link list}.
+   * With `known`, a PID whose start time is exactly the recorded one (the same clock tick of the
+   * same boot) and whose command name is the recorded executable's is that process: its
+   * executable and uid come from `known` instead of being read. A reused PID has another start
+   * time, so it is read in full and judged as before.
    */
-  identities?(pids: readonly number[]): Promise<Map<number, ProcessInfo>>;
+  identities?(pids: readonly number[], known?: ReadonlyMap<number, KnownIdentity>): Promise<Map<number, ProcessInfo>>;
   /** The environment of a process where the OS lets us read it, else undefined. */
   environ(pid: number): Promise<Record<string, string> | undefined>;
 }

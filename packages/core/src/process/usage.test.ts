@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createUsageSampler, parseProcStat } from "./usage.ts";
+import { createUsageSampler } from "./usage.ts";
 
 /** A `/proc/<pid>/stat` line with the fields the sampler reads; the rest are plausible zeros. */
 function statLine(
@@ -55,18 +55,6 @@ afterEach(async () => {
 });
 
 const sampler = () => createUsageSampler({ procRoot, now: () => clock, clockTicks: 100, pageSize: 4096 });
-
-describe("parseProcStat", () => {
-  it("counts fields from the last parenthesis so a command name with spaces and parentheses parses", () => {
-    const stat = parseProcStat(statLine(42, { comm: "a) (b c", utime: 120, stime: 30, start: 5000, rss: 250 }));
-    expect(stat).toEqual({ state: "S", cpuTicks: 150, startTicks: 5000, rssPages: 250 });
-  });
-
-  it("returns undefined for text that is not a stat line", () => {
-    expect(parseProcStat("")).toBeUndefined();
-    expect(parseProcStat("42 (x) S 1")).toBeUndefined();
-  });
-});
 
 describe("createUsageSampler on procfs", () => {
   it("reports CPU since the process started on its first sample and resident pages times the page size", async () => {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
+import { clockTicks, type ProcStat, parseProcStat } from "./proc-stat.ts";
 
 /** CPU and memory of one process. */
 export interface ProcessUsage {
@@ -41,9 +42,8 @@ export interface UsageSamplerOptions {
    */
   readonly now?: () => number;
   /**
-   * Kernel clock ticks per second (`getconf CLK_TCK`): USER_HZ, which Linux fixes at 100
-   * for userspace on every mainstream architecture.
-   * @default 100
+   * Kernel clock ticks per second, the unit of the stat file's CPU times (USER_HZ).
+   * @default `getconf CLK_TCK`, asked once per process; 100 when that fails
    */
   readonly clockTicks?: number;
   /**
@@ -82,15 +82,6 @@ export interface UsageSampler {
   sample(pids: readonly number[]): Promise<Map<number, UsageFigures>>;
 }
 
-interface ProcStat {
-  readonly state: string;
-  /** utime + stime, clock ticks */
-  readonly cpuTicks: number;
-  /** clock ticks after boot */
-  readonly startTicks: number;
-  readonly rssPages: number;
-}
-
 interface Previous {
   readonly startTicks: number;
   readonly cpuTicks: number;
@@ -98,35 +89,10 @@ interface Previous {
   readonly cpuPercent: number;
 }
 
-const DEFAULT_CLOCK_TICKS = 100;
 const DEFAULT_PAGE_SIZE = 4096;
 const DEFAULT_FORGET_AFTER_MS = 10 * 60 * 1000;
 /** Reading a PID's stat fails with these when the process is gone or hidden from us. */
 const ABSENT_CODES = new Set(["ENOENT", "ESRCH", "EACCES", "EPERM"]);
-
-/**
- * Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses, so
- * fields are counted from the last ")". `rss` (field 24) is the same counter as statm's
- * `resident`, which spares a second read per PID.
- * @example
- * parseProcStat("42 (a) b) S 1 42 42 0 -1 0 0 0 0 0 120 30 0 0 20 0 1 0 5000 1000 250")?.cpuTicks // 150
- */
-export function parseProcStat(text: string): ProcStat | undefined {
-  const close = text.lastIndexOf(")");
-  if (close < 0) return undefined;
-  // After ")" comes field 3 (state), so field N sits at index N - 3.
-  const fields = text
-    .slice(close + 1)
-    .trim()
-    .split(/\s+/);
-  const state = fields[0];
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  const startTicks = Number(fields[19]);
-  const rssPages = Number(fields[21]);
-  if (!state || ![utime, stime, startTicks, rssPages].every(Number.isFinite)) return undefined;
-  return { state, cpuTicks: utime + stime, startTicks, rssPages };
-}
 
 let pageSizeOnce: Promise<number> | undefined;
 
@@ -175,7 +141,7 @@ function validPids(pids: readonly number[]): number[] {
  * of a process, since it started). A PID whose start time changed is a new process and
  * starts over. Elsewhere one `ps-list` scan per sample gives the OS's own CPU % and a
  * memory percentage, turned into bytes with `os.totalmem()`.
- * @default options.procRoot = "/proc", options.clockTicks = 100, options.now = performance.now
+ * @default options.procRoot = "/proc", options.clockTicks = `getconf CLK_TCK`, options.now = performance.now
  * @example
  * const sampler = createUsageSampler();
  * const usage = await sampler.sample([entry.pid]);
@@ -189,7 +155,7 @@ export function createUsageSampler(options: UsageSamplerOptions = {}): UsageSamp
 function procfsSampler(options: UsageSamplerOptions): UsageSampler {
   const procRoot = options.procRoot ?? "/proc";
   const now = options.now ?? (() => performance.now());
-  const ticks = options.clockTicks ?? DEFAULT_CLOCK_TICKS;
+  const ticks = options.clockTicks ?? clockTicks();
   const forgetAfterMs = options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS;
   const previous = new Map<number, Previous>();
 
