@@ -1,3 +1,4 @@
+import { commOf } from "./proc-stat.ts";
 import { DEFAULT_SERVER_NAMES, type ProcessInfo } from "./types.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 
@@ -122,6 +123,18 @@ export function startTimeMatches(recordedMs: number, info: ProcessInfo, toleranc
 export function isServerProcess(info: ProcessInfo, names: readonly string[] = DEFAULT_SERVER_NAMES): boolean {
   const candidates = [info.exe ? baseName(info.exe) : undefined, info.name].filter((n) => !!n) as string[];
   return candidates.some((candidate) => names.some((name) => sameName(candidate, name)));
+}
+
+/**
+ * Whether a kernel command name (`/proc/<pid>/stat` field 2: the basename of what was exec'd,
+ * cut to 15 characters) could be one of `names`: the cheap test before reading an executable.
+ * @default names = DEFAULT_SERVER_NAMES
+ * @example
+ * mayBeServerComm("llama-server") // true
+ * mayBeServerComm("redis-server") // false
+ */
+export function mayBeServerComm(comm: string, names: readonly string[] = DEFAULT_SERVER_NAMES): boolean {
+  return names.some((name) => sameName(comm, commOf(name)));
 }
 
 function sameName(a: string, b: string): boolean {

@@ -1,5 +1,9 @@
-import { describe, expect, it } from "bun:test";
+import { afterAll, describe, expect, it } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { findOrphans, parseServerArgs } from "./orphans.ts";
+import { procfsProbe } from "./procfs.ts";
 import type { ProcessInfo, ProcessProbe } from "./types.ts";
 
 describe("parseServerArgs", () => {
@@ -125,5 +129,56 @@ describe("findOrphans", () => {
     const nobody = [proc(200, 1, { uid: undefined, user: undefined })];
     const known = await findOrphans({ homeId: "h", tracked: new Set(), probe, processes: nobody, uid: 1000 });
     expect(known[0]?.verdict).toBe("foreign");
+  });
+});
+
+describe("findOrphans on a /proc laid out by hand", () => {
+  const root = mkdtempSync(join(tmpdir(), "corral-orphan-proc-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  writeFileSync(join(root, "stat"), "cpu  1 2 3 4\nbtime 1700000000\n");
+  /** A process folder: a stat line with `ticks` (1/100 s after boot), and the rest only when given. */
+  const fake = (pid: number, comm: string, o: { ppid?: number; ticks: number; exe?: string }) => {
+    const dir = join(root, String(pid));
+    mkdirSync(dir);
+    const fields = ["S", o.ppid ?? 1, pid, pid, 0, -1, 4194560, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, o.ticks, 1e7, 50];
+    writeFileSync(join(dir, "stat"), `${pid} (${comm}) ${fields.join(" ")}\n`);
+    writeFileSync(join(dir, "cmdline"), `${o.exe ?? comm}\0-m\0/m/${pid}.gguf\0`);
+    if (o.exe) symlinkSync(o.exe, join(dir, "exe"));
+  };
+  fake(300, "llama-server", { ticks: 500, exe: "/opt/llama-server" }); // tracked, started as recorded
+  fake(301, "llama-server", { ticks: 900, exe: "/opt/llama-server" }); // tracked PID, now another process
+  fake(302, "llama-server", { ppid: 300, ticks: 600, exe: "/opt/llama-server" }); // child of a tracked one
+  fake(303, "bash", { ticks: 700, exe: "/usr/bin/bash" });
+  const recorded = 1700000000_000 + 5000;
+
+  it("passes over a tracked PID at its stat line, and reports one whose process started at another time", async () => {
+    const real = procfsProbe({ procRoot: root, clockTicks: 100 });
+    let scanned: ProcessInfo[] = [];
+    const watched: ProcessProbe = { ...real, list: async (o) => (scanned = await real.list(o)) };
+    const orphans = await findOrphans({
+      homeId: "h",
+      tracked: new Set([300, 301]),
+      trackedStarts: new Map([
+        [300, recorded],
+        [301, recorded],
+      ]),
+      probe: watched,
+      uid: process.getuid?.(),
+    });
+    expect(orphans.map((o) => [o.pid, o.model_path])).toEqual([[301, "/m/301.gguf"]]);
+    const byPid = new Map(scanned.map((p) => [p.pid, p]));
+    // Neither the tracked server nor the shell had more than their stat line read.
+    expect(byPid.get(300)).toMatchObject({ exe: undefined, cmdline: [], uid: undefined });
+    expect(byPid.get(303)).toMatchObject({ name: "bash", exe: undefined, cmdline: [] });
+    expect(byPid.get(301)).toMatchObject({ exe: "/opt/llama-server", uid: process.getuid?.() });
+  });
+
+  it("still counts a tracked PID as tracked when no start time was recorded for it", async () => {
+    const orphans = await findOrphans({
+      homeId: "h",
+      tracked: new Set([300, 301]),
+      probe: procfsProbe({ procRoot: root, clockTicks: 100 }),
+    });
+    expect(orphans).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { isServerProcess } from "./identity.ts";
+import { isServerProcess, mayBeServerComm, startTimeMatches } from "./identity.ts";
 import { defaultProbe } from "./probe.ts";
 import { DEFAULT_SERVER_NAMES, MARKER_ENV, type ProcessInfo, type ProcessProbe } from "./types.ts";
 
@@ -39,6 +39,13 @@ export interface FindOrphansOptions {
   /** PIDs the registry tracks: neither they nor their descendants are orphans */
   readonly tracked: ReadonlySet<number>;
   /**
+   * The recorded start times (`proc_start_ms`) of tracked PIDs. A tracked PID whose process
+   * started then is passed over at its stat line; one whose process started at another time
+   * is a reused PID, so it does not count as tracked.
+   * @default none: every tracked PID counts as tracked
+   */
+  readonly trackedStarts?: ReadonlyMap<number, number>;
+  /**
    * Executable names that count as llama-server.
    * @default DEFAULT_SERVER_NAMES
    */
@@ -72,13 +79,33 @@ export async function findOrphans(options: FindOrphansOptions): Promise<Orphan[]
   const probe = options.probe ?? defaultProbe();
   const names = options.names ?? DEFAULT_SERVER_NAMES;
   const uid = options.uid ?? process.getuid?.();
-  // Only llama-servers need their command lines and users read: a light scan for the rest.
-  const processes = options.processes ?? (await probe.list({ detail: (p) => isServerProcess(p, names) }));
+  const starts = options.trackedStarts;
+  const reused = new Set<number>();
+  /** Whether a process is the tracked one: its start time decides, where one was recorded. */
+  const isTracked = (p: ProcessInfo): boolean => {
+    if (!options.tracked.has(p.pid)) return false;
+    const recorded = starts?.get(p.pid);
+    if (recorded === undefined || startTimeMatches(recorded, p)) return true;
+    reused.add(p.pid);
+    return false;
+  };
+  // Every process costs one stat line. Only untracked ones whose command name could be a
+  // llama-server's get their executable read, and only llama-servers their command line and
+  // owner. (A llama-server exec'd through a link of another name shows that name and is not
+  // found, as `ps -C llama-server` would not find it.)
+  const processes =
+    options.processes ??
+    (await probe.list({
+      inspect: (brief) => brief.state !== "Z" && !isTracked(brief) && mayBeServerComm(brief.name, names),
+      detail: (light) => isServerProcess(light, names),
+    }));
+  if (options.processes) for (const p of processes) isTracked(p);
+  const tracked = reused.size === 0 ? options.tracked : new Set([...options.tracked].filter((p) => !reused.has(p)));
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const orphans: Orphan[] = [];
   for (const info of processes) {
     if (info.state === "Z" || !isServerProcess(info, names)) continue;
-    if (underTracked(info, byPid, options.tracked)) continue;
+    if (underTracked(info, byPid, tracked)) continue;
     orphans.push(describeOrphan(info, await probe.environ(info.pid), options.homeId, uid));
   }
   return orphans.sort((a, b) => a.pid - b.pid);

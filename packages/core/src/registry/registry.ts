@@ -16,7 +16,7 @@ import { identityOf, judgeEntry, type ProbeResult } from "../process/identity.ts
 import { findOrphans, type Orphan } from "../process/orphans.ts";
 import { corralPaths, defaultHome, type CorralPaths } from "../paths.ts";
 import { defaultProbe } from "../process/probe.ts";
-import { DEFAULT_SERVER_NAMES, type ProcessInfo, type ProcessProbe } from "../process/types.ts";
+import { DEFAULT_SERVER_NAMES, type KnownIdentity, type ProcessInfo, type ProcessProbe } from "../process/types.ts";
 import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import { entryGpus, parseSlot } from "../slots.ts";
 import { createStore, type RegistrySnapshot, type Store } from "../store/store.ts";
@@ -312,7 +312,10 @@ export class Registry {
     const byPid = options.processes
       ? new Map(options.processes.map((p) => [p.pid, p]))
       : this.probe.identities
-        ? await this.probe.identities(entries.map(({ entry }) => entry.pid))
+        ? await this.probe.identities(
+            entries.map(({ entry }) => entry.pid),
+            knownIdentities(entries.map(({ entry }) => entry)),
+          )
         : new Map((await this.probe.list()).map((p) => [p.pid, p]));
     return Promise.all(entries.map(({ slot, entry }) => this.#judged(slot, entry, byPid.get(entry.pid))));
   }
@@ -356,10 +359,13 @@ export class Registry {
    * for (const o of await registry.findOrphans()) console.log(o.pid, o.verdict, o.model_path)
    */
   async findOrphans(options: { processes?: readonly ProcessInfo[] } = {}): Promise<Orphan[]> {
-    const tracked = new Set((await this.list()).map(({ entry }) => entry.pid));
+    const entries = Object.values((await this.store.read()).entries);
+    const trackedStarts = new Map<number, number>();
+    for (const e of entries) if (e.proc_start_ms !== undefined) trackedStarts.set(e.pid, e.proc_start_ms);
     return findOrphans({
       homeId: this.homeId,
-      tracked,
+      tracked: new Set(entries.map((e) => e.pid)),
+      trackedStarts,
       names: this.names,
       probe: this.probe,
       processes: options.processes,
@@ -431,6 +437,24 @@ export class Registry {
   matches(entry: ProcessEntry, info: ProcessInfo | undefined): boolean {
     return judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs }).state === "running";
   }
+}
+
+/**
+ * What the entries recorded of their processes, for a probe that can confirm it from the stat
+ * line alone (a PID recorded twice is left to a full read).
+ */
+function knownIdentities(entries: readonly ProcessEntry[]): Map<number, KnownIdentity> {
+  const known = new Map<number, KnownIdentity>();
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const e of entries) {
+    if (seen.has(e.pid)) twice.add(e.pid);
+    seen.add(e.pid);
+    if (e.proc_start_ms === undefined || e.executable === undefined) continue;
+    known.set(e.pid, { startTimeMs: e.proc_start_ms, exe: e.executable, uid: e.uid });
+  }
+  for (const pid of twice) known.delete(pid);
+  return known;
 }
 
 /**
