@@ -4,7 +4,9 @@ export * from "./errors.ts";
 export * from "./paths.ts";
 export * from "./slots.ts";
 
-export * from "./store/schema.ts";
+// Every response shape of the API (TypeBox schemas and their types), also `@corral/core/views`.
+export * from "./views.ts";
+
 export * from "./store/store.ts";
 export * from "./store/history.ts";
 export * from "./store/lock.ts";
@@ -25,6 +27,7 @@ export * from "./server/ports.ts";
 export * from "./server/health.ts";
 export * from "./server/logs.ts";
 export * from "./server/gpu.ts";
+export * from "./server/gpu-view.ts";
 export * from "./server/spawn.ts";
 
 export type * from "./lifecycle/types.ts";

@@ -1,8 +1,8 @@
-import type { ProbeState } from "../process/identity.ts";
 import type { Orphan } from "../process/orphans.ts";
 import type { ProcessUsage } from "../process/usage.ts";
 import type { HealthReport } from "../server/health.ts";
 import type { ProcessEntry } from "../store/schema.ts";
+import type { ModelView, ProcessStatus, RecoveredSlot } from "./views.ts";
 
 /** Options of `Controller.load`. */
 export interface LoadOptions {
@@ -54,45 +54,5 @@ export interface UnloadResult {
   readonly reason: string;
 }
 
-/** One slot's outcome in `Controller.recover`. */
-export interface RecoveredSlot {
-  readonly slot: string;
-  readonly pid: number;
-  readonly model_id: string;
-  readonly outcome:
-    | "running"
-    | "loading"
-    | "unhealthy"
-    | "removed"
-    | "stopped"
-    | "adopted"
-    | "killed-duplicate"
-    | "kept";
-  readonly reason: string;
-}
-
-/** One tracked process with everything known about it right now (the API's and CLI's row). */
-export interface ProcessStatus {
-  readonly slot: string;
-  readonly entry: ProcessEntry;
-  /** what the OS says about the PID */
-  readonly state: ProbeState;
-  readonly state_reason: string;
-  readonly health: HealthReport | undefined;
-  readonly uptime_ms: number | undefined;
-  readonly usage: ProcessUsage | undefined;
-  /** ISO time these figures were taken */
-  readonly checked_at: string;
-}
-
-/** A configured model with where it is loaded now. */
-export interface ModelView {
-  readonly id: string;
-  readonly name: string;
-  readonly path: string;
-  readonly gpu: string | undefined;
-  readonly port: number | undefined;
-  readonly loaded_in: string[];
-}
-
-export type { HealthReport, Orphan, ProcessUsage };
+// Shapes the API sends are TypeBox schemas in views.ts; their static types are re-exported here.
+export type { HealthReport, ModelView, Orphan, ProcessStatus, ProcessUsage, RecoveredSlot };

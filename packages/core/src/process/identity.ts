@@ -1,12 +1,9 @@
 import { commOf } from "./proc-stat.ts";
 import { DEFAULT_SERVER_NAMES, type ProcessInfo } from "./types.ts";
 import type { ProcessEntry } from "../store/schema.ts";
+import type { ProbeState } from "./views.ts";
 
-/**
- * What a registry entry's PID turned out to be. {@link judgeEntry} never answers
- * "unknown"; callers use it when the probe itself failed.
- */
-export type ProbeState = "running" | "exited" | "pid-reused" | "access-denied" | "unknown";
+export type { ProbeState };
 
 /** The verdict on one entry, with a sentence a person can read. */
 export interface ProbeResult {

@@ -1,36 +1,9 @@
 import { isServerProcess, mayBeServerComm, startTimeMatches } from "./identity.ts";
 import { defaultProbe } from "./probe.ts";
 import { DEFAULT_SERVER_NAMES, MARKER_ENV, type ProcessInfo, type ProcessProbe } from "./types.ts";
+import type { Orphan, OrphanVerdict } from "./views.ts";
 
-/**
- * Whose an untracked llama-server is: "ours" carries this home's marker and runs as our user; "likely-ours" has
- * no marker but runs as our user (started by hand, or by the original controller);
- * "foreign" belongs to another corral home or another user.
- */
-export type OrphanVerdict = "ours" | "likely-ours" | "foreign";
-
-/** A running llama-server that the registry does not track, with the evidence about it. */
-export interface Orphan {
-  readonly pid: number;
-  readonly ppid: number;
-  readonly uid?: number;
-  readonly user?: string;
-  readonly executable?: string;
-  readonly command_line: string[];
-  /** from `-m` / `--model` on its command line */
-  readonly model_path?: string;
-  readonly port?: number;
-  readonly host?: string;
-  /** process start time, ISO */
-  readonly started_at?: string;
-  /** the corral marker variables found in its environment */
-  readonly marker?: { home_id?: string; instance_id?: string };
-  /** whether its environment could be read at all */
-  readonly marker_readable: boolean;
-  readonly verdict: OrphanVerdict;
-  /** short sentences saying why */
-  readonly reasons: string[];
-}
+export type { Orphan, OrphanVerdict };
 
 /** Options of {@link findOrphans}. */
 export interface FindOrphansOptions {

@@ -2,15 +2,9 @@ import { readFile } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { clockTicks, type ProcStat, parseProcStat } from "./proc-stat.ts";
+import type { ProcessUsage } from "./views.ts";
 
-/** CPU and memory of one process. */
-export interface ProcessUsage {
-  /** CPU use since the previous sample (or since start), percent of one core */
-  readonly cpu_percent: number;
-  readonly rss_bytes: number;
-  /** GPU memory this PID holds, MiB, where nvidia-smi tells */
-  readonly gpu_memory_mib?: number;
-}
+export type { ProcessUsage };
 
 /** CPU and resident memory of one process at one moment. */
 export interface UsageFigures {

@@ -1,31 +1,6 @@
-/** One GPU as nvidia-smi reports it. */
-export interface GpuInfo {
-  readonly index: number;
-  readonly name: string;
-  /** undefined where nvidia-smi says "[N/A]" (unified-memory boards such as GB10 do) */
-  readonly memory_total_mib: number | undefined;
-  readonly memory_used_mib: number | undefined;
-  /** "GPU-…", where it was queried */
-  readonly uuid?: string;
-}
+import type { GpuInfo, GpuProcess, GpuSnapshot } from "./views.ts";
 
-/** One process holding memory on one GPU. A process on several GPUs appears once per GPU. */
-export interface GpuProcess {
-  /** as the driver sees it: in a container without the host's PID namespace this is the host PID */
-  readonly pid: number;
-  /** 0 where nvidia-smi says "[N/A]" (Windows WDDM, some MIG setups): the process is there, its figure is not */
-  readonly used_memory_mib: number;
-  readonly gpu_index?: number;
-  readonly gpu_uuid?: string;
-}
-
-/** Everything nvidia-smi told in one query. */
-export interface GpuSnapshot {
-  readonly gpus: GpuInfo[];
-  readonly processes: GpuProcess[];
-  /** ISO time of the query */
-  readonly taken_at: string;
-}
+export type { GpuInfo, GpuProcess, GpuSnapshot };
 
 /** Options of {@link queryGpus}. */
 export interface GpuQueryOptions {

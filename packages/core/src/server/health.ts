@@ -3,15 +3,9 @@
  * and `/props` (which model it actually serves).
  */
 
-/** `/health` of one server, as seen now. */
-export interface HealthReport {
-  readonly ok: boolean;
-  /** "ok", "loading", "error", "unreachable" */
-  readonly state: "ok" | "loading" | "error" | "unreachable";
-  readonly httpStatus?: number;
-  readonly ms: number;
-  readonly error?: string;
-}
+import type { HealthReport } from "./views.ts";
+
+export type { HealthReport };
 
 /** Where a server listens, and how to reach it. */
 export interface ServerAddress {
