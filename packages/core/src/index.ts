@@ -39,3 +39,10 @@ export * from "./lifecycle/status.ts";
 export * from "./supervision/alerts.ts";
 export * from "./supervision/watch-rules.ts";
 export * from "./supervision/supervisor.ts";
+
+export * from "./gateway/errors.ts";
+export * from "./gateway/resolve.ts";
+export * from "./gateway/gateway.ts";
+export * from "./gateway/proxy.ts";
+export * from "./gateway/ollama.ts";
+export * from "./gateway/ollama-views.ts";

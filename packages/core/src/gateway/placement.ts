@@ -1,0 +1,92 @@
+import type { CorralConfig, ModelConfig } from "../config/load.ts";
+import { slotsOverlap } from "../slots.ts";
+import { GatewayError } from "./errors.ts";
+import type { Located } from "./gateway.ts";
+import type { ModelState } from "./state.ts";
+
+/**
+ * Making room for a model the gateway is about to load: swapping out what holds its slot (or an
+ * overlapping one) and evicting the least recently used model beyond `gateway.max_loaded`.
+ * Only idle, unpinned models are unloaded; a busy one is waited for, a pinned one refuses.
+ */
+
+/** What placement needs from the gateway. */
+export interface PlacementContext {
+  readonly config: CorralConfig;
+  readonly stateOf: (modelId: string) => ModelState;
+  readonly lastUsed: (at: Located) => number;
+  /** the registry as it is now */
+  readonly read: () => Promise<readonly Located[]>;
+  /** unloads unless the model became busy; true when it did */
+  readonly unload: (at: Located, reason: string) => Promise<boolean>;
+}
+
+/** Either the loaded model, or a promise to wait on before trying again. */
+export type Placement<T> =
+  | { readonly kind: "ready"; readonly ready: T }
+  | { readonly kind: "wait"; readonly wait: Promise<unknown> };
+
+function modelOf(config: CorralConfig, id: string): ModelConfig | undefined {
+  return config.models.find((m) => m.id === id);
+}
+
+/**
+ * Frees the slot `slot` and a place under `max_loaded` for `model`.
+ * @returns undefined when the room is made, or what to wait for (a busy model becoming idle)
+ * @throws GatewayError swap_refused when `gateway.swap` is false or a pinned model is in the way
+ * @example
+ * const wait = await makeRoom(ctx, model, "0", entries); if (wait) await wait.wait
+ */
+export async function makeRoom(
+  ctx: PlacementContext,
+  model: ModelConfig,
+  slot: string,
+  entries: readonly Located[],
+): Promise<Placement<never> | undefined> {
+  const blockers = entries.filter((at) => slotsOverlap(at.slot, slot));
+  for (const at of blockers) refuseSwap(ctx.config, model, slot, at);
+  for (const at of blockers) {
+    const state = ctx.stateOf(at.entry.model_id);
+    if (state.busy) return { kind: "wait", wait: state.idle() };
+    const unloaded = await ctx.unload(at, `gateway: swapped out for ${model.id} (slot ${slot})`);
+    if (!unloaded) return { kind: "wait", wait: state.idle() };
+  }
+  return evict(ctx, model);
+}
+
+function refuseSwap(config: CorralConfig, model: ModelConfig, slot: string, at: Located): void {
+  const holder = `slot ${at.slot} holds ${at.entry.model_id} (pid ${at.entry.pid})`;
+  if (!config.gateway.swap) {
+    throw new GatewayError(
+      "swap_refused",
+      `cannot load ${model.id} in slot ${slot}: ${holder} and gateway.swap is false`,
+    );
+  }
+  if (modelOf(config, at.entry.model_id)?.pinned) {
+    throw new GatewayError("swap_refused", `cannot load ${model.id} in slot ${slot}: ${holder}, which is pinned`);
+  }
+}
+
+/** Unloads least recently used idle unpinned models until one more fits under `gateway.max_loaded`. */
+async function evict(ctx: PlacementContext, model: ModelConfig): Promise<Placement<never> | undefined> {
+  const cap = ctx.config.gateway.max_loaded;
+  if (cap === 0) return undefined;
+  for (;;) {
+    const loaded = await ctx.read();
+    if (loaded.length < cap) return undefined;
+    const idle = loaded
+      .filter((at) => !modelOf(ctx.config, at.entry.model_id)?.pinned && !ctx.stateOf(at.entry.model_id).busy)
+      .sort((a, b) => ctx.lastUsed(a) - ctx.lastUsed(b));
+    const victim = idle[0];
+    if (victim) {
+      await ctx.unload(victim, `gateway: gateway.max_loaded is ${cap}; least recently used, evicted for ${model.id}`);
+      continue;
+    }
+    const busy = loaded.map((at) => ctx.stateOf(at.entry.model_id)).filter((s) => s.busy);
+    if (busy.length > 0) return { kind: "wait", wait: Promise.race(busy.map((s) => s.idle())) };
+    throw new GatewayError(
+      "swap_refused",
+      `cannot load ${model.id}: gateway.max_loaded is ${cap} and every loaded model is pinned`,
+    );
+  }
+}

@@ -1,0 +1,239 @@
+import { afterEach, describe, expect, it } from "bun:test";
+import { GatewayError } from "../src/gateway/errors.ts";
+import { forward, openaiStreamComplete } from "../src/gateway/proxy.ts";
+import type { Gateway } from "../src/gateway/gateway.ts";
+import { alive } from "./helpers/home.ts";
+import { gatewayHome, type GatewayHome } from "./helpers/gateway-home.ts";
+
+const homes: GatewayHome[] = [];
+afterEach(async () => {
+  for (const h of homes.splice(0)) await h.cleanup();
+});
+
+async function setup(...args: Parameters<typeof gatewayHome>): Promise<GatewayHome> {
+  const h = await gatewayHome(...args);
+  homes.push(h);
+  return h;
+}
+
+/** One chat completion through the gateway, as the routes do it. */
+async function chat(gateway: Gateway, model: string, extra: Record<string, unknown> = {}): Promise<Response> {
+  const lease = await gateway.acquire(model);
+  const body = JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], ...extra });
+  return forward(
+    lease,
+    { method: "POST", path: "/v1/chat/completions", body, headers: { "content-type": "application/json" } },
+    { complete: extra.stream ? openaiStreamComplete : undefined },
+  );
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 5; !(await check()); wait = Math.min(wait * 2, 100)) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(wait);
+  }
+}
+
+async function pidOf(h: GatewayHome, id: string): Promise<number | undefined> {
+  return (await h.controller.registry.list()).find((l) => l.entry.model_id === id)?.entry.pid;
+}
+
+describe("on-demand load", () => {
+  it("loads a cold model once for 8 concurrent requests and answers all 8", async () => {
+    const h = await setup([{ id: "a", gpu: "0", args: ["--fake-load-ms", "300"] }]);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => chat(h.gateway, "a")));
+    expect(h.spawns()).toBe(1);
+    for (const res of answers) {
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { object: string }).object).toBe("chat.completion");
+    }
+    const [view] = await h.gateway.models();
+    expect(view).toMatchObject({ id: "a", state: "loaded", in_flight: 0, served: 8 });
+  });
+
+  it("routes by alias and by the model's file name, and refuses an unknown model with 404", async () => {
+    const h = await setup([{ id: "a", gpu: "0", aliases: ["gpt-4o"] }]);
+    expect((await chat(h.gateway, "gpt-4o")).status).toBe(200);
+    expect((await chat(h.gateway, "a.gguf")).status).toBe(200);
+    expect((await chat(h.gateway, "a:latest")).status).toBe(200);
+    expect(h.spawns()).toBe(1);
+    const error = await h.gateway.acquire("nope").catch((e) => e);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect(error.status).toBe(404);
+    expect(error.message).toContain("known: a");
+  });
+
+  it("refuses the request past max_queue with 503 and a Retry-After while the model loads", async () => {
+    const h = await setup([{ id: "a", gpu: "0", args: ["--fake-load-ms", "800"] }], { max_queue: 2 });
+    const first = [h.gateway.acquire("a"), h.gateway.acquire("a")];
+    const third = await h.gateway.acquire("a").catch((e) => e);
+    expect(third).toBeInstanceOf(GatewayError);
+    expect(third.kind).toBe("queue_full");
+    expect(third.status).toBe(503);
+    expect(third.retryAfterS).toBeGreaterThan(0);
+    for (const lease of await Promise.all(first)) lease.done();
+    expect(h.spawns()).toBe(1);
+  });
+
+  it("answers 502 with the load error's reason when the server cannot start", async () => {
+    const h = await setup([{ id: "broken", gpu: "0", args: ["--fake-exit-on-start", "3"] }]);
+    const error = await h.gateway.acquire("broken").catch((e) => e);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect(error.status).toBe(502);
+    expect(error.message).toContain("exited with code 3");
+  });
+});
+
+describe("swap", () => {
+  it("unloads the idle model holding the slot and loads the requested one", async () => {
+    const h = await setup([
+      { id: "a", gpu: "0" },
+      { id: "b", gpu: "0,1" },
+    ]);
+    expect((await chat(h.gateway, "a")).status).toBe(200);
+    const a = (await pidOf(h, "a"))!;
+    expect((await chat(h.gateway, "b")).status).toBe(200);
+    expect(await pidOf(h, "a")).toBeUndefined();
+    await until(() => !alive(a));
+    expect(await pidOf(h, "b")).toBeNumber();
+  });
+
+  it("never swaps out a pinned model: the request is refused with 503", async () => {
+    const h = await setup([
+      { id: "a", gpu: "0", pinned: true },
+      { id: "b", gpu: "0" },
+    ]);
+    await chat(h.gateway, "a");
+    const a = (await pidOf(h, "a"))!;
+    const error = await h.gateway.acquire("b").catch((e) => e);
+    expect(error.kind).toBe("swap_refused");
+    expect(error.message).toContain("pinned");
+    expect(alive(a)).toBe(true);
+  });
+
+  it("refuses instead of swapping when gateway.swap is false", async () => {
+    const h = await setup(
+      [
+        { id: "a", gpu: "0" },
+        { id: "b", gpu: "0" },
+      ],
+      { swap: false },
+    );
+    await chat(h.gateway, "a");
+    const error = await h.gateway.acquire("b").catch((e) => e);
+    expect(error.kind).toBe("swap_refused");
+    expect(error.message).toContain("gateway.swap is false");
+  });
+
+  it("waits for a streaming model to finish before swapping it out", async () => {
+    const h = await setup([
+      { id: "a", gpu: "0", args: ["--fake-token-ms", "20"] },
+      { id: "b", gpu: "0" },
+    ]);
+    const stream = await chat(h.gateway, "a", { stream: true, max_tokens: 30 });
+    const reader = stream.body!.getReader();
+    await reader.read();
+    const order: string[] = [];
+    const swapped = chat(h.gateway, "b").then((res) => {
+      order.push("b answered");
+      return res;
+    });
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    order.push("a finished");
+    expect((await swapped).status).toBe(200);
+    expect(order).toEqual(["a finished", "b answered"]);
+    expect(text).toContain("tok29");
+    expect(text).toContain("[DONE]");
+    expect(text).not.toContain("error");
+  });
+});
+
+describe("idle policy", () => {
+  it("unloads a model idle past its ttl, but not while a stream is running", async () => {
+    const h = await setup([{ id: "a", gpu: "0", ttl: 1, args: ["--fake-token-ms", "30"] }]);
+    const stream = await chat(h.gateway, "a", { stream: true, max_tokens: 50 });
+    const reader = stream.body!.getReader();
+    await Bun.sleep(1100);
+    expect(await h.gateway.sweep()).toEqual([]);
+    const [streaming] = await h.gateway.models();
+    expect(streaming).toMatchObject({ state: "loaded", in_flight: 1, unload_at: undefined });
+    while (!(await reader.read()).done) {
+      // drain
+    }
+    const [idle] = await h.gateway.models();
+    expect(idle?.unload_at).toBeString();
+    expect(await h.gateway.sweep()).toEqual([]);
+    await Bun.sleep(1050);
+    expect(await h.gateway.sweep()).toEqual(["a"]);
+    expect(await pidOf(h, "a")).toBeUndefined();
+  });
+
+  it("evicts the least recently used idle model beyond max_loaded", async () => {
+    const h = await setup(
+      [
+        { id: "a", gpu: "0" },
+        { id: "b", gpu: "1" },
+        { id: "c", gpu: "2" },
+      ],
+      { max_loaded: 2 },
+    );
+    await chat(h.gateway, "a");
+    await chat(h.gateway, "b");
+    await chat(h.gateway, "a");
+    await chat(h.gateway, "c");
+    const loaded = (await h.controller.registry.list()).map((l) => l.entry.model_id).sort();
+    expect(loaded).toEqual(["a", "c"]);
+  });
+
+  it("records the last request in the registry, so a reopened gateway keeps the idle clock", async () => {
+    const h = await setup([{ id: "a", gpu: "0", ttl: 3600 }]);
+    await chat(h.gateway, "a");
+    await until(async () => (await h.controller.registry.list())[0]?.entry.last_request_at !== undefined);
+    const recorded = (await h.controller.registry.list())[0]!.entry.last_request_at!;
+    const reopened = await h.reopen();
+    const [view] = await reopened.gateway.models();
+    expect(view?.last_request_at).toBe(recorded);
+    expect(Date.parse(view!.unload_at!)).toBe(Date.parse(recorded) + 3600_000);
+  });
+});
+
+describe("streams", () => {
+  it("ends the client's stream with an error event when the llama-server dies mid-stream", async () => {
+    const h = await setup([{ id: "a", gpu: "0", args: ["--fake-token-ms", "30"] }]);
+    const stream = await chat(h.gateway, "a", { stream: true, max_tokens: 100 });
+    const reader = stream.body!.getReader();
+    await reader.read();
+    process.kill((await pidOf(h, "a"))!, "SIGKILL");
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toContain('"error"');
+    expect(text).not.toContain("[DONE]");
+    const [view] = await h.gateway.models();
+    expect(view?.in_flight).toBe(0);
+  });
+
+  it("aborts the upstream request when the client cancels: the server's slot is idle again", async () => {
+    const h = await setup([{ id: "a", gpu: "0", args: ["--fake-token-ms", "20"] }]);
+    const stream = await chat(h.gateway, "a", { stream: true, max_tokens: 1000 });
+    const reader = stream.body!.getReader();
+    await reader.read();
+    const port = (await h.controller.registry.list())[0]!.entry.port;
+    const busy = async () =>
+      ((await (await fetch(`http://127.0.0.1:${port}/slots`)).json()) as [{ is_processing: boolean }])[0].is_processing;
+    expect(await busy()).toBe(true);
+    await reader.cancel();
+    await until(async () => !(await busy()), 1000);
+    const [view] = await h.gateway.models();
+    expect(view?.in_flight).toBe(0);
+  });
+});
