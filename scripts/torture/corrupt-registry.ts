@@ -240,7 +240,7 @@ async function expectRefused(
 }
 
 async function checkApi(controller: Controller, say: (what: string) => string, tally: Tally): Promise<void> {
-  const app = createApp({ controller, web: false });
+  const app = createApp({ controller });
   const calls: Array<[string, string, unknown?]> = [
     ["GET", "/api/v1/process-registry"],
     ["GET", "/api/v1/processes"],

@@ -190,7 +190,7 @@ async function loadOnFullDisk(scope: Scope, controller: Controller, file: string
     (e: unknown) => (e instanceof CorralError ? undefined : messageOf(e)),
   );
   tally.check(outcome === undefined, () => `a load on a full disk did not refuse with a typed error: ${outcome}`);
-  const app = createApp({ controller, web: false });
+  const app = createApp({ controller });
   const res = await app.handle(
     new Request("http://localhost/api/v1/models/load", {
       method: "POST",

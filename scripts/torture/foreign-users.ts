@@ -74,7 +74,7 @@ async function runForeignUsers(options: ScenarioOptions): Promise<ScenarioResult
       probe: scope.probe(),
       gpuQuery: async () => undefined,
     });
-    const app = createApp({ controller, web: false });
+    const app = createApp({ controller });
     const variants: Variant[] = [
       { name: "unmarked", env: {}, args: [] },
       { name: "marked by another corral home", env: { CORRAL_HOME_ID: "0123456789abcdef" }, args: [] },

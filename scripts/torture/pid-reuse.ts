@@ -68,7 +68,7 @@ async function runPidReuse(options: ScenarioOptions): Promise<ScenarioResult> {
       gpuQuery: async () => undefined,
     });
     controller.registry.subscribe((e) => e.pid !== undefined && scope.track(e.pid));
-    const app = createApp({ controller, web: false });
+    const app = createApp({ controller });
     const repetitions = options.form === "long" ? 3 : 1;
     for (let rep = 0; rep < repetitions; rep++) {
       const victims = [await sleeper(scope), await laterServer(scope)];

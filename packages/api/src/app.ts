@@ -1,5 +1,4 @@
 import type { Controller } from "@corral/core";
-import { webRoutes } from "@corral/web";
 import { openapi } from "@elysiajs/openapi";
 import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { Elysia } from "elysia";
@@ -36,8 +35,13 @@ export interface AppDeps {
   readonly bodyLimitBytes?: number;
   /** SSE heartbeat interval @default 15000 */
   readonly heartbeatMs?: number;
-  /** serve the web page at `/` (through Bun's routes, so only on a listening server) @default true */
-  readonly web?: boolean;
+  /**
+   * The web page as `Bun.serve` routes (`webRoutes()` of @corral/web), served through Bun's own
+   * routes, so only on a listening server. The composing entry passes it (the CLI's `serve`):
+   * the API does not depend on the page.
+   * @default {} (no page)
+   */
+  readonly page?: Readonly<Record<string, Bun.HTMLBundle>>;
 }
 
 /**
@@ -49,6 +53,9 @@ export interface AppDeps {
  * const controller = await createController({ home: "/var/lib/corral" })
  * const app = createApp({ controller, token: process.env.CORRAL_TOKEN })
  * const res = await app.handle(new Request("http://localhost/api/v1/processes"))
+ * @example
+ * // with the page, composed by whoever depends on both (the CLI's `serve`)
+ * createApp({ controller, page: webRoutes() }).listen({ port: 7070, development: false })
  */
 export function createApp(deps: AppDeps) {
   const { controller, supervisor, logger } = deps;
@@ -60,7 +67,7 @@ export function createApp(deps: AppDeps) {
   };
   const app = new Elysia({
     // HTML bundles go through Bun.serve's own routes: Elysia cannot serve them once hooks exist.
-    serve: { routes: deps.web === false ? {} : { ...webRoutes(), ...openapiAssetRoutes() } },
+    serve: { routes: { ...deps.page, ...openapiAssetRoutes() } },
   });
   if (logger) app.use(requestLog(logger));
   return app

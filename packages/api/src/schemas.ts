@@ -1,9 +1,11 @@
-import { ProcessEntrySchema, slotKey, type UnloadResult } from "@corral/core";
+import { slotKey, type UnloadResult, type UnloadView } from "@corral/core";
 import { t } from "elysia";
 
 /**
- * TypeBox schemas shared by several routes. Each input schema carries an `error` that names
- * its field, because Elysia reports coerced query numbers without their path.
+ * TypeBox schemas of the requests, shared by several routes. Each input schema carries an
+ * `error` that names its field, because Elysia reports coerced query numbers without their path.
+ * Response schemas are core's (`@corral/core/views`): defined once there, declared by every
+ * route here, and imported as types by the page.
  * @example
  * app.get("/x/:slot", handler, { params: t.Object({ slot: Slot }), query: t.Object({ lines: t.Optional(Lines) }) })
  */
@@ -87,36 +89,6 @@ export const ErrorSchema = t.Object(
   { description: "error" },
 );
 
-/** `/health` of one llama-server. */
-export const HealthReportSchema = t.Object({
-  ok: t.Boolean(),
-  state: t.String({ description: "ok | loading | error | unreachable" }),
-  httpStatus: t.Optional(t.Integer()),
-  ms: t.Number(),
-  error: t.Optional(t.String()),
-});
-
-/** CPU, memory and GPU memory of one process. */
-export const UsageSchema = t.Object({
-  cpu_percent: t.Number({ description: "percent of one core since the previous sample" }),
-  rss_bytes: t.Number(),
-  gpu_memory_mib: t.Optional(t.Number()),
-});
-
-/** One tracked process with its live figures (core's ProcessStatus). */
-export const ProcessStatusSchema = t.Object({
-  slot: t.String(),
-  entry: ProcessEntrySchema,
-  state: t.String({ description: "what the OS says: running | exited | pid-reused | access-denied | unknown" }),
-  state_reason: t.String(),
-  health: t.Optional(HealthReportSchema),
-  uptime_ms: t.Optional(t.Number()),
-  usage: t.Optional(UsageSchema),
-  checked_at: t.String(),
-});
-
-export { ProcessEntrySchema };
-
 /**
  * The slot key for a `gpu_id` as the original controller's clients send it.
  * @example
@@ -132,7 +104,7 @@ export function toSlot(gpuId: number | string): string {
  * @example
  * return unloadBody(await controller.unload("0"))
  */
-export function unloadBody(r: UnloadResult) {
+export function unloadBody(r: UnloadResult): UnloadView {
   return {
     slot: r.slot,
     pid: r.pid,

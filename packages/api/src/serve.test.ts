@@ -3,6 +3,7 @@ import { ConfigError, PortInUseError } from "@corral/core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import page from "../test/fixtures/page.html";
 import { isLoopback, serve } from "./serve.ts";
 
 const home = mkdtempSync(join(tmpdir(), "corral-serve-"));
@@ -32,17 +33,19 @@ describe("serve", () => {
     expect(error.message).toContain("server");
   });
 
-  it("listens on a loopback port, serves the page and health, and stops cleanly", async () => {
+  it("listens on a loopback port, serves the page it is given and health, and stops cleanly", async () => {
     const lines: string[] = [];
-    const server = await serve({ home, port: 0, env: {}, handleSignals: false, logger: (_, line) => lines.push(line) });
+    const logger = (_: string, line: string) => lines.push(line);
+    const server = await serve({ home, port: 0, env: {}, handleSignals: false, logger, page: { "/": page } });
     try {
       expect(server.url.hostname).toBe("127.0.0.1");
       const res = await fetch(new URL("/api/v1/health", server.url));
       expect(res.status).toBe(200);
       expect(lines[0]).toContain(`listening on ${server.url.href}`);
-      const page = await fetch(server.url);
-      expect(page.status).toBe(200);
-      expect(page.headers.get("content-type")).toContain("text/html");
+      const html = await fetch(server.url);
+      expect(html.status).toBe(200);
+      expect(html.headers.get("content-type")).toContain("text/html");
+      expect(await html.text()).toContain("<title>page fixture</title>");
       // The request line is written once the response has gone out.
       for (let i = 0; i < 100 && !lines.some((l) => l.startsWith("GET /api/v1/health 200")); i++) await Bun.sleep(10);
       expect(lines.some((l) => l.startsWith("GET /api/v1/health 200"))).toBe(true);

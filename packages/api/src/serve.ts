@@ -8,7 +8,7 @@ import {
   type RecoveredSlot,
   type Supervisor,
 } from "@corral/core";
-import { createApp } from "./app.ts";
+import { type AppDeps, createApp } from "./app.ts";
 import type { Logger } from "./deps.ts";
 
 /**
@@ -35,6 +35,8 @@ export interface ServeOptions {
   readonly intervalMs?: number;
   /** environment read for CORRAL_TOKEN @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** the web page's routes, mounted at `/` by the caller (`corral serve` passes @corral/web's) @default none */
+  readonly page?: AppDeps["page"];
 }
 
 /**
@@ -107,7 +109,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const recovered = await controller.recover();
   const supervisor = createSupervisor(controller, { intervalMs: options.intervalMs });
   supervisor.start();
-  const app = createApp({ controller, supervisor, token, cors: conf.cors, logger: log });
+  const app = createApp({ controller, supervisor, token, cors: conf.cors, logger: log, page: options.page });
   try {
     app.listen({
       hostname: host,

@@ -8,10 +8,13 @@ import {
   type ProcessInfo,
   type ProcessProbe,
 } from "@corral/core";
+import { Kind, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type AppDeps } from "../src/app.ts";
+import { ErrorSchema } from "../src/schemas.ts";
 import { freePort, standInServer } from "../../core/test/fixtures/index.ts";
 
 export { freePort, spawnStandIn, standInServer, waitFor } from "../../core/test/fixtures/index.ts";
@@ -86,7 +89,7 @@ export async function testHome(
     configFile,
     controller,
     pids,
-    app: (deps = {}) => createApp({ controller, web: false, ...deps }),
+    app: (deps = {}) => createApp({ controller, ...deps }),
     cleanup() {
       killPids(pids);
       rmSync(home, { recursive: true, force: true });
@@ -142,9 +145,52 @@ export function req(method: string, path: string, body?: unknown, headers: Recor
   });
 }
 
-/** Sends a request and returns status and parsed JSON body. */
+/**
+ * Asserts that a response body has a schema's shape (TypeBox's `Value.Check`), naming every
+ * field that does not (`Value.Errors`), and returns it typed.
+ * @example
+ * const { processes } = expectShape(ProcessListSchema, await res.json())
+ */
+export function expectShape<T extends TSchema>(schema: T, body: unknown): Static<T> {
+  if (Value.Check(schema, body)) return body;
+  const errors = [...Value.Errors(schema, body)]
+    .slice(0, 8)
+    .map((e) => `${e.path || "/"}: ${e.message} (got ${JSON.stringify(e.value)?.slice(0, 120)})`);
+  const name = schema.$id ?? schema.title ?? "the declared schema";
+  throw new Error(
+    `body does not match ${name}:\n  ${errors.join("\n  ")}\nbody: ${JSON.stringify(body)?.slice(0, 1500)}`,
+  );
+}
+
+/** The parts of an Elysia app {@link call} reads: `handle`, and `routes` for the declared response schemas. */
+export interface Callable {
+  handle(request: Request): Promise<Response>;
+  readonly routes?: ReadonlyArray<{ method: string; path: string; hooks?: { response?: unknown } }>;
+}
+
+/**
+ * The response schema a route declares, for the status sent (`response: X` means 200).
+ * @example
+ * declaredResponse(app, "GET", "/api/v1/processes/0", 200) // ProcessStatusSchema
+ */
+export function declaredResponse(app: Callable, method: string, path: string, status: number): TSchema | undefined {
+  const pathname = new URL(path, "http://localhost").pathname;
+  const route = app.routes?.find(
+    (r) => r.method === method && new RegExp(`^${r.path.replace(/:[^/]+/g, "[^/]+")}$`).test(pathname),
+  );
+  const declared = route?.hooks?.response as (TSchema & Record<number, TSchema>) | undefined;
+  if (!declared) return undefined;
+  return Kind in declared ? (status === 200 ? declared : undefined) : declared[status];
+}
+
+/**
+ * Sends a request and returns status and parsed JSON body. Every JSON body is checked against
+ * what the route declares with {@link expectShape}: a 200 against its response schema (also
+ * where Elysia skips the check, as GET /processes does for speed), an error against
+ * `{ error: { code, message } }`.
+ */
 export async function call(
-  app: { handle(request: Request): Promise<Response> },
+  app: Callable,
   method: string,
   path: string,
   body?: unknown,
@@ -157,6 +203,10 @@ export async function call(
     parsed = JSON.parse(text);
   } catch {
     // not JSON (metrics)
+  }
+  if (res.headers.get("content-type")?.includes("json")) {
+    const schema = res.status >= 400 ? ErrorSchema : declaredResponse(app, method, path, res.status);
+    if (schema) expectShape(schema, parsed);
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }

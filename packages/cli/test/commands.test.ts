@@ -455,7 +455,7 @@ describe("gpus", () => {
 
 describe("serve", () => {
   it(
-    "serves the API until SIGINT, then exits 0",
+    "serves the API and the page until SIGINT, then exits 0",
     async () => {
       const proc = spawnCorral(home, ["serve", "--port", "0"]);
       try {
@@ -464,6 +464,11 @@ describe("serve", () => {
         const res = await fetch(new URL("api/v1/health", url));
         expect(res.status).toBe(200);
         expect(await res.json()).toMatchObject({ healthy: true });
+        // serve is where the page joins the API (@corral/api does not depend on @corral/web).
+        const page = await fetch(url);
+        expect(page.status).toBe(200);
+        expect(page.headers.get("content-type")).toContain("text/html");
+        expect(await page.text()).toContain("<title>corral</title>");
         proc.kill("SIGINT");
         expect(await proc.exited).toBe(0);
       } finally {

@@ -1,7 +1,8 @@
 /**
- * The real corral API as a subprocess (`bun packages/api/src/main.ts`), over a temp home whose
- * corral.yaml points `llama_server` at the stand-in fixture. A subprocess rather than an import:
- * @corral/api depends on @corral/web, so importing it from here would be a workspace cycle.
+ * The real `corral serve` as a subprocess (`bun packages/cli/src/main.ts --home <temp> serve`), over
+ * a temp home whose corral.yaml points `llama_server` at the stand-in fixture. The CLI is where the
+ * API and the page are composed (@corral/api does not depend on the page), so this is the page
+ * exactly as users get it; a subprocess also keeps its signals and stdout apart from the test's.
  */
 import type { Subprocess } from "bun";
 import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { freePort, standInServer, waitFor } from "../../../../packages/core/test
 
 export { freePort, spawnStandIn, waitFor } from "../../../../packages/core/test/fixtures/index.ts";
 
-const MAIN = resolve(import.meta.dir, "../../../../packages/api/src/main.ts");
+const MAIN = resolve(import.meta.dir, "../../../../packages/cli/src/main.ts");
 
 /** The fake nvidia-smi's folder (it prints three recorded GPUs); put it first on PATH for GPU figures. */
 export const FAKE_NVIDIA_SMI_DIR = resolve(import.meta.dir, "../../../../packages/core/test/fixtures/nvidia-smi");
@@ -70,7 +71,7 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
     if (value !== undefined && key !== "CORRAL_TOKEN") env[key] = value;
   if (options.token) env.CORRAL_TOKEN = options.token;
   if (options.pathFirst) env.PATH = `${options.pathFirst}:${env.PATH ?? ""}`;
-  const proc = Bun.spawn([process.execPath, MAIN, "--home", home, "--port", String(port)], {
+  const proc = Bun.spawn([process.execPath, MAIN, "--home", home, "serve", "--port", String(port)], {
     env,
     stdout: "pipe",
     stderr: "pipe",

@@ -1,4 +1,4 @@
-import { HistoryEventSchema, slotKey } from "@corral/core";
+import { HistoryListSchema, slotKey } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 import { Limit, Slot } from "../schemas.ts";
@@ -19,7 +19,7 @@ export function historyRoutes({ controller }: Pick<RouteDeps, "controller">) {
     }),
     {
       query: t.Object({ limit: t.Optional(Limit), slot: t.Optional(Slot) }),
-      response: t.Object({ events: t.Array(HistoryEventSchema) }),
+      response: HistoryListSchema,
       detail: { summary: "Recent history events, newest first (limit defaults to 100)" },
     },
   );

@@ -1,17 +1,8 @@
-import { InvalidInputError, type KillOutcome } from "@corral/core";
+import { InvalidInputError, type KilledView, KillResponseSchema, type KillOutcome } from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { Name, Pid } from "../schemas.ts";
-
-const KilledSchema = t.Object({
-  pid: t.Integer(),
-  slot: t.Optional(t.String({ description: "the slot it was tracked in, if it was" })),
-  signalled: t.Boolean({ description: "false when it had already exited" }),
-  signal: t.Optional(t.String()),
-  escalated: t.Optional(t.Boolean()),
-  ms: t.Optional(t.Number()),
-});
 
 /**
  * `POST /api/v1/kill` with `{ "pid" }` or `{ "name" }`: the users' own "kill it by pid or by
@@ -42,13 +33,13 @@ export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
         name: t.Optional(Name),
         force: t.Optional(t.Boolean({ error: "force: true or false" })),
       }),
-      response: t.Object({ killed: t.Array(KilledSchema) }),
+      response: KillResponseSchema,
       detail: { summary: "Kill a llama-server by PID, or every one with a model id or executable name" },
     },
   );
 }
 
-function render(o: KillOutcome) {
+function render(o: KillOutcome): KilledView {
   return {
     pid: o.pid,
     ...(o.slot !== undefined ? { slot: o.slot } : {}),

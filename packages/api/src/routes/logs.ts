@@ -1,3 +1,4 @@
+import { type LogBatch, type LogTail, LogTailSchema } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 import { GpuIdQuery, Lines, toSlot } from "../schemas.ts";
@@ -13,13 +14,11 @@ import { sseResponse } from "../sse.ts";
 export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controller" | "heartbeatMs">) {
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["compat"] } }).get(
     "/logs",
-    async ({ query, request, server }) => {
+    // Not async: a Promise of the tail or a Response (the stream), which Elysia types apart.
+    ({ query, request, server }) => {
       const slot = toSlot(query.gpu_id ?? "0");
       const lines = query.lines ?? 100;
-      if (!query.follow) {
-        const tail = await controller.logs(slot, lines);
-        return { logs: tail, total_lines: tail.length };
-      }
+      if (!query.follow) return logTail(controller, slot, lines);
       server?.timeout(request, 0);
       return sseResponse(
         request,
@@ -27,7 +26,9 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
           const stop = new AbortController();
           // The tail comes through the follow itself, so no line falls between the two.
           controller
-            .followLogs(slot, (batch) => send({ data: { lines: batch } }), stop.signal, { tail: lines })
+            .followLogs(slot, (batch) => send({ data: { lines: batch } satisfies LogBatch }), stop.signal, {
+              tail: lines,
+            })
             .catch((error: Error) => {
               send({
                 event: "error",
@@ -46,24 +47,22 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
         lines: t.Optional(Lines),
         follow: t.Optional(t.Boolean({ default: false, error: "follow: true or false" })),
       }),
+      // The event stream is a Response, which Elysia passes on unchecked (its frames are LogBatch);
+      // a declared response replaces `detail.responses` in the OpenAPI document, so the stream is
+      // described in words.
+      response: LogTailSchema,
       detail: {
         summary:
           "The last lines of a slot's llama-server log (gpu_id defaults to 0, lines to 100); follow=true streams",
-        responses: {
-          200: {
-            description: "{ logs, total_lines }, or an event stream with follow=true",
-            content: {
-              "application/json": {
-                schema: {
-                  type: "object",
-                  properties: { logs: { type: "array", items: { type: "string" } }, total_lines: { type: "integer" } },
-                },
-              },
-              "text/event-stream": { schema: { type: "string" } },
-            },
-          },
-        },
+        description:
+          "With follow=true the answer is text/event-stream instead: the last `lines` lines as one frame, then each " +
+          "batch of new lines, every frame's data `{ lines: string[] }`; an `error` event carries `{ error }`.",
       },
     },
   );
+}
+
+async function logTail(controller: RouteDeps["controller"], slot: string, lines: number): Promise<LogTail> {
+  const tail = await controller.logs(slot, lines);
+  return { logs: tail, total_lines: tail.length };
 }

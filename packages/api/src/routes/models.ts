@@ -1,78 +1,15 @@
-import type { ProcessEntry } from "@corral/core";
+import {
+  LoadResponseSchema,
+  ModelListSchema,
+  SwitchResponseSchema,
+  UnloadResponseSchema,
+  type ModelStatus,
+  type ProcessEntry,
+} from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
-import { GpuId, ModelId, Port, ProcessEntrySchema, toSlot, unloadBody } from "../schemas.ts";
-
-/**
- * One configured model: the original controller's fields plus where corral has it loaded.
- * @example
- * { id: "qwen", name: "Qwen 7B", path: "/m/q.gguf", status: "loaded", loaded: true, loaded_in: ["0"], … }
- */
-export const ModelInfoSchema = t.Object({
-  id: t.String(),
-  name: t.String(),
-  path: t.String(),
-  status: t.String({ description: '"loaded" or "available"' }),
-  loaded: t.Boolean(),
-  description: t.String(),
-  parameter_count: t.String(),
-  quantization: t.String(),
-  gpu: t.Optional(t.String({ description: "configured default slot" })),
-  port: t.Optional(t.Integer()),
-  loaded_in: t.Array(t.String(), { description: "slots it is loaded in now" }),
-});
-
-/**
- * The original controller's ModelStatus, filled from a registry entry.
- * @example
- * { model_id: "qwen", model_name: "Qwen 7B", status: "running", pid: 4242, port: 8081, server_url: "http://127.0.0.1:8081", … }
- */
-export const ModelStatusSchema = t.Object({
-  model_id: t.String(),
-  model_name: t.String(),
-  status: t.String(),
-  loaded_at: t.String(),
-  pid: t.Integer(),
-  host: t.Optional(t.String()),
-  port: t.Integer(),
-  server_url: t.String(),
-});
-
-const LoadResponse = t.Object({
-  success: t.Boolean(),
-  model_id: t.String(),
-  message: t.String(),
-  status: ModelStatusSchema,
-  slot: t.String(),
-  ready_ms: t.Number(),
-  entry: ProcessEntrySchema,
-});
-
-const SwitchResponse = t.Object({
-  success: t.Boolean(),
-  old_model_id: t.Optional(t.String()),
-  new_model_id: t.String(),
-  message: t.String(),
-  status: ModelStatusSchema,
-  slot: t.String(),
-  ready_ms: t.Number(),
-  entry: ProcessEntrySchema,
-});
-
-const UnloadResponse = t.Object({
-  success: t.Boolean(),
-  message: t.String(),
-  slot: t.String(),
-  pid: t.Integer(),
-  model_id: t.String(),
-  signalled: t.Boolean({ description: "false when the process was already gone" }),
-  escalated: t.Boolean({ description: "SIGTERM was not enough and SIGKILL followed" }),
-  ms: t.Number(),
-  port_freed: t.Boolean(),
-  gpu_released: t.Optional(t.Boolean()),
-  reason: t.String(),
-});
+import { GpuId, ModelId, Port, toSlot, unloadBody } from "../schemas.ts";
 
 const TimeoutMs = t.Integer({ minimum: 1, maximum: 3_600_000, error: "timeout_ms: an integer from 1 to 3600000" });
 
@@ -91,7 +28,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           id: m.id,
           name: m.name,
           path: m.path,
-          status: m.loaded_in.length > 0 ? "loaded" : "available",
+          status: m.loaded_in.length > 0 ? ("loaded" as const) : ("available" as const),
           loaded: m.loaded_in.length > 0,
           description: "",
           parameter_count: "",
@@ -101,7 +38,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           loaded_in: m.loaded_in,
         })),
       }),
-      { response: t.Object({ models: t.Array(ModelInfoSchema) }), detail: { summary: "The configured models" } },
+      { response: ModelListSchema, detail: { summary: "The configured models" } },
     )
     .post(
       "/models/load",
@@ -137,7 +74,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           ),
           timeout_ms: t.Optional(TimeoutMs),
         }),
-        response: LoadResponse,
+        response: LoadResponseSchema,
         detail: { summary: "Load a model; answers once its /health says ready" },
       },
     )
@@ -161,7 +98,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           force: t.Optional(t.Boolean({ error: "force: true or false" })),
           timeout_ms: t.Optional(TimeoutMs),
         }),
-        response: UnloadResponse,
+        response: UnloadResponseSchema,
         detail: { summary: "Unload the model in a slot (SIGTERM, then SIGKILL after the timeout)" },
       },
     )
@@ -186,7 +123,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       {
         ...JSON_BODY,
         body: t.Object({ model_id: ModelId, gpu_id: t.Optional(GpuId), timeout_ms: t.Optional(TimeoutMs) }),
-        response: SwitchResponse,
+        response: SwitchResponseSchema,
         detail: { summary: "Unload a slot and load another model on the same GPUs" },
       },
     );
@@ -200,7 +137,7 @@ function defaultGpu(controller: RouteDeps["controller"], modelId: string): strin
   return controller.config.models.find((m) => m.id === modelId)?.gpu === undefined ? "0" : undefined;
 }
 
-function modelStatus(entry: ProcessEntry) {
+function modelStatus(entry: ProcessEntry): ModelStatus {
   const host = entry.host ?? "127.0.0.1";
   return {
     model_id: entry.model_id,

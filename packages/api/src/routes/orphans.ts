@@ -1,39 +1,15 @@
-import { CorralError, NotOurProcessError, slotKey } from "@corral/core";
+import {
+  AdoptViewSchema,
+  CorralError,
+  NotOurProcessError,
+  OrphanKillViewSchema,
+  OrphanListSchema,
+  slotKey,
+} from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
-import { ModelId, Pid, ProcessEntrySchema, Slot } from "../schemas.ts";
-
-/**
- * An untracked llama-server with the evidence about it (core's Orphan).
- * @example
- * { pid: 4242, ppid: 1, user: "me", model_path: "/m/q.gguf", port: 8081, verdict: "likely-ours", reasons: ["…"], … }
- */
-export const OrphanSchema = t.Object({
-  pid: t.Integer(),
-  ppid: t.Integer(),
-  uid: t.Optional(t.Integer()),
-  user: t.Optional(t.String()),
-  executable: t.Optional(t.String()),
-  command_line: t.Array(t.String()),
-  model_path: t.Optional(t.String()),
-  port: t.Optional(t.Integer()),
-  host: t.Optional(t.String()),
-  started_at: t.Optional(t.String()),
-  marker: t.Optional(t.Object({ home_id: t.Optional(t.String()), instance_id: t.Optional(t.String()) })),
-  marker_readable: t.Boolean(),
-  verdict: t.String({ description: "ours | likely-ours | foreign" }),
-  reasons: t.Array(t.String()),
-});
-
-const OrphanKillSchema = t.Object({
-  pid: t.Integer(),
-  verdict: t.String(),
-  killed: t.Boolean(),
-  signal: t.Optional(t.String({ description: "the strongest signal sent" })),
-  escalated: t.Optional(t.Boolean()),
-  ms: t.Optional(t.Number()),
-});
+import { ModelId, Pid, Slot } from "../schemas.ts";
 
 const PidParams = t.Object({ pid: Pid });
 
@@ -46,7 +22,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
   const { registry } = controller;
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["orphans"] } })
     .get("/orphans", async () => ({ orphans: await registry.findOrphans() }), {
-      response: t.Object({ orphans: t.Array(OrphanSchema) }),
+      response: OrphanListSchema,
       detail: { summary: "Running llama-servers the registry does not track, with evidence and a verdict" },
     })
     .post(
@@ -62,7 +38,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
         params: PidParams,
         ...JSON_BODY,
         body: t.Object({ slot: t.Optional(Slot), model_id: t.Optional(ModelId) }),
-        response: t.Object({ slot: t.String(), entry: ProcessEntrySchema }),
+        response: AdoptViewSchema,
         detail: { summary: "Track an orphan from now on (slot from its environment unless given)" },
       },
     )
@@ -101,7 +77,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
           force: t.Optional(t.Boolean({ default: false, error: "force: true or false" })),
           include_foreign: t.Optional(t.Boolean({ default: false, error: "include_foreign: true or false" })),
         }),
-        response: OrphanKillSchema,
+        response: OrphanKillViewSchema,
         detail: { summary: "Kill one orphan (its whole tree); foreign ones only with include_foreign" },
       },
     );

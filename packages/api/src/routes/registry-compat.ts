@@ -1,27 +1,7 @@
+import { CleanupOrphanedSchema, type ProcessEntry, ProcessRegistrySchema } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
-import { Force, ProcessEntrySchema } from "../schemas.ts";
-
-/**
- * `GET /api/v1/process-registry`, the original controller's shape.
- * @example
- * { processes: { "0": { pid: 4242, model_id: "qwen", gpu_id: "0", port: 8081, status: "running", … } } }
- */
-export const ProcessRegistrySchema = t.Object({
-  processes: t.Record(t.String(), ProcessEntrySchema, { description: "entries keyed by slot" }),
-});
-
-/**
- * `POST /api/v1/cleanup-orphaned`, the original controller's shape.
- * @example
- * { success: true, orphaned_pids: [12346, 12347], killed_count: 2, message: "Cleaned up 2 orphaned processes" }
- */
-export const CleanupOrphanedSchema = t.Object({
-  success: t.Boolean({ description: "false when a kill that was attempted failed" }),
-  orphaned_pids: t.Array(t.Integer(), { description: "every orphaned llama-server found" }),
-  killed_count: t.Integer(),
-  message: t.String(),
-});
+import { Force } from "../schemas.ts";
 
 /**
  * The original controller's registry endpoints, same paths and shapes, so its clients keep working.
@@ -34,7 +14,7 @@ export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller
     .get(
       "/process-registry",
       async () => {
-        const processes: Record<string, (typeof ProcessEntrySchema)["static"]> = {};
+        const processes: Record<string, ProcessEntry> = {};
         for (const { slot, entry } of await registry.list()) processes[slot] = entry;
         return { processes };
       },

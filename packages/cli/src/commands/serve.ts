@@ -3,7 +3,8 @@ import type { Command } from "../context.ts";
 
 /**
  * `corral serve [--host H] [--port N]`: the REST API and web page, until Ctrl-C or SIGTERM.
- * Elysia is imported only here, so no other command pays for it.
+ * This is where the two are composed: @corral/api does not depend on the page, it mounts the
+ * routes it is given. Elysia and the page are imported only here, so no other command pays for them.
  * @example
  * corral serve --port 7070
  */
@@ -22,11 +23,18 @@ export const command: Command = {
   async run(ctx, input) {
     const port = integerFlag(input, "port", { min: 0, max: 65535 }, "serve");
     const host = stringFlag(input, "host");
-    const { serve } = await import("@corral/api");
+    const [{ serve }, { webRoutes }] = await Promise.all([import("@corral/api"), import("@corral/web")]);
     // Signals are ours, not serve()'s: from the menu, Ctrl-C must stop the server and come back.
     const signal = waitForSignal();
     try {
-      const server = await serve({ home: ctx.home, configFile: ctx.configFile, host, port, handleSignals: false });
+      const server = await serve({
+        home: ctx.home,
+        configFile: ctx.configFile,
+        host,
+        port,
+        handleSignals: false,
+        page: webRoutes(),
+      });
       const url = server.url.toString();
       const n = server.recovered.length;
       const line = `corral is serving on ${url}${n ? ` (reattached ${n} slot${n === 1 ? "" : "s"})` : ""}`;
