@@ -137,7 +137,9 @@ export class Gateway {
 
   /** Starts the idle sweep (ttl). @example gateway.start() */
   start(): void {
-    if (this.#sweeper) return;
+    // Without any ttl there is nothing to sweep: no timer, no registry reads.
+    const anyTtl = this.config.gateway.ttl > 0 || this.config.models.some((m) => (m.ttl ?? 0) > 0);
+    if (this.#sweeper || !anyTtl) return;
     this.#sweeper = setInterval(() => void this.sweep(), this.#sweepMs);
     this.#sweeper.unref?.();
   }
