@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
@@ -94,8 +95,33 @@ interface Loaded {
   extra: Record<string, unknown>;
   /** slot order of the file */
   order: string[];
-  /** the file's text (undefined: no file), to tell afterwards whether `mutate` changed anything */
-  text: string | undefined;
+  /** the file's `processes` as parsed, untouched by `mutate`, to tell afterwards whether it changed anything */
+  before: Record<string, unknown>;
+}
+
+/**
+ * What a store last read or wrote, so that a file it already knows is neither parsed nor rendered
+ * again: at 1000 entries JSON.parse and JSON.stringify were half the time of a register. The file
+ * is the known one while its device, inode, size, mtime and ctime are: a writer that follows the
+ * protocol renames a new file into place (a new inode), and an edit in place moves mtime and ctime
+ * (Linux 6.13+ makes them fine-grained once stat'ed; on older kernels an edit in place of the same
+ * size within one timer tick of the store's own write could go unseen until the file next changes).
+ * Its objects never leave the store: callers get copies.
+ */
+interface Memo {
+  /** {@link statKey} of the file this describes */
+  readonly key: string;
+  readonly version: string;
+  readonly last_updated: string;
+  readonly processes: Record<string, unknown>;
+  readonly extra: Record<string, unknown>;
+  /** slot → the text `render` gave `processes[slot]`, filled as it renders */
+  readonly rendered: Map<string, string>;
+}
+
+/** The identity of one version of a file (see {@link Memo}). */
+function statKey(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
 /**
@@ -113,6 +139,7 @@ export function createStore(options: StoreOptions): Store {
   const file = resolve(options.file);
   const now = options.now ?? Date.now;
   const lockFile = `${file}.lock`;
+  const memo: { current?: Memo } = {};
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     await ensureFolder(file);
     return withFileLock(lockFile, fn, { timeoutMs: options.lockTimeoutMs });
@@ -120,15 +147,22 @@ export function createStore(options: StoreOptions): Store {
 
   return {
     file,
-    read: async () => (await load(file, now)).snapshot,
+    read: async () => (await load(file, now, memo)).snapshot,
     update: (mutate, updateOptions = {}) =>
       locked(async () => {
-        const loaded = await load(file, now);
+        const loaded = await load(file, now, memo);
         const result = await mutate(loaded.snapshot.entries, loaded.snapshot);
         checkEntries(loaded.snapshot.entries);
         const processes = processesOf(loaded);
         const dirty = updateOptions.changed ? updateOptions.changed(result) : changed(loaded, processes);
-        if (dirty) await writeAtomic(file, render(loaded.extra, processes, now));
+        if (!dirty) return result;
+        const last_updated = new Date(now()).toISOString();
+        const previous = memo.current;
+        const rendered = new Map<string, string>();
+        const text = render({ last_updated, processes, extra: loaded.extra }, previous, rendered);
+        memo.current = undefined;
+        const key = await writeAtomic(file, text);
+        if (key !== undefined) memo.current = remember(key, last_updated, processes, loaded.extra, previous, rendered);
         return result;
       }),
     reset: () =>
@@ -141,7 +175,8 @@ export function createStore(options: StoreOptions): Store {
             throw new StoreWriteError(file, { cause: error });
           },
         );
-        await writeAtomic(file, render({}, {}, now));
+        memo.current = undefined;
+        await writeAtomic(file, render({ last_updated: new Date(now()).toISOString(), processes: {}, extra: {} }));
         return { backup: moved ? backup : undefined };
       }),
   };
@@ -155,13 +190,12 @@ async function ensureFolder(file: string): Promise<void> {
   }
 }
 
-async function load(file: string, now: () => number): Promise<Loaded> {
-  let bytes: Buffer;
+async function load(file: string, now: () => number, memo: { current?: Memo }): Promise<Loaded> {
+  let handle: FileHandle;
   try {
-    bytes = await readFile(file);
+    handle = await open(file, "r");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // A folder in the file's place is as unusable as bad JSON: refused the same way, not a bare EISDIR.
     if (code === "EISDIR")
       throw new RegistryCorruptError(file, "it is a folder, not a file", undefined, { cause: error });
     if (code !== "ENOENT") throw error;
@@ -169,23 +203,71 @@ async function load(file: string, now: () => number): Promise<Loaded> {
       snapshot: { version: REGISTRY_VERSION, last_updated: "", entries: {}, invalid: [] },
       extra: {},
       order: [],
-      text: undefined,
+      before: {},
     };
   }
-  const text = decode(bytes);
-  const parsed = parseDocument(text);
-  if (typeof parsed === "string") {
-    const backup = await keepCorruptCopy(file, bytes, now);
-    throw new RegistryCorruptError(file, parsed, backup.path, backup.error ? { cause: backup.error } : undefined);
+  let doc: Memo;
+  try {
+    const info = await handle.stat({ bigint: true });
+    // A folder in the file's place is as unusable as bad JSON: refused the same way, not a bare EISDIR.
+    if (info.isDirectory()) throw new RegistryCorruptError(file, "it is a folder, not a file");
+    const key = statKey(info);
+    if (memo.current?.key === key) doc = memo.current;
+    else {
+      // The same descriptor is read as was stat'ed: a file replaced in between is never taken for the known one.
+      const bytes = await handle.readFile();
+      const parsed = parseDocument(decode(bytes));
+      if (typeof parsed === "string") {
+        const backup = await keepCorruptCopy(file, bytes, now);
+        throw new RegistryCorruptError(file, parsed, backup.path, backup.error ? { cause: backup.error } : undefined);
+      }
+      const { version, last_updated, processes, ...extra } = parsed;
+      doc = { key, version, last_updated, processes, extra, rendered: new Map() };
+      memo.current = doc;
+    }
+  } finally {
+    await handle.close();
   }
-  const { version, last_updated, processes, ...extra } = parsed;
-  const check = checkers(Object.keys(processes).length);
-  const snapshot: RegistrySnapshot = { version, last_updated, entries: {}, invalid: [] };
-  for (const [slot, raw] of Object.entries(processes)) {
-    if (check.entry(raw)) setOwn(snapshot.entries, slot, raw);
-    else snapshot.invalid.push({ slot, raw, errors: entryErrors(raw) });
+  const check = checkers(Object.keys(doc.processes).length);
+  const snapshot: RegistrySnapshot = { version: doc.version, last_updated: doc.last_updated, entries: {}, invalid: [] };
+  for (const [slot, raw] of Object.entries(doc.processes)) {
+    if (check.entry(raw)) setOwn(snapshot.entries, slot, copyEntry(raw as ProcessEntry));
+    else snapshot.invalid.push({ slot, raw: structuredClone(raw), errors: entryErrors(raw) });
   }
-  return { snapshot, extra, order: Object.keys(processes), text };
+  const extra = Object.keys(doc.extra).length === 0 ? {} : structuredClone(doc.extra);
+  return { snapshot, extra, order: Object.keys(doc.processes), before: doc.processes };
+}
+
+/** A copy of a valid entry that shares nothing with the original (a fast structuredClone for this shape). */
+function copyEntry(raw: ProcessEntry): ProcessEntry {
+  const copy: Record<string, unknown> = { ...raw, command_line: [...raw.command_line] };
+  for (const key in copy) {
+    const value = copy[key];
+    if (key !== "command_line" && typeof value === "object" && value !== null) copy[key] = structuredClone(value);
+  }
+  return copy as ProcessEntry;
+}
+
+/**
+ * What the store knows after writing `processes`: its own copies (an entry rendered from the
+ * previous memo's unchanged value keeps that value; others are parsed back from their text).
+ */
+function remember(
+  key: string,
+  last_updated: string,
+  processes: Record<string, unknown>,
+  extra: Record<string, unknown>,
+  previous: Memo | undefined,
+  rendered: Map<string, string>,
+): Memo {
+  const own: Record<string, unknown> = {};
+  for (const slot of Object.keys(processes)) {
+    const text = rendered.get(slot);
+    const same = previous !== undefined && text !== undefined && previous.rendered.get(slot) === text;
+    setOwn(own, slot, same ? previous.processes[slot] : text === undefined ? undefined : JSON.parse(text));
+  }
+  const extraCopy = Object.keys(extra).length === 0 ? {} : structuredClone(extra);
+  return { key, version: REGISTRY_VERSION, last_updated, processes: own, extra: extraCopy, rendered };
 }
 
 /** From this many entries on, compiling the schemas pays for itself within a read or two. */
@@ -217,14 +299,11 @@ function checkers(count: number): { entry: (value: unknown) => boolean; document
 }
 
 /**
- * Whether `processes` differs from what the file holds. `mutate` may have changed the loaded
- * objects in place, so the file's text is parsed again for an untouched copy: at 1000 entries a
- * second parse plus a structural comparison costs about half of stringifying both sides.
- * Like JSON, the comparison ignores properties whose value is undefined.
+ * Whether `processes` differs from what the file holds (`mutate` changed copies, so the parsed
+ * file is untouched). Like JSON, the comparison ignores properties whose value is undefined.
  */
 function changed(loaded: Loaded, processes: Record<string, unknown>): boolean {
-  const before = loaded.text === undefined ? {} : (JSON.parse(loaded.text) as Document).processes;
-  return !Bun.deepEquals(before, processes);
+  return !Bun.deepEquals(loaded.before, processes);
 }
 
 /** The file's text; editors on Windows like to add a byte order mark, which JSON.parse does not accept. */
@@ -293,35 +372,80 @@ function processesOf(loaded: Loaded): Record<string, unknown> {
 
 /** Assignment that also works for a slot a hostile file names "__proto__" (which `=` would not store). */
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  // defineProperty is about ten times slower than `=`, which is right for every other key.
+  if (key === "__proto__")
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
-function render(extra: Record<string, unknown>, processes: Record<string, unknown>, now: () => number): string {
-  const doc = { version: REGISTRY_VERSION, last_updated: new Date(now()).toISOString(), processes, ...extra };
-  return `${JSON.stringify(doc, null, 2)}\n`;
+/**
+ * The file's text: exactly `JSON.stringify({ version, last_updated, processes, ...extra }, null, 2)`
+ * plus a newline, built entry by entry so that an entry equal to the one `known` rendered keeps
+ * its text (at 1000 entries a register then stringifies one entry, not the whole file).
+ * `rendered` receives each slot's text.
+ */
+function render(
+  doc: { last_updated: string; processes: Record<string, unknown>; extra: Record<string, unknown> },
+  known?: Memo,
+  rendered = new Map<string, string>(),
+): string {
+  const fields = [
+    `  "version": ${JSON.stringify(REGISTRY_VERSION)}`,
+    `  "last_updated": ${JSON.stringify(doc.last_updated)}`,
+  ];
+  const slots: string[] = [];
+  for (const [slot, value] of Object.entries(doc.processes)) {
+    const before = known?.rendered.get(slot);
+    const text = before !== undefined && Bun.deepEquals(known?.processes[slot], value) ? before : nested(value, "    ");
+    if (text === undefined) continue;
+    rendered.set(slot, text);
+    slots.push(`    ${JSON.stringify(slot)}: ${text}`);
+  }
+  fields.push(slots.length === 0 ? `  "processes": {}` : `  "processes": {\n${slots.join(",\n")}\n  }`);
+  for (const [key, value] of Object.entries(doc.extra)) {
+    const text = nested(value, "  ");
+    if (text !== undefined) fields.push(`  ${JSON.stringify(key)}: ${text}`);
+  }
+  return `{\n${fields.join(",\n")}\n}\n`;
+}
+
+/** A value as `JSON.stringify(…, null, 2)` writes it `indent` deep (undefined where JSON leaves it out). */
+function nested(value: unknown, indent: string): string | undefined {
+  const text = JSON.stringify(value, null, 2) as string | undefined;
+  return text?.replaceAll("\n", `\n${indent}`);
 }
 
 /**
  * Replaces `file` with `content` so that a crash at any moment leaves either the old or the new
  * file, whole. On failure the temp file is removed and the old file is untouched.
  */
-async function writeAtomic(file: string, content: string): Promise<void> {
+async function writeAtomic(file: string, content: string): Promise<string | undefined> {
   const dir = dirname(file);
   const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  let key: string | undefined;
   try {
     const handle = await open(temp, "wx", 0o600);
+    let isOpen = true;
     try {
       await handle.writeFile(content, "utf8");
       await handle.sync();
+      // Windows cannot rename a file it holds open: there it is closed first and not remembered.
+      if (process.platform === "win32") {
+        isOpen = false;
+        await handle.close();
+      }
+      await renameOver(temp, file);
+      // Stat'ed through the descriptor after the rename (which moves ctime): this is our file, whoever renames next.
+      if (isOpen) key = statKey(await handle.stat({ bigint: true }));
     } finally {
-      await handle.close();
+      if (isOpen) await handle.close();
     }
-    await renameOver(temp, file);
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw new StoreWriteError(file, { cause: error });
   }
   await syncFolder(dir);
+  return key;
 }
 
 /**
