@@ -135,7 +135,7 @@ async function drive(
     try {
       res = await fetch(`${server.url}${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${server.token()}` },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(60_000),
       });

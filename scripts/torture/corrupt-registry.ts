@@ -8,6 +8,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../packages/api/src/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import {
   createController,
   RegistryCorruptError,
@@ -240,7 +241,7 @@ async function expectRefused(
 }
 
 async function checkApi(controller: Controller, say: (what: string) => string, tally: Tally): Promise<void> {
-  const app = createApp({ controller });
+  const app = createApp({ controller, token: TORTURE_TOKEN });
   const calls: Array<[string, string, unknown?]> = [
     ["GET", "/api/v1/process-registry"],
     ["GET", "/api/v1/processes"],
@@ -253,7 +254,7 @@ async function checkApi(controller: Controller, say: (what: string) => string, t
     const res = await app.handle(
       new Request(`http://localhost${path}`, {
         method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
+        headers: bearer(body === undefined ? {} : { "content-type": "application/json" }),
         body: body === undefined ? undefined : JSON.stringify(body),
       }),
     );

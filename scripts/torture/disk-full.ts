@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../packages/api/src/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import {
   CorralError,
   createController,
@@ -190,11 +191,11 @@ async function loadOnFullDisk(scope: Scope, controller: Controller, file: string
     (e: unknown) => (e instanceof CorralError ? undefined : messageOf(e)),
   );
   tally.check(outcome === undefined, () => `a load on a full disk did not refuse with a typed error: ${outcome}`);
-  const app = createApp({ controller });
+  const app = createApp({ controller, token: TORTURE_TOKEN });
   const res = await app.handle(
     new Request("http://localhost/api/v1/models/load", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: bearer({ "content-type": "application/json" }),
       body: JSON.stringify({ model_id: "tiny", gpu_id: 6 }),
     }),
   );

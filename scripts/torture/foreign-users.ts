@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../packages/api/src/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import {
   createController,
   defaultProbe,
@@ -74,7 +75,7 @@ async function runForeignUsers(options: ScenarioOptions): Promise<ScenarioResult
       probe: scope.probe(),
       gpuQuery: async () => undefined,
     });
-    const app = createApp({ controller });
+    const app = createApp({ controller, token: TORTURE_TOKEN });
     const variants: Variant[] = [
       { name: "unmarked", env: {}, args: [] },
       { name: "marked by another corral home", env: { CORRAL_HOME_ID: "0123456789abcdef" }, args: [] },
@@ -161,7 +162,7 @@ async function post(app: App, path: string, body?: unknown): Promise<{ status: n
   const res = await app.handle(
     new Request(`http://localhost${path}`, {
       method: "POST",
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: bearer(body === undefined ? {} : { "content-type": "application/json" }),
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
   );

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createApp } from "../../packages/api/src/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import {
   createController,
   createSupervisor,
@@ -68,7 +69,7 @@ async function runPidReuse(options: ScenarioOptions): Promise<ScenarioResult> {
       gpuQuery: async () => undefined,
     });
     controller.registry.subscribe((e) => e.pid !== undefined && scope.track(e.pid));
-    const app = createApp({ controller });
+    const app = createApp({ controller, token: TORTURE_TOKEN });
     const repetitions = options.form === "long" ? 3 : 1;
     for (let rep = 0; rep < repetitions; rep++) {
       const victims = [await sleeper(scope), await laterServer(scope)];
@@ -206,7 +207,9 @@ const ACTIONS: Record<string, Action> = {
     return entry.pid > 0 ? undefined : "the load gave no pid";
   },
   "DELETE /processes/:slot drops it unsignalled": async (_c, _v, app) => {
-    const res = await app.handle(new Request(`http://localhost/api/v1/processes/${SLOT}`, { method: "DELETE" }));
+    const res = await app.handle(
+      new Request(`http://localhost/api/v1/processes/${SLOT}`, { method: "DELETE", headers: bearer() }),
+    );
     const body = (await res.json()) as { signalled?: boolean };
     return res.status === 200 && body.signalled === false
       ? undefined
@@ -216,7 +219,7 @@ const ACTIONS: Record<string, Action> = {
     const res = await app.handle(
       new Request("http://localhost/api/v1/kill", {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: bearer({ "content-type": "application/json" }),
         body: JSON.stringify({ pid: v.victim.pid }),
       }),
     );

@@ -22,6 +22,8 @@ export interface ServeProcess {
   readonly url: string;
   /** everything it printed so far */
   output(): string;
+  /** the token it made in `<home>/token` on its first start (what a user's page link carries) */
+  token(): string;
 }
 
 /**
@@ -67,7 +69,12 @@ export async function startServe(
     const output = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
     const listening = await until(() => output().includes("listening on") || proc.exitCode !== null, timeoutMs);
     if (listening && proc.exitCode === null) {
-      return { server: { proc, port, url: `http://127.0.0.1:${port}`, output }, exitCode: null, output: output() };
+      const token = () => readFileSync(join(home, "token"), "utf8").trim();
+      return {
+        server: { proc, port, url: `http://127.0.0.1:${port}`, output, token },
+        exitCode: null,
+        output: output(),
+      };
     }
     if (!listening) proc.kill("SIGKILL");
     await proc.exited;

@@ -60,10 +60,16 @@ describe.skipIf(!haveChromium)("the page against the real API", () => {
     browser = await launchChromium();
     page = browser.page;
     await page.addInitScript(RECORD_ANNOUNCEMENTS);
-    await page.goto(api.url);
+    // The link `corral serve` prints: the page takes the token from the fragment.
+    await page.goto(api.pageUrl);
     await page.locator('#connection[data-state="open"]').waitFor(SLOW);
     await page.locator("#processes-note", { hasText: "No processes are tracked" }).waitFor(SLOW);
   }, 60_000);
+
+  it("takes the token from the link into sessionStorage and drops it from the address bar", async () => {
+    expect(page.url()).toBe(`${api.url}/`);
+    expect(await page.evaluate(() => sessionStorage.getItem("corral.token"))).toBe(api.token);
+  });
 
   afterAll(async () => {
     await browser?.close();

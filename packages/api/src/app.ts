@@ -1,10 +1,12 @@
-import type { Controller } from "@corral/core";
+import type { Controller, TokenStore } from "@corral/core";
 import { openapi } from "@elysiajs/openapi";
 import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { Elysia } from "elysia";
+import { audit } from "./audit.ts";
 import { auth } from "./auth.ts";
 import { jsonBody } from "./body.ts";
 import { cors } from "./cors.ts";
+import { browserGuard } from "./guard.ts";
 import type { Logger, RouteDeps, SupervisorLike } from "./deps.ts";
 import { describeError } from "./errors.ts";
 import { requestLog } from "./request-log.ts";
@@ -25,8 +27,24 @@ export interface AppDeps {
   readonly controller: Controller;
   /** the watcher: its ticks feed /processes and /metrics, its events feed /events @default none (live status on every request; registry events only) */
   readonly supervisor?: SupervisorLike;
-  /** bearer token required on every route but GET /api/v1/health @default none */
+  /** the server's own bearer token (admin scope) @default none */
   readonly token?: string;
+  /** named, scoped tokens (`<home>/tokens.json`) @default none */
+  readonly tokens?: TokenStore;
+  /**
+   * `"none"` turns authentication off (serve() allows it on a loopback bind only); `"token"` with
+   * neither `token` nor `tokens` refuses every route but the public ones.
+   * @default "token"
+   */
+  readonly auth?: "token" | "none";
+  /** `"none"` leaves only the gateway's inference routes open @default "token" */
+  readonly inferenceAuth?: "token" | "none";
+  /** the bind address, accepted as a `Host` @default "127.0.0.1" */
+  readonly bindHost?: string;
+  /** more names accepted as a `Host` (`server.hosts`) @default [] */
+  readonly hosts?: readonly string[];
+  /** concurrent event and log-follow streams; more get 429 @default 64 */
+  readonly maxStreams?: number;
   /** origins allowed by CORS @default [] (no CORS headers at all) */
   readonly cors?: readonly string[];
   /** receives one line per request and unexpected failures @default none */
@@ -80,7 +98,9 @@ export function createApp(deps: AppDeps) {
       return reply.body;
     })
     .use(cors({ origins: deps.cors }))
-    .use(auth({ token: deps.token }))
+    .use(browserGuard({ bindHost: deps.bindHost, hosts: deps.hosts, origins: deps.cors }))
+    .use(auth({ token: deps.token, tokens: deps.tokens, mode: deps.auth, inferenceAuth: deps.inferenceAuth }))
+    .use(audit(controller.registry))
     .use(jsonBody({ limitBytes: deps.bodyLimitBytes }))
     .use(
       openapi({
@@ -97,7 +117,7 @@ export function createApp(deps: AppDeps) {
               "409 slot or port in use, 413 body too large, 422 invalid field, 503 load failed or registry busy.",
           },
           components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-          security: deps.token ? [{ bearer: [] }] : [],
+          security: deps.auth === "none" ? [] : [{ bearer: [] }],
         },
       }),
     )

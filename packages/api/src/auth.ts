@@ -1,9 +1,13 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { isInferencePath, scopeRefusal, secretsMatch, type TokenScope, type TokenStore } from "@corral/core";
 import { Elysia } from "elysia";
 import { HttpError } from "./errors.ts";
 
-/** Routes anyone may call: the controller's own health, so a load balancer needs no secret. */
-const PUBLIC = new Set(["GET /api/v1/health", "HEAD /api/v1/health"]);
+/**
+ * Routes anyone may call: the controller's own health, so a load balancer needs no secret, and
+ * the OpenAPI document and its page (the API's shape, no data: the same as the source), so the
+ * page opens in a browser that has no way to send a header.
+ */
+const PUBLIC = new Set(["GET /api/v1/health", "HEAD /api/v1/health", "GET /openapi", "GET /openapi/json"]);
 
 /**
  * Streams a browser opens with EventSource, which cannot send headers: these also take the
@@ -12,16 +16,11 @@ const PUBLIC = new Set(["GET /api/v1/health", "HEAD /api/v1/health"]);
 const QUERY_TOKEN_PATHS = new Set(["/api/v1/events", "/api/v1/logs"]);
 
 /**
- * Compares two secrets in constant time: hashing first gives equal lengths, so neither the
- * contents nor the length of the token leaks through timing.
+ * Compares two secrets in constant time.
  * @example
  * tokensMatch("s3cret", "s3cret") // true
  */
-export function tokensMatch(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
-}
+export const tokensMatch = secretsMatch;
 
 /**
  * The token a request carries: `Authorization: Bearer <token>`, or `?access_token=` on the
@@ -43,35 +42,104 @@ export function tokenOf(request: Request): string | undefined {
 }
 
 /**
- * Bearer-token guard for every route except `GET /api/v1/health`. Without a token it lets
- * everything through (the server then only listens on loopback; serve() enforces that).
- * CORS preflights pass: browsers never send credentials on them.
- * @default token = undefined (no authentication)
+ * Who made a request, once auth let it through: the token's name (`server` for the server's own
+ * token, `anonymous` with `auth: none`) and its scope.
+ * @example
+ * const who: Caller = { name: "ci", scope: "read" }
+ */
+export interface Caller {
+  readonly name: string;
+  readonly scope: TokenScope;
+}
+
+/**
+ * Options of {@link auth}.
+ * @example
+ * auth({ token: "s3cret", tokens: createTokenStore({ file }) })
+ */
+export interface AuthOptions {
+  /** the server's own token (admin scope) @default none */
+  readonly token?: string;
+  /** named, scoped tokens @default none */
+  readonly tokens?: TokenStore;
+  /**
+   * `"none"` lets every request through as `anonymous` with admin scope (serve() allows it on a
+   * loopback bind only). `"token"` with neither `token` nor `tokens` refuses everything but the
+   * public routes.
+   * @default "token"
+   */
+  readonly mode?: "token" | "none";
+  /**
+   * `"none"` leaves the gateway's inference routes open (gateway.auth: none, loopback only); the
+   * rest still needs a token. The browser checks apply either way.
+   * @default "token"
+   */
+  readonly inferenceAuth?: "token" | "none";
+}
+
+/** The caller of each request that auth let through (read by the audit hook). */
+const callers = new WeakMap<Request, Caller>();
+
+/**
+ * The caller auth found for a request, or undefined for a public route.
+ * @example
+ * callerOf(request)?.name // "ci"
+ */
+export function callerOf(request: Request): Caller | undefined {
+  return callers.get(request);
+}
+
+/**
+ * Bearer-token guard for every route except the public ones. A request carries the server's
+ * token or a named one; its scope decides what it may do (`read` only GETs, `control` also
+ * loads and kills, `admin` also manages tokens, `inference` only the gateway's model routes).
+ * CORS preflights pass: browsers never send credentials on them. Each refusal says why.
+ * @default options.mode = "token", options.inferenceAuth = "token"
  * @example
  * new Elysia().use(auth({ token: process.env.CORRAL_TOKEN }))
  */
-export function auth(options: { readonly token?: string } = {}) {
-  const { token } = options;
-  const plugin = new Elysia();
-  if (!token) return plugin;
-  return plugin.onRequest(({ request }) => {
+export function auth(options: AuthOptions = {}) {
+  const { token, tokens, mode = "token", inferenceAuth = "token" } = options;
+  return new Elysia().onRequest(({ request }) => {
     if (request.method === "OPTIONS") return;
     const path = new URL(request.url).pathname;
     if (PUBLIC.has(`${request.method} ${path}`)) return;
-    const given = tokenOf(request);
-    const challenge = { "www-authenticate": 'Bearer realm="corral"' };
-    if (given === undefined) {
+    if (mode === "none") {
+      callers.set(request, { name: "anonymous", scope: "admin" });
+      return;
+    }
+    if (inferenceAuth === "none" && isInferencePath(path)) {
+      callers.set(request, { name: "anonymous", scope: "inference" });
+      return;
+    }
+    const caller = identify(tokenOf(request), token, tokens);
+    const refused = scopeRefusal(caller.scope, request.method, path);
+    if (refused) {
       throw new HttpError(
-        401,
-        "UNAUTHORIZED",
-        "this corral server needs a token: send the header `Authorization: Bearer <token>`",
-        challenge,
+        403,
+        "FORBIDDEN",
+        `scope check: token "${caller.name}" may not ${request.method} ${path}: ${refused}`,
       );
     }
-    if (!tokensMatch(given, token)) {
-      throw new HttpError(401, "UNAUTHORIZED", "the token is wrong", {
-        "www-authenticate": 'Bearer realm="corral", error="invalid_token"',
-      });
-    }
+    callers.set(request, caller);
+  });
+}
+
+function identify(given: string | undefined, token: string | undefined, tokens: TokenStore | undefined): Caller {
+  if (given === undefined) {
+    throw new HttpError(
+      401,
+      "UNAUTHORIZED",
+      "this corral server needs a token: send `Authorization: Bearer <token>` " +
+        "(the page takes it from the link `corral serve` prints; `corral token create` makes more)",
+      { "www-authenticate": 'Bearer realm="corral"' },
+    );
+  }
+  if (token !== undefined && secretsMatch(given, token)) return { name: "server", scope: "admin" };
+  const check = tokens?.verify(given);
+  if (check?.ok) return { name: check.name, scope: check.scope };
+  const expired = check && !check.ok && check.reason === "expired";
+  throw new HttpError(401, "UNAUTHORIZED", expired ? `the token "${check.name}" has expired` : "the token is wrong", {
+    "www-authenticate": 'Bearer realm="corral", error="invalid_token"',
   });
 }

@@ -55,6 +55,7 @@ export const STATUS_OF_CODE: Readonly<Record<CorralErrorCode, number>> = {
   LOCK_TIMEOUT: 503,
   STORE_WRITE_FAILED: 503,
   KILL_FAILED: 503,
+  UNSAFE_PATH: 403,
 };
 
 /**

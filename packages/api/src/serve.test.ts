@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { ConfigError, PortInUseError } from "@corral/core";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import page from "../test/fixtures/page.html";
@@ -18,19 +18,62 @@ describe("isLoopback", () => {
 });
 
 describe("serve", () => {
-  it("refuses to listen on a non-loopback address without a token, and says how to set one", async () => {
-    const error = await serve({
-      home,
-      host: "0.0.0.0",
-      port: 0,
-      env: {},
-      handleSignals: false,
-      logger: () => undefined,
-    }).catch((e) => e);
-    expect(error).toBeInstanceOf(ConfigError);
-    expect(error.key).toBe("server.token");
-    expect(error.message).toContain("CORRAL_TOKEN");
-    expect(error.message).toContain("server");
+  it("makes a token on its first start (<home>/token, 0600), reuses it, and prints the page's link with it", async () => {
+    const own = mkdtempSync(join(tmpdir(), "corral-serve-token-"));
+    try {
+      const lines: string[] = [];
+      const first = await serve({ home: own, port: 0, env: {}, handleSignals: false, logger: (_, l) => lines.push(l) });
+      const token = readFileSync(join(own, "token"), "utf8").trim();
+      try {
+        expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(statSync(join(own, "token")).mode & 0o777).toBe(0o600);
+        expect(first.pageUrl).toBe(`${first.url.href}#token=${token}`);
+        expect((await fetch(new URL("/api/v1/processes", first.url))).status).toBe(401);
+        const ok = await fetch(new URL("/api/v1/processes", first.url), {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(ok.status).toBe(200);
+        expect(lines.join("\n")).not.toContain(token); // the log never holds the secret
+      } finally {
+        await first.stop();
+      }
+      const second = await serve({ home: own, port: 0, env: {}, handleSignals: false, logger: () => undefined });
+      await second.stop();
+      expect(second.pageUrl).toEndWith(`#token=${token}`);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses auth: none on a non-loopback address, and cors "*" without a token', async () => {
+    const quiet = { home, port: 0, env: {}, handleSignals: false, logger: () => undefined } as const;
+    const open = await serve({ ...quiet, host: "0.0.0.0", auth: "none" }).catch((e) => e);
+    expect(open).toBeInstanceOf(ConfigError);
+    expect(open.key).toBe("server.auth");
+    const star = mkdtempSync(join(tmpdir(), "corral-serve-star-"));
+    try {
+      writeFileSync(join(star, "corral.yaml"), 'server: { cors: ["*"] }\n');
+      const error = await serve({ ...quiet, home: star, auth: "none" }).catch((e) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.key).toBe("server.cors");
+    } finally {
+      rmSync(star, { recursive: true, force: true });
+    }
+  });
+
+  it("with auth: none on loopback answers without a token, and still refuses foreign pages", async () => {
+    const server = await serve({ home, port: 0, env: {}, handleSignals: false, logger: () => undefined, auth: "none" });
+    try {
+      expect(server.pageUrl).toBe(server.url.href);
+      expect((await fetch(new URL("/api/v1/processes", server.url))).status).toBe(200);
+      const csrf = await fetch(new URL("/api/v1/cleanup-orphaned?force=true", server.url), {
+        method: "POST",
+        headers: { origin: "http://evil.example" },
+      });
+      expect(csrf.status).toBe(403);
+    } finally {
+      await server.stop();
+    }
   });
 
   it("listens on a loopback port, serves the page it is given and health, and stops cleanly", async () => {

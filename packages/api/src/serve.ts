@@ -2,8 +2,11 @@ import {
   ConfigError,
   createController,
   createSupervisor,
+  createTokenStore,
+  ensureServerToken,
   PortInUseError,
   portHolder,
+  readableByOthers,
   type Controller,
   type RecoveredSlot,
   type Supervisor,
@@ -25,8 +28,10 @@ export interface ServeOptions {
   readonly host?: string;
   /** 0 picks a free port @default config server.port, else 7070 */
   readonly port?: number;
-  /** @default CORRAL_TOKEN, else config server.token, else none (loopback only) */
+  /** @default CORRAL_TOKEN, else config server.token, else `<home>/token` (made on the first start) */
   readonly token?: string;
+  /** `"none"` turns authentication off, on a loopback bind only (`serve --no-auth`) @default config server.auth ("token") */
+  readonly auth?: "token" | "none";
   /** @default one line per request on stdout/stderr, prefixed with the time and level */
   readonly logger?: Logger;
   /** stop cleanly on SIGINT and SIGTERM, then exit @default true */
@@ -46,6 +51,8 @@ export interface ServeOptions {
  */
 export interface RunningServer {
   readonly url: URL;
+  /** the page's address; with the server's own token in the fragment (`#token=…`), which no server log or Referer ever sees */
+  readonly pageUrl: string;
   readonly controller: Controller;
   readonly supervisor: Supervisor;
   /** what recover() found at start-up */
@@ -97,19 +104,46 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const { server: conf } = controller.config;
   const host = options.host ?? conf.host;
   const port = options.port ?? conf.port;
-  const token = options.token ?? (env.CORRAL_TOKEN || undefined) ?? conf.token;
-  if (!isLoopback(host) && !token) {
+  const authMode = options.auth ?? conf.auth;
+  const configFile = controller.config.file ?? "corral.yaml";
+  if (authMode === "none" && !isLoopback(host)) {
     throw new ConfigError(
-      "server.token",
-      `refusing to listen on ${host} without a token: anyone who can reach it could start and kill processes. ` +
-        `Set one with the environment variable CORRAL_TOKEN=<secret> or \`server: { token: <secret> }\` in ${controller.config.file ?? "corral.yaml"}, ` +
-        "or listen on 127.0.0.1",
+      "server.auth",
+      `refusing to listen on ${host} with auth: none: anyone who can reach it could start and kill processes. ` +
+        `Remove \`auth: none\` from ${configFile} (a token is made for you), or listen on 127.0.0.1`,
+    );
+  }
+  const chosen = options.token ?? (env.CORRAL_TOKEN || undefined) ?? conf.token;
+  const token = authMode === "none" ? undefined : (chosen ?? ensureServerToken(controller.paths.home));
+  if (conf.cors.includes("*") && token === undefined) {
+    throw new ConfigError(
+      "server.cors",
+      `"*" lets every web page call corral, which needs a token: remove \`auth: none\` or list the origins in ${configFile}`,
+    );
+  }
+  if (conf.token !== undefined && controller.config.file && readableByOthers(controller.config.file)) {
+    log(
+      "warn",
+      `${controller.config.file} holds server.token and other users can read it: run \`chmod 600 ${controller.config.file}\``,
     );
   }
   const recovered = await controller.recover();
   const supervisor = createSupervisor(controller, { intervalMs: options.intervalMs });
   supervisor.start();
-  const app = createApp({ controller, supervisor, token, cors: conf.cors, logger: log, page: options.page });
+  const app = createApp({
+    controller,
+    supervisor,
+    token,
+    tokens: createTokenStore({ file: controller.paths.tokens }),
+    auth: authMode,
+    inferenceAuth: controller.config.gateway?.auth === "none" && isLoopback(host) ? "none" : "token",
+    bindHost: host,
+    hosts: conf.hosts,
+    maxStreams: conf.max_streams,
+    cors: conf.cors,
+    logger: log,
+    page: options.page,
+  });
   try {
     app.listen({
       hostname: host,
@@ -134,6 +168,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const url = new URL(
     `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`,
   );
+  // The server's own token goes in the fragment; a token the user chose is theirs to give out.
+  const pageUrl = token !== undefined && chosen === undefined ? `${url.href}#token=${token}` : url.href;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -155,7 +191,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   ).length;
   log(
     "info",
-    `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered${token ? ", token required" : ""})`,
+    `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered, ` +
+      `${token === undefined ? "auth: none, loopback only" : "token required"})`,
   );
-  return { url, controller, supervisor, recovered, stop };
+  return { url, pageUrl, controller, supervisor, recovered, stop };
 }

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from "bun:test";
 import { ProcessListSchema, ProcessStatusSchema } from "@corral/core";
-import { call, declaredResponse, expectShape, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, declaredResponse, expectShape, testHome, type TestHome } from "./helpers.ts";
 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());
@@ -54,7 +54,7 @@ describe("the response contract", () => {
     expect(load.status).toBe(200);
     // With a supervisor the route answers its tick's rows as a ready Response, which Elysia does not check.
     const supervisor = { subscribe: () => () => undefined, statuses: () => t.controller.status() };
-    const res = await t.app({ supervisor }).handle(new Request("http://localhost/api/v1/processes"));
+    const res = await t.app({ supervisor }).handle(authed("/api/v1/processes"));
     const { processes } = expectShape(ProcessListSchema, await res.json());
     expect(processes.map((p) => [p.slot, p.state, p.health?.state])).toEqual([["0", "running", "ok"]]);
     // A drifted row (what a changed core type would send) fails the same check the tests run.

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree } from "@corral/core";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -44,8 +44,14 @@ async function startServer(): Promise<{
   return { proc, url: `http://127.0.0.1:${port}`, output: () => out };
 }
 
+/** The token the first start made in the home, as a user's page link carries it. */
+const bearer = () => ({ authorization: `Bearer ${readFileSync(join(home, "token"), "utf8").trim()}` });
+
 async function json(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/json", ...init?.headers } });
+  const res = await fetch(url, {
+    ...init,
+    headers: { "content-type": "application/json", ...bearer(), ...init?.headers },
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -91,7 +97,7 @@ describe("the server through a real port", () => {
       entry: { pid, port, status: "running" },
     });
 
-    const events = await fetch(`${second.url}/api/v1/events`);
+    const events = await fetch(`${second.url}/api/v1/events`, { headers: bearer() });
     expect(events.headers.get("content-type")).toContain("text/event-stream");
     const reader = events.body!.getReader();
     let stream = "";

@@ -19,6 +19,23 @@ import { freePort, standInServer } from "../../core/test/fixtures/index.ts";
 
 export { freePort, spawnStandIn, standInServer, waitFor } from "../../core/test/fixtures/index.ts";
 
+/**
+ * The token every test app takes (as the server's own token, admin scope), and that {@link req}
+ * sends unless the test sets its own `authorization` header: tests call the API the way a user does.
+ */
+export const TEST_TOKEN = "test-token-0123456789abcdefghijklmnopqrstuv";
+
+/**
+ * A request to a test app with the test token, for tests that build their own `Request`.
+ * @example
+ * await app.handle(authed("/api/v1/events"))
+ */
+export function authed(path: string, init: RequestInit = {}): Request {
+  const headers = new Headers(init.headers);
+  if (!headers.has("authorization")) headers.set("authorization", `Bearer ${TEST_TOKEN}`);
+  return new Request(`http://localhost${path}`, { ...init, headers });
+}
+
 /** A model in a test home's config. */
 export interface TestModel {
   readonly id: string;
@@ -89,7 +106,8 @@ export async function testHome(
     configFile,
     controller,
     pids,
-    app: (deps = {}) => createApp({ controller, ...deps }),
+    // The test token, as a user's server has one; tests about auth pass their own.
+    app: (deps = {}) => createApp({ controller, token: TEST_TOKEN, ...deps }),
     cleanup() {
       killPids(pids);
       rmSync(home, { recursive: true, force: true });
@@ -136,11 +154,16 @@ export function killPids(pids: Iterable<number>): void {
   }
 }
 
-/** A JSON request to the app. */
+/** A JSON request to the app, with the test token unless `headers` carries an `authorization` of its own. */
 export function req(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Request {
+  const own = Object.keys(headers).some((name) => name.toLowerCase() === "authorization");
   return new Request(`http://localhost${path}`, {
     method,
-    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    headers: {
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...(own ? {} : { authorization: `Bearer ${TEST_TOKEN}` }),
+      ...headers,
+    },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   });
 }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree } from "@corral/core";
-import { call, freePort, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, freePort, testHome, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => homes.forEach((t) => t.cleanup()));
@@ -186,7 +186,7 @@ describe("GET /api/v1/logs", () => {
     const t = await home([{ id: "tiny" }]);
     const app = t.app();
     const loaded = await call(app, "POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: 0 });
-    const res = await app.handle(new Request("http://localhost/api/v1/logs?gpu_id=0&lines=1&follow=true"));
+    const res = await app.handle(authed("/api/v1/logs?gpu_id=0&lines=1&follow=true"));
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = res.body!.getReader();
     let text = "";

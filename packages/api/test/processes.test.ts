@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree } from "@corral/core";
-import { call, testHome, waitFor, type TestHome } from "./helpers.ts";
+import { authed, call, testHome, waitFor, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => homes.forEach((t) => t.cleanup()));
@@ -157,7 +157,7 @@ describe("GET /api/v1/gpus", () => {
       processes: [{ pid: pidOnGpu, slot: "0" }],
     });
     expect(body.gpus[1]).toMatchObject({ index: 1, slots: [], processes: [] });
-    const metrics = await app.handle(new Request("http://localhost/metrics"));
+    const metrics = await app.handle(authed("/metrics"));
     expect(await metrics.text()).toContain(
       `corral_process_gpu_memory_bytes{slot="0",model="tiny"} ${2_000 * 1024 * 1024}`,
     );
@@ -167,7 +167,7 @@ describe("GET /api/v1/gpus", () => {
 describe("GET /metrics", () => {
   it("serves Prometheus text with the slot up", async () => {
     const { app } = await loaded();
-    const res = await app.handle(new Request("http://localhost/metrics"));
+    const res = await app.handle(authed("/metrics"));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
     const text = await res.text();

@@ -17,7 +17,8 @@ export type CorralErrorCode =
   | "CONFIG_INVALID"
   | "UNKNOWN_MODEL"
   | "LOAD_FAILED"
-  | "INVALID_INPUT";
+  | "INVALID_INPUT"
+  | "UNSAFE_PATH";
 
 /**
  * Base class of every error corral throws on purpose.
@@ -270,5 +271,24 @@ export class NameNotFoundError extends CorralError {
   constructor(name: string) {
     super("NOT_FOUND", `no tracked model and no llama-server process named "${name}"`);
     this.processName = name;
+  }
+}
+
+/**
+ * A file or folder corral will not use because someone else could change what it points at:
+ * a home not owned by this user or writable by others, a symlinked log, another user's file.
+ * `fix` says what to do about it.
+ * @example
+ * if (e instanceof UnsafePathError) console.error(`${e.path}: ${e.reason}; ${e.fix}`)
+ */
+export class UnsafePathError extends CorralError {
+  readonly path: string;
+  readonly reason: string;
+  readonly fix: string;
+  constructor(path: string, reason: string, fix: string, options?: { cause?: unknown }) {
+    super("UNSAFE_PATH", `${path}: ${reason}; ${fix}`, options);
+    this.path = path;
+    this.reason = reason;
+    this.fix = fix;
   }
 }

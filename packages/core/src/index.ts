@@ -10,6 +10,10 @@ export * from "./views.ts";
 export * from "./store/store.ts";
 export * from "./store/history.ts";
 export * from "./store/lock.ts";
+export * from "./store/secure-fs.ts";
+
+export * from "./auth/scopes.ts";
+export * from "./auth/tokens.ts";
 
 export * from "./process/types.ts";
 export * from "./process/probe.ts";

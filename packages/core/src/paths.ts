@@ -12,6 +12,10 @@ export interface CorralPaths {
   readonly logs: string;
   /** `corral.yaml` (a `corral.json` beside it is accepted too) */
   readonly config: string;
+  /** `token`: the server's own token, made on the first `corral serve` (0600) */
+  readonly token: string;
+  /** `tokens.json`: named, scoped tokens, hashed (0600) */
+  readonly tokens: string;
 }
 
 /**
@@ -46,5 +50,7 @@ export function corralPaths(home: string = defaultHome()): CorralPaths {
     history: join(root, "history.jsonl"),
     logs: join(root, "logs"),
     config: join(root, "corral.yaml"),
+    token: join(root, "token"),
+    tokens: join(root, "tokens.json"),
   };
 }

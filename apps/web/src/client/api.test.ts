@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { ApiError, createApiClient, errorOf, TOKEN_KEY, type TokenStore } from "./api.ts";
+import { ApiError, createApiClient, errorOf, TOKEN_KEY, takeTokenFromFragment, type TokenStore } from "./api.ts";
 
 /** A plain-object sessionStorage. */
 function memoryStore(initial: Record<string, string> = {}): TokenStore & { data: Record<string, string> } {
@@ -99,5 +99,34 @@ describe("errorOf", () => {
     expect((await errorOf(Response.json({ error: "model not found" }, { status: 404 }))).message).toBe(
       "model not found",
     );
+  });
+});
+
+describe("takeTokenFromFragment", () => {
+  it("stores the token of the printed link and drops it from the address bar, keeping the rest", () => {
+    const storage = memoryStore();
+    const replaced: string[] = [];
+    const history = {
+      replaceState: (_: unknown, __: string, url?: string | URL | null) => void replaced.push(String(url)),
+    };
+    const found = takeTokenFromFragment(
+      { hash: "#token=abc_DEF-123&panel=logs", pathname: "/", search: "?x=1" },
+      history,
+      storage,
+    );
+    expect(found).toBe(true);
+    expect(storage.data[TOKEN_KEY]).toBe("abc_DEF-123");
+    expect(replaced).toEqual(["/?x=1#panel=logs"]);
+  });
+
+  it("leaves the address and the stored token alone without a token in the fragment", () => {
+    const storage = memoryStore({ [TOKEN_KEY]: "kept" });
+    const replaced: string[] = [];
+    const history = {
+      replaceState: (_: unknown, __: string, url?: string | URL | null) => void replaced.push(String(url)),
+    };
+    expect(takeTokenFromFragment({ hash: "", pathname: "/", search: "" }, history, storage)).toBe(false);
+    expect(storage.data[TOKEN_KEY]).toBe("kept");
+    expect(replaced).toEqual([]);
   });
 });

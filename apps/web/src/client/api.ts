@@ -139,3 +139,26 @@ export async function errorOf(response: Response): Promise<ApiError> {
   const message = [e.message, e.summary, b.error].find((m): m is string => typeof m === "string" && m.length > 0);
   return new ApiError(response.status, code, message ? where + message : fallback);
 }
+
+/**
+ * Takes the token from the link `corral serve` prints (`http://127.0.0.1:7070/#token=…`) into
+ * sessionStorage and drops it from the address bar, so it stays out of the history, bookmarks
+ * and screenshots. A fragment never reaches a server log or a Referer in the first place.
+ * @returns whether a token was found
+ * @example
+ * takeTokenFromFragment(location, history, sessionStorage)
+ */
+export function takeTokenFromFragment(
+  location: Pick<Location, "hash" | "pathname" | "search">,
+  history: Pick<History, "replaceState">,
+  storage: Pick<Storage, "setItem">,
+): boolean {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const token = params.get("token")?.trim();
+  if (!token) return false;
+  storage.setItem(TOKEN_KEY, token);
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  return true;
+}

@@ -3,7 +3,7 @@
  * stream says something changed, plus a slow refresh while the tab is visible for the figures
  * that change without an event (CPU, memory, orphans started by hand).
  */
-import { ApiError, createApiClient } from "./api.ts";
+import { ApiError, createApiClient, takeTokenFromFragment } from "./api.ts";
 import { createActions } from "./actions.ts";
 import { tokenDialog } from "./dialogs.ts";
 import { byId, h } from "./dom.ts";
@@ -76,6 +76,8 @@ function showError(what: string, error: unknown): void {
   el.error.hidden = false;
 }
 
+// Before the first request: the link `corral serve` prints carries the token in its fragment.
+takeTokenFromFragment(location, history, sessionStorage);
 const api = createApiClient({ askToken: tokenDialog });
 
 async function section<T>(

@@ -5,7 +5,7 @@
  * exactly as users get it; a subprocess also keeps its signals and stdout apart from the test's.
  */
 import type { Subprocess } from "bun";
-import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, standInServer, waitFor } from "../../../../packages/core/test/fixtures/index.ts";
@@ -19,7 +19,7 @@ export const FAKE_NVIDIA_SMI_DIR = resolve(import.meta.dir, "../../../../package
 
 /** Options of {@link startApi}. */
 export interface StartApiOptions {
-  /** CORRAL_TOKEN of the server @default none */
+  /** CORRAL_TOKEN of the server @default none: the server makes its own in `<home>/token` */
   readonly token?: string;
   /** a folder put first on the server's PATH, e.g. {@link FAKE_NVIDIA_SMI_DIR} @default none */
   readonly pathFirst?: string;
@@ -35,6 +35,10 @@ export interface TestModel {
 /** A running API subprocess. */
 export interface ApiServer {
   readonly url: string;
+  /** the server's token: CORRAL_TOKEN where given, else the one it made in `<home>/token` */
+  readonly token: string;
+  /** the page's link as `corral serve` prints it: with the server's own token in the fragment (none with CORRAL_TOKEN) */
+  readonly pageUrl: string;
   readonly home: string;
   readonly exe: string;
   /** what it printed so far */
@@ -92,7 +96,9 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
     proc.kill("SIGKILL");
     throw new Error(`${e.message}\n${output}`);
   });
-  return { url, home, exe, output: () => output, stop: () => stop(proc, url, home, exe, options.token) };
+  const token = options.token ?? readFileSync(join(home, "token"), "utf8").trim();
+  const pageUrl = options.token ? `${url}/` : `${url}/#token=${token}`;
+  return { url, token, pageUrl, home, exe, output: () => output, stop: () => stop(proc, url, home, exe, token) };
 }
 
 async function stop(

@@ -126,7 +126,15 @@ describe("parseConfig", () => {
     expect(config.llama_server).toBe("llama-server");
     expect(config.ports).toEqual({ range: [8081, 8099], gpu: { "0": 8081, "1": 8088 } });
     expect(config.restart).toEqual({ backoff_ms: 1000, backoff_max_ms: 60000, stable_ms: 300000, max_attempts: 5 });
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 7070, cors: [] });
+    expect(config.server).toEqual({
+      host: "127.0.0.1",
+      port: 7070,
+      cors: [],
+      auth: "token",
+      hosts: [],
+      max_streams: 64,
+    });
+    expect(config.history).toEqual({ max_bytes: 16 * 1024 * 1024 });
     expect(config.gpu_release_wait_ms).toBe(10000);
     expect(parseConfig(null)).toEqual(defaultConfig());
   });

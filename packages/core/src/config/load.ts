@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError, UnknownModelError } from "../errors.ts";
-import { fail, integer, keyPath, mapping, port, strings, text, type FieldContext } from "./fields.ts";
+import { absent, fail, integer, keyPath, mapping, port, shown, strings, text, type FieldContext } from "./fields.ts";
 import { gpuKey, modelKeyPath, parseModels, type ModelConfig } from "./models.ts";
 import { defaultHome } from "../paths.ts";
 
@@ -54,6 +54,17 @@ export interface CorralConfig {
     readonly token?: string;
     /** allowed origins @default [] */
     readonly cors: readonly string[];
+    /** "none" turns authentication off (loopback binds only) @default "token" */
+    readonly auth: "token" | "none";
+    /** more names accepted in the `Host` header besides loopback, IP addresses and the bind address @default [] */
+    readonly hosts: readonly string[];
+    /** concurrent event and log-follow streams; more get 429 @default 64 */
+    readonly max_streams: number;
+  };
+  /** `history.jsonl` rotation */
+  readonly history: {
+    /** size past which history.jsonl is rotated (3 files kept) @default 16777216 */
+    readonly max_bytes: number;
   };
   /** @default [] */
   readonly models: readonly ModelConfig[];
@@ -87,6 +98,7 @@ const TOP_KEYS = [
   "webhooks",
   "gpu_release_wait_ms",
   "server",
+  "history",
   "models",
   "gateway",
 ] as const;
@@ -106,7 +118,8 @@ export function defaultConfig(): CorralConfig {
     restart: { backoff_ms: 1_000, backoff_max_ms: 60_000, stable_ms: 300_000, max_attempts: 5 },
     webhooks: [],
     gpu_release_wait_ms: 10_000,
-    server: { host: "127.0.0.1", port: 7070, cors: [] },
+    server: { host: "127.0.0.1", port: 7070, cors: [], auth: "token", hosts: [], max_streams: 64 },
+    history: { max_bytes: 16 * 1024 * 1024 },
     models: [],
     gateway: { ttl: 0, max_queue: 64, queue_timeout_ms: 300_000, swap: true, max_loaded: 0, auth: "token" },
   };
@@ -156,6 +169,14 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
     webhooks: parseWebhooks(ctx, top.webhooks),
     gpu_release_wait_ms: integer(ctx, top.gpu_release_wait_ms, "gpu_release_wait_ms", d.gpu_release_wait_ms),
     server,
+    history: {
+      max_bytes: positive(
+        ctx,
+        mapping(ctx, top.history, "history", ["max_bytes"])?.max_bytes,
+        "history.max_bytes",
+        d.history.max_bytes,
+      ),
+    },
     models: parseModels({ file, resolvePath, maxRestartAttempts: restart.max_attempts }, top.models),
     gateway: parseGateway(ctx, top.gateway, { ...d.gateway, queue_timeout_ms: timeouts.load_ms }),
   };
@@ -234,13 +255,19 @@ function parseRestart(ctx: FieldContext, value: unknown, d: CorralConfig["restar
 }
 
 function parseServer(ctx: FieldContext, value: unknown, d: CorralConfig["server"]): CorralConfig["server"] {
-  const m = mapping(ctx, value, "server", ["host", "port", "token", "cors"]) ?? {};
+  const m = mapping(ctx, value, "server", ["host", "port", "token", "cors", "auth", "hosts", "max_streams"]) ?? {};
   const token = text(ctx, m.token, "server.token", undefined);
+  if (!absent(m.auth) && m.auth !== "token" && m.auth !== "none") {
+    fail(ctx, "server.auth", `must be "token" or "none", got ${shown(m.auth)}`);
+  }
   return {
     host: text(ctx, m.host, "server.host", d.host),
     port: port(ctx, m.port, "server.port") ?? d.port,
     ...(token === undefined ? {} : { token }),
     cors: strings(ctx, m.cors, "server.cors"),
+    auth: m.auth === "none" ? "none" : "token",
+    hosts: strings(ctx, m.hosts, "server.hosts"),
+    max_streams: integer(ctx, m.max_streams, "server.max_streams", d.max_streams, { min: 1 }),
   };
 }
 

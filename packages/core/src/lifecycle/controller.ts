@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "../config/load.ts";
 import type { LoadOptions, LoadResult, ModelView, UnloadOptions, UnloadResult } from "./types.ts";
 import { InvalidInputError, LoadFailedError, NotOurProcessError, PortInUseError, SlotInUseError } from "../errors.ts";
@@ -8,6 +8,7 @@ import { waitReady } from "../server/health.ts";
 import { identityOf } from "../process/identity.ts";
 import { killTree } from "../process/kill-tree.ts";
 import { followFile, tailFile } from "../server/logs.ts";
+import { effectiveUid, ensureSafeHome } from "../store/secure-fs.ts";
 import { assertPortFree, isPortFree, pickFreePort, waitPortFree } from "../server/ports.ts";
 import type { ProcessProbe } from "../process/types.ts";
 import { createRegistry, type Registry } from "../registry/registry.ts";
@@ -193,7 +194,7 @@ export class Controller {
    */
   async logs(slot: string, lines = 100): Promise<string[]> {
     const file = await this.logFile(slot);
-    return file ? tailFile(file, lines) : [];
+    return file ? tailFile(file, lines, await this.#logOwners(slot, file)) : [];
   }
 
   /**
@@ -210,7 +211,22 @@ export class Controller {
   ): Promise<void> {
     const file = await this.logFile(slot);
     if (!file) throw new InvalidInputError("slot", `slot "${slot}" has no log`);
-    await followFile(file, onLines, { signal, backLines: options.tail ?? 0 });
+    await followFile(file, onLines, {
+      signal,
+      backLines: options.tail ?? 0,
+      owners: await this.#logOwners(slot, file),
+    });
+  }
+
+  /**
+   * Who may own a slot's log: corral for files in its own logs folder; elsewhere (an adopted
+   * server's stdout file) only the user the llama-server runs as, so a path through another
+   * user's folders can never lead corral to a file of its own, such as root's /etc/shadow.
+   */
+  async #logOwners(slot: string, file: string): Promise<Array<number | undefined>> {
+    if (dirname(resolvePath(file)) === this.paths.logs) return [effectiveUid()];
+    const entry = await this.registry.get(slotKey(slot));
+    return [entry?.uid ?? effectiveUid()];
   }
 
   /**
@@ -438,7 +454,10 @@ export class Controller {
  */
 export async function createController(options: ControllerOptions = {}): Promise<Controller> {
   const registry = options.registry ?? createRegistry({ home: options.home, probe: options.probe, now: options.now });
+  // Refused before anything is read or written: in a home others can write, they choose what corral opens.
+  ensureSafeHome(registry.paths.home);
   const config = options.config ?? (await loadConfig({ home: registry.paths.home, file: options.configFile }));
+  if (config.history?.max_bytes) registry.history.setMaxBytes(config.history.max_bytes);
   return new Controller({
     registry,
     config,

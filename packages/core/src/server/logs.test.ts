@@ -1,11 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import {
   appendFileSync,
+  chownSync,
   closeSync,
+  linkSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
+  statSync,
+  symlinkSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
@@ -13,6 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { UnsafePathError } from "../errors.ts";
 import { followFile, logFileFor, openLogForAppend, tailFile } from "./logs.ts";
 
 let dir: string;
@@ -190,3 +196,62 @@ describe("openLogForAppend", () => {
     expect(readFileSync(file, "utf8")).toBe("first spawn\nsecond spawn\n");
   });
 });
+
+describe("logs never widen access", () => {
+  it("creates logs 0600 in a 0700 folder, and never appends through a planted symlink", () => {
+    const file = join(dir, "logs", "slot-0.log");
+    closeSync(openLogForAppend(file));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "logs")).mode & 0o777).toBe(0o700);
+    const victim = join(dir, "victim");
+    writeFileSync(victim, "untouched\n");
+    const planted = join(dir, "logs", "slot-1.log");
+    symlinkSync(victim, planted);
+    expect(() => openLogForAppend(planted)).toThrow(UnsafePathError);
+    expect(readFileSync(victim, "utf8")).toBe("untouched\n");
+  });
+
+  it("refuses to tail or follow a symlink, a hard link or another user's file, saying why", async () => {
+    const secret = join(dir, "secret");
+    writeFileSync(secret, "root:$6$hash:19000:0:99999:7:::\n");
+    const link = join(dir, "link.log");
+    symlinkSync(secret, link);
+    await expect(tailFile(link, 10)).rejects.toThrow("symbolic link");
+    await expect(followFile(link, () => undefined, { signal: AbortSignal.timeout(1000) })).rejects.toThrow(
+      "symbolic link",
+    );
+    const hard = join(dir, "hard.log");
+    linkSync(secret, hard);
+    await expect(tailFile(hard, 10)).rejects.toThrow("hard links");
+    const foreign = join(dir, "foreign.log");
+    writeFileSync(foreign, "someone else's\n");
+    if (process.geteuid?.() === 0) {
+      chownSync(foreign, 65534, 65534);
+      await expect(tailFile(foreign, 10)).rejects.toThrow("owned by uid 65534");
+      // ... unless that user is the one whose server writes it.
+      expect(await tailFile(foreign, 10, [65534])).toEqual(["someone else's"]);
+    }
+    mkdirSync(join(dir, "a-folder.log"));
+    await expect(tailFile(join(dir, "a-folder.log"), 10)).rejects.toThrow("not a regular file");
+  });
+
+  it("hands a backlog to a follower in bounded slices instead of one huge batch", async () => {
+    const file = join(dir, "big.log");
+    writeFileSync(file, "");
+    const batches: number[] = [];
+    const stop = new AbortController();
+    const done = followFile(file, (lines) => batches.push(lines.join("\n").length), {
+      signal: stop.signal,
+      intervalMs: 20,
+    });
+    await Bun.sleep(50);
+    appendFileSync(file, `${"x".repeat(99)}\n`.repeat(40_000)); // 4 MB at once
+    await waitFor(() => batches.reduce((a, b) => a + b, 0) >= 3_990_000, "the whole backlog");
+    stop.abort();
+    await done;
+    expect(batches.length).toBeGreaterThanOrEqual(15);
+    // A slice is 256 KiB, plus the line that straddled the previous slice's end.
+    expect(Math.max(...batches)).toBeLessThanOrEqual(256 * 1024 + 200);
+  });
+});
+

@@ -1,6 +1,8 @@
-import { mkdirSync, openSync } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { closeSync, constants, fstatSync, type Stats } from "node:fs";
+import { stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { UnsafePathError } from "../errors.ts";
+import { assertRegularFile, effectiveUid, mkdirPrivate, openNoFollow, openNoFollowSync } from "../store/secure-fs.ts";
 
 /**
  * Per-process log files: naming, reading the end of a big one, and following one as it grows.
@@ -8,7 +10,41 @@ import { dirname, join } from "node:path";
  */
 
 const CHUNK = 64 * 1024;
+/** A follower reads at most this much per poll, so a log growing by gigabytes is handed on in slices. */
+const MAX_BATCH_BYTES = 256 * 1024;
 const UNSAFE = /[^A-Za-z0-9._-]/g;
+
+/**
+ * Who may own a log corral reads: corral itself, and the llama-server's user (an adopted server
+ * of another user writes its own stdout file). Nobody else's file is ever handed out.
+ * @example
+ * const owners: LogOwners = [process.geteuid(), entry.uid]
+ */
+export type LogOwners = readonly (number | undefined)[];
+
+/**
+ * Opens a log for reading the safe way: `O_NOFOLLOW` (a symlink is refused, whatever it points
+ * at), then `fstat` on the open descriptor: a regular file owned by one of `owners`.
+ * @default owners = [effective uid]
+ * @throws UnsafePathError saying why the file is not served; ENOENT passes through
+ * @example
+ * const handle = await openLog("/h/logs/slot-0-qwen-20261126T121500Z.log")
+ */
+export async function openLog(file: string, owners: LogOwners = [effectiveUid()]): Promise<FileHandle> {
+  const handle = await openNoFollow(file, constants.O_RDONLY);
+  try {
+    const info = await handle.stat();
+    assertRegularFile(info, file, owners);
+    // A second name for the file is a hard link someone made: it could be any file of the owner's.
+    if (info.nlink > 1) {
+      throw new UnsafePathError(file, `has ${info.nlink} hard links`, "corral serves only logs with one name");
+    }
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}
 
 /**
  * The log file for one spawn: slot, model and UTC start time, in characters that are safe
@@ -38,11 +74,11 @@ function splitLines(text: string): string[] {
  * @example
  * await tailFile("/h/logs/slot-0-qwen-20261126T121500Z.log", 50)
  */
-export async function tailFile(file: string, lines: number): Promise<string[]> {
+export async function tailFile(file: string, lines: number, owners?: LogOwners): Promise<string[]> {
   if (lines <= 0) return [];
-  let handle;
+  let handle: FileHandle;
   try {
-    handle = await open(file, "r");
+    handle = await openLog(file, owners);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
@@ -86,6 +122,8 @@ export interface FollowOptions {
    * @default 0
    */
   readonly backLines?: number;
+  /** users allowed to own the file (checked on every open) @default [effective uid] */
+  readonly owners?: LogOwners;
 }
 
 interface FollowState {
@@ -94,12 +132,13 @@ interface FollowState {
   identity: string | undefined;
   partial: string;
   decoder: TextDecoder;
+  owners: LogOwners | undefined;
 }
 
 /** Where following should begin: after the last complete line, so an unfinished line is read whole. */
-async function startOfLastLine(file: string, size: number): Promise<number> {
+async function startOfLastLine(file: string, size: number, owners: LogOwners | undefined): Promise<number> {
   if (size === 0) return 0;
-  const handle = await open(file, "r");
+  const handle = await openLog(file, owners);
   try {
     const length = Math.min(CHUNK, size);
     const chunk = Buffer.alloc(length);
@@ -113,8 +152,8 @@ async function startOfLastLine(file: string, size: number): Promise<number> {
 }
 
 /** The offset where the `count` complete lines before offset `end` (a line start) begin. */
-async function linesBefore(file: string, end: number, count: number): Promise<number> {
-  const handle = await open(file, "r");
+async function linesBefore(file: string, end: number, count: number, owners: LogOwners | undefined): Promise<number> {
+  const handle = await openLog(file, owners);
   try {
     let position = end;
     // The newline just before `end` closes the first of the wanted lines; one more past the last ends the search.
@@ -134,13 +173,15 @@ async function linesBefore(file: string, end: number, count: number): Promise<nu
   }
 }
 
+/** Reads at most MAX_BATCH_BYTES of what was appended; the next poll picks up the rest. */
 async function readNew(file: string, state: FollowState, size: number): Promise<string[]> {
-  const handle = await open(file, "r");
+  const handle = await openLog(file, state.owners);
   let text = "";
+  const until = Math.min(size, state.position + MAX_BATCH_BYTES);
   try {
     const chunk = Buffer.alloc(CHUNK);
-    while (state.position < size) {
-      const { bytesRead } = await handle.read(chunk, 0, Math.min(CHUNK, size - state.position), state.position);
+    while (state.position < until) {
+      const { bytesRead } = await handle.read(chunk, 0, Math.min(CHUNK, until - state.position), state.position);
       if (bytesRead === 0) break;
       state.position += bytesRead;
       text += state.decoder.decode(chunk.subarray(0, bytesRead), { stream: true });
@@ -157,15 +198,15 @@ function fileIdentity(info: { ino: number; birthtimeMs: number }): string {
   return `${info.ino}:${info.birthtimeMs}`;
 }
 
-async function pollOnce(file: string, state: FollowState): Promise<string[]> {
-  let info;
+async function pollOnce(file: string, state: FollowState): Promise<{ lines: string[]; more: boolean }> {
+  let info: Stats;
   try {
     info = await stat(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     // Deleted (log rotation): whatever appears under the name next is read from its start.
     Object.assign(state, { position: 0, identity: undefined, partial: "", decoder: new TextDecoder() });
-    return [];
+    return { lines: [], more: false };
   }
   const identity = fileIdentity(info);
   if ((state.identity !== undefined && identity !== state.identity) || info.size < state.position) {
@@ -173,7 +214,9 @@ async function pollOnce(file: string, state: FollowState): Promise<string[]> {
     Object.assign(state, { position: 0, partial: "", decoder: new TextDecoder() });
   }
   state.identity = identity;
-  return info.size > state.position ? readNew(file, state, info.size) : [];
+  if (info.size <= state.position) return { lines: [], more: false };
+  const lines = await readNew(file, state, info.size);
+  return { lines, more: state.position < info.size };
 }
 
 /**
@@ -191,13 +234,13 @@ export async function followFile(
   onLines: (lines: string[]) => void,
   options: FollowOptions = {},
 ): Promise<void> {
-  const { signal, intervalMs = 250, fromEnd = true, backLines = 0 } = options;
-  const state: FollowState = { position: 0, identity: undefined, partial: "", decoder: new TextDecoder() };
+  const { signal, intervalMs = 250, fromEnd = true, backLines = 0, owners } = options;
+  const state: FollowState = { position: 0, identity: undefined, partial: "", decoder: new TextDecoder(), owners };
   if (fromEnd) {
     const info = await stat(file).catch(() => undefined);
     if (info) {
-      const lastLine = await startOfLastLine(file, info.size);
-      const position = backLines > 0 ? await linesBefore(file, lastLine, backLines) : lastLine;
+      const lastLine = await startOfLastLine(file, info.size, owners);
+      const position = backLines > 0 ? await linesBefore(file, lastLine, backLines, owners) : lastLine;
       Object.assign(state, { identity: fileIdentity(info), position });
     }
   }
@@ -206,21 +249,31 @@ export async function followFile(
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   while (!signal?.aborted) {
-    const lines = await pollOnce(file, state);
+    const { lines, more } = await pollOnce(file, state);
     if (lines.length > 0 && !signal?.aborted) onLines(lines);
-    await Promise.race([Bun.sleep(intervalMs), aborted]);
+    // A backlog is read slice by slice, yielding between slices so a slow reader's stream can push back.
+    await Promise.race([more ? Bun.sleep(0) : Bun.sleep(intervalMs), aborted]);
   }
 }
 
 /**
- * Opens a log file for appending, creating its folder: the fd goes to `Bun.spawn` as
- * stdout and stderr. (`Bun.file()` as a spawn target would truncate an existing log.)
+ * Opens a log file for appending, creating its folder (0700): the fd goes to `Bun.spawn` as
+ * stdout and stderr. (`Bun.file()` as a spawn target would truncate an existing log.) The file
+ * is created 0600 and opened with O_NOFOLLOW; an existing one must be corral's own regular file,
+ * so a symlink planted in the logs folder never makes corral write elsewhere.
  * The caller closes the fd once the child has it.
  * @example
  * const fd = openLogForAppend(logFileFor(paths.logs, "0", "qwen"))
  * Bun.spawn(cmd, { stdout: fd, stderr: fd })
  */
 export function openLogForAppend(file: string): number {
-  mkdirSync(dirname(file), { recursive: true });
-  return openSync(file, "a");
+  mkdirPrivate(dirname(file));
+  const fd = openNoFollowSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT);
+  try {
+    assertRegularFile(fstatSync(fd), file, [effectiveUid()]);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }

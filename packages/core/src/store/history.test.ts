@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
@@ -108,3 +108,49 @@ describe("createHistory", () => {
     expect(existsSync(file)).toBe(false);
   });
 });
+
+describe("history rotation and safety", () => {
+  it("rotates past max_bytes keeping three files, and reads follow the rotation", async () => {
+    const file = tempFile();
+    const history = createHistory({ file, now: clock(), maxBytes: 2_000 });
+    for (let i = 0; i < 60; i++) await history.append({ event: "note", slot: String(i % 3), reason: `n${i}` });
+    expect(statSync(file).size).toBeLessThanOrEqual(2_200);
+    expect(existsSync(`${file}.1`)).toBe(true);
+    expect(existsSync(`${file}.2`)).toBe(true);
+    expect(existsSync(`${file}.3`)).toBe(false);
+    const all = await history.read({ limit: 1000 });
+    // Newest first, across the files, with nothing duplicated or out of order.
+    const numbers = all.map((e) => Number(e.reason?.slice(1)));
+    expect(numbers[0]).toBe(59);
+    expect(numbers).toEqual([...numbers].sort((a, b) => b - a));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(numbers.length).toBeGreaterThan(20);
+    const total = [file, `${file}.1`, `${file}.2`].reduce((n, f) => n + statSync(f).size, 0);
+    expect(total).toBeLessThanOrEqual(3 * 2_200);
+  });
+
+  it("stops a filtered read at its time budget instead of scanning a huge file", async () => {
+    const file = tempFile();
+    const history = createHistory({ file, now: clock() });
+    await history.append({ event: "note", slot: "0" });
+    const line = `${JSON.stringify({ time: "2026-01-01T00:00:00.000Z", event: "note", slot: "1" })}\n`;
+    appendFileSync(file, line.repeat(400_000)); // ~30 MB of another slot's events
+    const started = performance.now();
+    const found = await history.read({ slot: "999", limit: 10_000, budgetMs: 50 });
+    expect(found).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(400); // the whole file takes ~800 ms here
+  });
+
+  it("never appends through a symlink planted in place of history.jsonl", async () => {
+    const file = tempFile();
+    const history = createHistory({ file });
+    await history.append({ event: "note" });
+    const target = join(file, "..", "victim");
+    writeFileSync(target, "untouched\n");
+    rmSync(file);
+    symlinkSync(target, file);
+    await expect(history.append({ event: "note" })).rejects.toThrow("symbolic link");
+    expect(readFileSync(target, "utf8")).toBe("untouched\n");
+  });
+});
+

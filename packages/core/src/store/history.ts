@@ -1,8 +1,11 @@
-import { mkdir, open } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, rename, stat, type FileHandle } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError } from "../errors.ts";
+import { withFileLock } from "./lock.ts";
 import { HistoryEventSchema, type HistoryEvent } from "./schema.ts";
+import { assertRegularFile, effectiveUid, openNoFollow } from "./secure-fs.ts";
 
 /**
  * Options of {@link createHistory}.
@@ -17,6 +20,12 @@ export interface HistoryOptions {
    * @default Date.now
    */
   readonly now?: () => number;
+  /**
+   * Past this size `history.jsonl` is rotated: it becomes `history.jsonl.1`, the old `.1`
+   * becomes `.2`, the old `.2` is dropped (three files kept).
+   * @default 16777216 (16 MiB; corral.yaml `history.max_bytes`)
+   */
+  readonly maxBytes?: number;
 }
 
 /**
@@ -32,6 +41,12 @@ export interface HistoryReadOptions {
   readonly limit?: number;
   /** only events of this slot */
   readonly slot?: string;
+  /**
+   * Stop scanning after this long and return what was found: a filter that matches nothing
+   * must not read all three files on every request.
+   * @default 500
+   */
+  readonly budgetMs?: number;
 }
 
 /**
@@ -43,11 +58,17 @@ export interface History {
   readonly file: string;
   /** Appends one event (stamped with the current time unless it has one) and returns it as written. */
   append(event: Omit<HistoryEvent, "time"> & { time?: string }): Promise<HistoryEvent>;
-  /** The newest events first, reading the file backwards so a huge log costs only its tail. */
+  /** The newest events first, reading the files backwards (the current one, then `.1`, `.2`) so a huge log costs only its tail. */
   read(options?: HistoryReadOptions): Promise<HistoryEvent[]>;
+  /** Changes the rotation size (the configuration is read after the history is opened). */
+  setMaxBytes(bytes: number): void;
 }
 
 const DEFAULT_LIMIT = 100;
+const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
+const DEFAULT_BUDGET_MS = 500;
+/** Rotated files kept besides the current one. */
+const KEPT = 2;
 const CHUNK_BYTES = 64 * 1024;
 const NEWLINE = 0x0a;
 
@@ -65,8 +86,12 @@ const NEWLINE = 0x0a;
 export function createHistory(options: HistoryOptions): History {
   const file = resolve(options.file);
   const now = options.now ?? Date.now;
+  let maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   return {
     file,
+    setMaxBytes(bytes) {
+      maxBytes = bytes;
+    },
     append: async (event) => {
       const written = { ...event, time: event.time ?? new Date(now()).toISOString() } as HistoryEvent;
       if (!Value.Check(HistoryEventSchema, written)) {
@@ -74,40 +99,71 @@ export function createHistory(options: HistoryOptions): History {
         throw new InvalidInputError("event", first ? `${first.path || "/"}: ${first.message}` : "not a history event");
       }
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await appendLine(file, JSON.stringify(written));
+      const size = await appendLine(file, JSON.stringify(written));
+      if (size > maxBytes) await rotate(file, maxBytes);
       return written;
     },
     read: async (readOptions = {}) => {
       const limit = readOptions.limit ?? DEFAULT_LIMIT;
       if (!(limit >= 1)) return [];
+      const deadline = performance.now() + (readOptions.budgetMs ?? DEFAULT_BUDGET_MS);
       const events: HistoryEvent[] = [];
-      for await (const line of linesBackwards(file)) {
-        const event = parseEvent(line);
-        if (!event || (readOptions.slot !== undefined && event.slot !== readOptions.slot)) continue;
-        events.push(event);
-        if (events.length >= limit) break;
+      for (const name of [file, ...Array.from({ length: KEPT }, (_, i) => `${file}.${i + 1}`)]) {
+        for await (const line of linesBackwards(name, deadline)) {
+          const event = parseEvent(line);
+          if (!event || (readOptions.slot !== undefined && event.slot !== readOptions.slot)) continue;
+          events.push(event);
+          if (events.length >= limit) return events;
+        }
+        if (performance.now() > deadline) break;
       }
       return events;
     },
   };
 }
 
-async function appendLine(file: string, line: string): Promise<void> {
-  const handle = await open(file, "a+", 0o600);
+/** Appends one line; returns the file's size after it. */
+async function appendLine(file: string, line: string): Promise<number> {
+  const handle = await openNoFollow(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT);
   try {
+    const info = await handle.stat();
+    assertRegularFile(info, file, [effectiveUid()]);
+    const { size } = info;
     // After a crash mid-append the file ends in half a line; gluing ours onto it would lose both.
-    const { size } = await handle.stat();
     let torn = false;
     if (size > 0) {
       const last = Buffer.alloc(1);
       await handle.read(last, 0, 1, size - 1);
       torn = last[0] !== NEWLINE;
     }
-    await handle.write(`${torn ? "\n" : ""}${line}\n`);
+    const text = `${torn ? "\n" : ""}${line}\n`;
+    await handle.write(text);
     await handle.datasync();
+    return size + Buffer.byteLength(text);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Shifts `history.jsonl` → `.1` → `.2` under a lock, once: whoever gets the lock second finds the
+ * file small again and does nothing. An appender that opened the old file just before the rename
+ * writes its line into `.1`, where readers still find it.
+ */
+async function rotate(file: string, maxBytes: number): Promise<void> {
+  await withFileLock(`${file}.lock`, async () => {
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+    if (size <= maxBytes) return;
+    for (let i = KEPT; i >= 1; i--) {
+      const from = i === 1 ? file : `${file}.${i - 1}`;
+      await rename(from, `${file}.${i}`).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+      });
+    }
+  });
 }
 
 function parseEvent(line: Buffer): HistoryEvent | undefined {
@@ -124,10 +180,10 @@ function parseEvent(line: Buffer): HistoryEvent | undefined {
  * The file's lines, last first, as bytes (split on bytes so a multi-byte character across a
  * chunk boundary stays whole). A missing file has no lines.
  */
-async function* linesBackwards(file: string): AsyncGenerator<Buffer> {
-  let handle;
+async function* linesBackwards(file: string, deadline = Number.POSITIVE_INFINITY): AsyncGenerator<Buffer> {
+  let handle: FileHandle;
   try {
-    handle = await open(file, "r");
+    handle = await openNoFollow(file, constants.O_RDONLY);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw error;
@@ -136,6 +192,7 @@ async function* linesBackwards(file: string): AsyncGenerator<Buffer> {
     let position = (await handle.stat()).size;
     let rest: Buffer = Buffer.alloc(0); // the start of a line whose beginning is in an earlier chunk
     while (position > 0) {
+      if (performance.now() > deadline) return;
       const size = Math.min(CHUNK_BYTES, position);
       position -= size;
       const chunk = Buffer.alloc(size);
@@ -155,7 +212,7 @@ async function* linesBackwards(file: string): AsyncGenerator<Buffer> {
   }
 }
 
-async function readFully(handle: Awaited<ReturnType<typeof open>>, into: Buffer, position: number): Promise<void> {
+async function readFully(handle: FileHandle, into: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < into.length) {
     const { bytesRead } = await handle.read(into, done, into.length - done, position + done);

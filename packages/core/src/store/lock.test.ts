@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LockTimeoutError } from "../errors.ts";
@@ -123,5 +123,16 @@ describe("withFileLock with pidfile", () => {
       sleeper.kill("SIGKILL");
       await sleeper.exited;
     }
+  });
+});
+
+describe("withFileLock and planted files", () => {
+  it("never truncates or writes a file through a symlink planted as the lock file", async () => {
+    const file = tempLock();
+    const victim = join(file, "..", "victim");
+    writeFileSync(victim, "precious\n");
+    symlinkSync(victim, file);
+    await expect(withFileLock(file, async () => "ran", { method: "flock" })).rejects.toThrow("symbolic link");
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
   });
 });

@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { resolve } from "node:path";
 import { LockTimeoutError } from "../errors.ts";
+import { assertRegularFile, effectiveUid, openNoFollowSync } from "./secure-fs.ts";
 
 /**
  * How the cross-process half of the lock is taken.
@@ -181,8 +182,10 @@ async function takeFlock(file: string, deadline: number, timeoutMs: number): Pro
 
 /** One non-blocking try: the locked descriptor, or undefined when someone else holds it. */
 function tryFlock(flock: FlockFn, file: string): number | undefined {
-  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+  // Never through a symlink, and only our own regular file: the holder truncates and writes it.
+  const fd = openNoFollowSync(file, constants.O_RDWR | constants.O_CREAT);
   try {
+    assertRegularFile(fstatSync(fd), file, [effectiveUid()]);
     if (flock(fd, LOCK_EX | LOCK_NB) === 0) {
       // If someone deleted and recreated the lock file meanwhile, this is a lock on an orphaned
       // inode that nobody else will ever look at: let go and try again on the file that is there now.

@@ -1,0 +1,32 @@
+import { isStateChanging, type HistoryEvent } from "@corral/core";
+import { Elysia } from "elysia";
+import { callerOf } from "./auth.ts";
+
+/**
+ * Where audit events go: the registry's `record` (history.jsonl plus the live event stream).
+ * @example
+ * const sink: AuditSink = { record: (e) => registry.record(e) }
+ */
+export interface AuditSink {
+  record(event: Omit<HistoryEvent, "time">): Promise<unknown>;
+}
+
+/**
+ * Records every state-changing request that auth let through as one `request` event in the
+ * history: `by` (the token's name), the method and path (never the query) and the status.
+ * Refused requests are not recorded, so a stranger cannot fill the history.
+ * @example
+ * new Elysia().use(audit(controller.registry))
+ */
+export function audit(sink: AuditSink) {
+  return new Elysia().onAfterResponse({ as: "global" }, ({ request, set }) => {
+    if (!isStateChanging(request.method)) return;
+    const caller = callerOf(request);
+    if (!caller) return;
+    const status = typeof set.status === "number" ? set.status : 200;
+    const path = new URL(request.url).pathname;
+    void sink
+      .record({ event: "request", by: caller.name, reason: `${request.method} ${path} → ${status}` })
+      .catch(() => undefined);
+  });
+}
