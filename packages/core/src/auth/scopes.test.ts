@@ -6,7 +6,12 @@ describe("scopeRefusal", () => {
     expect(scopeRefusal("read", "GET", "/api/v1/processes")).toBeUndefined();
     expect(scopeRefusal("read", "POST", "/api/v1/models/load")).toContain("only GET");
     expect(scopeRefusal("read", "DELETE", "/api/v1/processes/0")).toContain("only GET");
-    for (const path of ["/api/v1/models/load", "/api/v1/kill", "/api/v1/orphans/12/adopt", "/api/v1/processes/0/verify"])
+    for (const path of [
+      "/api/v1/models/load",
+      "/api/v1/kill",
+      "/api/v1/orphans/12/adopt",
+      "/api/v1/processes/0/verify",
+    ])
       expect(scopeRefusal("control", "POST", path)).toBeUndefined();
     expect(scopeRefusal("control", "GET", "/api/v1/tokens")).toContain("admin");
     expect(scopeRefusal("control", "POST", "/api/v1/tokens")).toContain("admin");

@@ -254,4 +254,3 @@ describe("logs never widen access", () => {
     expect(Math.max(...batches)).toBeLessThanOrEqual(256 * 1024 + 200);
   });
 });
-

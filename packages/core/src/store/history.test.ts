@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
@@ -153,4 +162,3 @@ describe("history rotation and safety", () => {
     expect(readFileSync(target, "utf8")).toBe("untouched\n");
   });
 });
-
