@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { indexHtml, webRoutes } from "./index.ts";
 
 // Served as the API will serve it: Bun.serve's routes, production mode (bundled once, no HMR).
@@ -55,5 +57,20 @@ describe("webRoutes", () => {
     expect(js).toContain("/api/v1/processes");
     expect(js).not.toMatch(/^\s*import\s.+from\s+["'][^./]/m);
     expect(js).not.toContain("import type");
+  });
+
+  it("bundles only the page's own files: the types it imports from @corral/core leave no code behind", async () => {
+    const client = join(import.meta.dir, "client");
+    const importers = readdirSync(client).filter((f) =>
+      /^import type \{[^}]+\} from "@corral\/core\/views";$/m.test(readFileSync(join(client, f), "utf8")),
+    );
+    expect(importers.length).toBeGreaterThan(3);
+    const build = await Bun.build({ entrypoints: [join(import.meta.dir, "index.html")], metafile: true });
+    expect(build.success).toBe(true);
+    const inputs = Object.keys(build.metafile?.inputs ?? {}).map((input) => relative(import.meta.dir, resolve(input)));
+    expect(inputs).toContain(join("client", "main.ts"));
+    expect(inputs.filter((input) => input.startsWith(".."))).toEqual([]);
+    const js = await Promise.all(build.outputs.filter((o) => o.path.endsWith(".js")).map((o) => o.text()));
+    expect(js.join("\n")).not.toContain("TypeBox");
   });
 });

@@ -1,9 +1,9 @@
 /** The orphan panel's actions: kill one, adopt one, clean up all of ours. */
+import type { Orphan } from "@corral/core/views";
 import type { ActionContext, Attempt } from "./actions.ts";
 import { confirmDialog, field, formDialog } from "./dialogs.ts";
 import { h } from "./dom.ts";
 import { formatCommand } from "./format.ts";
-import type { OrphanView } from "./normalize.ts";
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -15,11 +15,11 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, attempt: Attempt) {
   const { api } = ctx;
   // The API refuses a foreign orphan unless asked explicitly, and only a person's confirmation asks.
-  const killOne = (o: OrphanView) =>
+  const killOne = (o: Orphan) =>
     api.post(`/api/v1/orphans/${o.pid}/kill${o.verdict === "foreign" ? "?include_foreign=true" : ""}`);
 
   return {
-    async kill(orphan: OrphanView) {
+    async kill(orphan: Orphan) {
       const reasons = orphan.reasons.join("; ") || "no reason given";
       const foreign =
         orphan.verdict === "foreign"
@@ -32,7 +32,7 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       const body = [
         foreign,
         h("p", {}, "This process and its children are stopped:"),
-        h("pre", { class: "command" }, formatCommand(orphan.command)),
+        h("pre", { class: "command" }, formatCommand(orphan.command_line)),
       ];
       if (!(await confirmDialog(`Kill orphan PID ${orphan.pid}?`, body, foreign ? "Kill anyway" : "Kill"))) return;
       await attempt(`Killing orphan PID ${orphan.pid}`, async () => {
@@ -41,7 +41,7 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       });
     },
 
-    async adopt(orphan: OrphanView) {
+    async adopt(orphan: Orphan) {
       const slot = field(
         "Slot (optional)",
         "slot",
@@ -62,7 +62,7 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
     },
 
     /** Kills exactly the listed orphans that are not foreign, one request per PID, after confirmation. */
-    async cleanup(orphans: readonly OrphanView[]) {
+    async cleanup(orphans: readonly Orphan[]) {
       // Foreign ones are not ours to mass-kill: they stay listed, each with its own Kill button.
       const targets = orphans.filter((o) => o.verdict !== "foreign");
       if (targets.length === 0) return ctx.announce("No orphans of ours to clean up");
@@ -70,7 +70,9 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       const list = h(
         "ul",
         { class: "targets" },
-        ...targets.map((o) => h("li", {}, h("strong", {}, `PID ${o.pid}`), ` ${o.model ?? formatCommand(o.command)}`)),
+        ...targets.map((o) =>
+          h("li", {}, h("strong", {}, `PID ${o.pid}`), ` ${o.model_path ?? formatCommand(o.command_line)}`),
+        ),
       );
       const note =
         skipped > 0

@@ -1,10 +1,10 @@
 /** What the buttons do: each asks what it must, calls one endpoint and reports the outcome. */
+import type { GpuCard, ModelList, Orphan, ProcessStatus, VerifyView } from "@corral/core/views";
 import type { ApiClient } from "./api.ts";
 import { orphanActions } from "./actions-orphans.ts";
 import { confirmDialog, field, formDialog, logDialog, modelSelect } from "./dialogs.ts";
 import { h } from "./dom.ts";
 import { followLog } from "./log-follow.ts";
-import { toModels, type GpuView, type OrphanView, type ProcessRow } from "./normalize.ts";
 import type { OrphanActions } from "./view-panels.ts";
 import type { ProcessActions } from "./view-processes.ts";
 
@@ -17,7 +17,7 @@ export interface ActionContext {
   readonly announce: (message: string) => void;
   /** the error banner (role="alert") */
   readonly showError: (what: string, error: unknown) => void;
-  readonly gpus: () => readonly GpuView[] | undefined;
+  readonly gpus: () => readonly GpuCard[] | undefined;
 }
 
 /** Runs one action: announces it, then its outcome or the error, and refreshes either way. */
@@ -26,7 +26,7 @@ export type Attempt = (what: string, task: () => Promise<string>) => Promise<voi
 /** All the page's actions, bound to a context. */
 export interface Actions extends ProcessActions, OrphanActions {
   readonly load: () => void;
-  readonly cleanup: (orphans: readonly OrphanView[]) => void;
+  readonly cleanup: (orphans: readonly Orphan[]) => void;
 }
 
 const slotPath = (slot: string) => `/api/v1/processes/${encodeURIComponent(slot)}`;
@@ -53,7 +53,7 @@ export function createActions(ctx: ActionContext): Actions {
   };
   const models = async () => {
     try {
-      return toModels(await api.get("/api/v1/models"));
+      return (await api.get<ModelList>("/api/v1/models")).models;
     } catch (error) {
       showError("Reading the models", error);
       return undefined;
@@ -83,13 +83,14 @@ export function createActions(ctx: ActionContext): Actions {
       });
     },
     async switchModel(row) {
-      const choices = (await models())?.filter((m) => m.id !== row.model);
+      const current = row.entry.model_id;
+      const choices = (await models())?.filter((m) => m.id !== current);
       if (!choices) return;
-      if (choices.length === 0) return showError("Switching", new Error(`no model besides ${row.model} is configured`));
+      if (choices.length === 0) return showError("Switching", new Error(`no model besides ${current} is configured`));
       const data = await formDialog({
         title: `Switch the model of slot ${row.slot}`,
         body: [
-          h("p", {}, `${row.model} is unloaded, then the chosen model loads on GPU ${row.gpus}.`),
+          h("p", {}, `${current} is unloaded, then the chosen model loads on GPU ${row.entry.gpu_id}.`),
           modelSelect(choices),
         ],
         submitLabel: "Switch",
@@ -97,35 +98,35 @@ export function createActions(ctx: ActionContext): Actions {
       if (!data) return;
       const model = text(data, "model_id");
       await attempt(`Switching slot ${row.slot} to ${model}`, async () => {
-        await api.post("/api/v1/models/switch", { model_id: model, gpu_id: gpuValue(row.gpus) });
+        await api.post("/api/v1/models/switch", { model_id: model, gpu_id: row.entry.gpu_id });
         return `Slot ${row.slot} now runs ${model}`;
       });
     },
     unload: (row) =>
       attempt(`Unloading slot ${row.slot}`, async () => {
         await api.del(slotPath(row.slot));
-        return `Unloaded slot ${row.slot} (${row.model})`;
+        return `Unloaded slot ${row.slot} (${row.entry.model_id})`;
       }),
     verify: (row) =>
       attempt(`Verifying slot ${row.slot}`, async () => {
-        const result = (await api.post(`${slotPath(row.slot)}/verify`)) as Record<string, unknown> | undefined;
-        const verdict = [result?.state, result?.reason].filter((x): x is string => typeof x === "string" && x !== "");
-        return `Slot ${row.slot} verified${verdict.length > 0 ? `: ${verdict.join(" — ")}` : ""}`;
+        const { state, reason } = await api.post<VerifyView>(`${slotPath(row.slot)}/verify`);
+        return `Slot ${row.slot} verified: ${reason ? `${state} — ${reason}` : state}`;
       }),
     async forceKill(row) {
-      const why = `PID ${row.pid ?? "?"} (${row.model}) and its children get SIGKILL at once, without a chance to shut down cleanly.`;
+      const { pid, model_id } = row.entry;
+      const why = `PID ${pid} (${model_id}) and its children get SIGKILL at once, without a chance to shut down cleanly.`;
       if (!(await confirmDialog(`Force kill slot ${row.slot}?`, [h("p", {}, why)], "Force kill"))) return;
       await attempt(`Force killing slot ${row.slot}`, async () => {
         await api.del(`${slotPath(row.slot)}?force=true`);
-        return `Killed slot ${row.slot} (${row.model})`;
+        return `Killed slot ${row.slot} (${model_id})`;
       });
     },
-    log: (row: ProcessRow) => logDialog({ slot: row.slot, follow: (sink) => followLog(api, row.slot, sink) }),
+    log: (row: ProcessStatus) => logDialog({ slot: row.slot, follow: (sink) => followLog(api, row.slot, sink) }),
     ...orphanActions(ctx, attempt),
   };
 }
 
-function gpuField(gpus: readonly GpuView[] | undefined, value: string | undefined): HTMLElement {
+function gpuField(gpus: readonly GpuCard[] | undefined, value: string | undefined): HTMLElement {
   const input = field(
     "GPU(s)",
     "gpu_id",

@@ -3,7 +3,7 @@
  * dialog role; we give focus back to whatever opened it.
  */
 import { h, type Child } from "./dom.ts";
-import type { ModelOption } from "./normalize.ts";
+import type { ModelInfo } from "@corral/core/views";
 
 /** Options of {@link formDialog}. */
 export interface FormDialogOptions {
@@ -85,14 +85,14 @@ export function field(
  * @example
  * modelSelect(models, "qwen")
  */
-export function modelSelect(models: readonly ModelOption[], selected?: string): HTMLElement {
+export function modelSelect(models: readonly ModelInfo[], selected?: string): HTMLElement {
   const id = `field-model-${++dialogCount}`;
   const options = models.map((m) =>
     h(
       "option",
       { value: m.id, selected: m.id === selected },
       m.name === m.id ? m.id : `${m.name} (${m.id})`,
-      m.loadedIn.length > 0 ? ` · loaded in ${m.loadedIn.join(", ")}` : "",
+      m.loaded_in.length > 0 ? ` · loaded in ${m.loaded_in.join(", ")}` : "",
     ),
   );
   return h(

@@ -1,7 +1,7 @@
 /** Following a slot's log over the API's `follow=true` event stream. */
+import type { LogBatch } from "@corral/core/views";
 import type { ApiClient } from "./api.ts";
 import type { LogSink } from "./dialogs.ts";
-import { toLogLines } from "./normalize.ts";
 import { openEventStream, type StreamState } from "./sse.ts";
 
 /**
@@ -21,10 +21,9 @@ export function followLog(api: ApiClient, slot: string, sink: LogSink, lines = 2
       sink.status(describe(s));
     },
     onEvent(message) {
-      const body = parseJson(message.data);
       if (message.event === "error")
-        return sink.status(`The log cannot be followed: ${errorMessage(body) ?? message.data}`);
-      sink.lines(toLogLines(body), fresh);
+        return sink.status(`The log cannot be followed: ${errorMessage(message.data) ?? message.data}`);
+      sink.lines((JSON.parse(message.data) as LogBatch).lines, fresh);
       fresh = false;
     },
   });
@@ -37,15 +36,11 @@ function describe(s: StreamState): string {
   return s.kind === "connecting" ? "Connecting…" : "";
 }
 
-function parseJson(text: string): unknown {
+/** The message of an `error` frame's `{ error: { code, message } }`. */
+function errorMessage(data: string): string | undefined {
   try {
-    return JSON.parse(text);
+    return (JSON.parse(data) as { error?: { message?: string } }).error?.message;
   } catch {
-    return text;
+    return undefined;
   }
-}
-
-function errorMessage(body: unknown): string | undefined {
-  const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
-  return typeof message === "string" ? message : undefined;
 }

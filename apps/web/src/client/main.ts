@@ -6,19 +6,19 @@
 import { ApiError, createApiClient, takeTokenFromFragment } from "./api.ts";
 import { createActions } from "./actions.ts";
 import { tokenDialog } from "./dialogs.ts";
+import type {
+  GpuCard,
+  GpusView,
+  HistoryList,
+  Orphan,
+  OrphanList,
+  ProcessList,
+  ProcessStatus,
+} from "@corral/core/views";
 import { byId, h } from "./dom.ts";
-import {
-  toGpus,
-  toHistory,
-  toOrphans,
-  toProcessRows,
-  type GpuView,
-  type OrphanView,
-  type ProcessRow,
-} from "./normalize.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
 import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
-import { PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
+import { bySlot, PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
 
 /** How often figures are re-read while the tab is visible and no event came. */
 const SLOW_REFRESH_MS = 15_000;
@@ -50,7 +50,7 @@ const el = {
   historyNote: byId("history-note", HTMLParagraphElement),
 };
 
-const state: { rows: ProcessRow[]; gpus: GpuView[] | undefined; orphans: OrphanView[]; loaded: boolean } = {
+const state: { rows: ProcessStatus[]; gpus: GpuCard[] | undefined; orphans: Orphan[]; loaded: boolean } = {
   rows: [],
   gpus: undefined,
   orphans: [],
@@ -80,14 +80,10 @@ function showError(what: string, error: unknown): void {
 takeTokenFromFragment(location, history, sessionStorage);
 const api = createApiClient({ askToken: tokenDialog });
 
-async function section<T>(
-  note: HTMLElement,
-  path: string,
-  read: (json: unknown) => T,
-  show: (value: T) => string,
-): Promise<void> {
+/** Reads one route (its body typed by core's schema, which the API's tests check it against) and shows it. */
+async function section<T>(note: HTMLElement, path: string, show: (body: T) => string): Promise<void> {
   try {
-    note.textContent = show(read(await api.get(path)));
+    note.textContent = show(await api.get<T>(path));
   } catch (error) {
     note.textContent = `Could not read ${path}: ${describe(error)}`;
   }
@@ -95,26 +91,27 @@ async function section<T>(
 
 async function refreshAll(): Promise<void> {
   await Promise.all([
-    section(el.processesNote, "/api/v1/processes", toProcessRows, (rows) => {
+    section<ProcessList>(el.processesNote, "/api/v1/processes", ({ processes }) => {
+      const rows = bySlot(processes);
       if (state.loaded) for (const change of statusChanges(state.rows, rows)) announce(change);
       state.rows = rows;
       state.loaded = true;
       renderProcesses(el.body, rows, actions);
       return rows.length === 0 ? "No processes are tracked. Load a model to start one." : "";
     }),
-    section(el.orphansNote, "/api/v1/orphans", toOrphans, (orphans) => {
+    section<OrphanList>(el.orphansNote, "/api/v1/orphans", ({ orphans }) => {
       state.orphans = orphans;
       renderOrphans(el.orphans, orphans, actions);
       el.cleanup.disabled = !orphans.some((o) => o.verdict !== "foreign");
       return orphans.length === 0 ? "No orphaned llama-server processes." : "";
     }),
-    section(el.gpusNote, "/api/v1/gpus", toGpus, (gpus) => {
-      state.gpus = gpus;
-      return gpus ? "" : "No GPU figures on this machine (nvidia-smi is not available).";
+    section<GpusView>(el.gpusNote, "/api/v1/gpus", (view) => {
+      state.gpus = view.available && view.gpus.length > 0 ? view.gpus : undefined;
+      return state.gpus ? "" : "No GPU figures on this machine (nvidia-smi is not available).";
     }),
-    section(el.historyNote, "/api/v1/history?limit=100", toHistory, (items) => {
-      renderHistory(el.history, items);
-      return items.length === 0 ? "Nothing has happened yet." : "";
+    section<HistoryList>(el.historyNote, "/api/v1/history?limit=100", ({ events }) => {
+      renderHistory(el.history, events);
+      return events.length === 0 ? "Nothing has happened yet." : "";
     }),
   ]);
   // After both answers are in: a card names the models of the slots on its GPU.

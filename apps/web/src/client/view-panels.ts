@@ -1,25 +1,25 @@
 /** The orphans list, the GPU cards and the history timeline. */
+import type { GpuCard, HistoryEvent, Orphan, ProcessStatus } from "@corral/core/views";
 import { h, reconcile } from "./dom.ts";
 import { formatCommand, formatTime, gpuMemory, NONE } from "./format.ts";
-import type { GpuView, HistoryItem, OrphanView, ProcessRow } from "./normalize.ts";
 
 /** What the orphan buttons do. */
 export interface OrphanActions {
-  readonly kill: (orphan: OrphanView) => void;
-  readonly adopt: (orphan: OrphanView) => void;
+  readonly kill: (orphan: Orphan) => void;
+  readonly adopt: (orphan: Orphan) => void;
 }
 
-/** statuses of rows whose process no longer exists, so they hold no GPU */
-const GONE = new Set(["exited", "pid-reused"]);
+/** OS verdicts on rows whose process no longer exists, so they hold no GPU */
+const GONE = new Set<ProcessStatus["state"]>(["exited", "pid-reused"]);
 
-const currentOrphan = new WeakMap<HTMLElement, OrphanView>();
+const currentOrphan = new WeakMap<HTMLElement, Orphan>();
 
 /**
  * Renders the orphans with their evidence, keyed by PID.
  * @example
  * renderOrphans(byId("orphans", HTMLUListElement), orphans, { kill, adopt })
  */
-export function renderOrphans(list: HTMLElement, orphans: readonly OrphanView[], actions: OrphanActions): void {
+export function renderOrphans(list: HTMLElement, orphans: readonly Orphan[], actions: OrphanActions): void {
   reconcile(
     list,
     orphans,
@@ -29,9 +29,9 @@ export function renderOrphans(list: HTMLElement, orphans: readonly OrphanView[],
   );
 }
 
-function createOrphan(orphan: OrphanView, actions: OrphanActions): HTMLElement {
+function createOrphan(orphan: Orphan, actions: OrphanActions): HTMLElement {
   const li = h("li", { class: "orphan card" });
-  const act = (fn: (o: OrphanView) => void) => () => fn(currentOrphan.get(li) ?? orphan);
+  const act = (fn: (o: Orphan) => void) => () => fn(currentOrphan.get(li) ?? orphan);
   const evidence = h("div", { class: "evidence" });
   const buttons = h(
     "div",
@@ -51,7 +51,7 @@ function createOrphan(orphan: OrphanView, actions: OrphanActions): HTMLElement {
   return li;
 }
 
-function fillOrphan(li: HTMLElement, orphan: OrphanView): void {
+function fillOrphan(li: HTMLElement, orphan: Orphan): void {
   currentOrphan.set(li, orphan);
   const signature = JSON.stringify(orphan);
   if (li.dataset.signature === signature) return;
@@ -69,31 +69,26 @@ function fillOrphan(li: HTMLElement, orphan: OrphanView): void {
     h(
       "dl",
       {},
-      ...field("User", orphan.user ?? NONE),
-      ...field("Model", orphan.model ?? NONE),
+      ...field("User", orphan.user ?? (orphan.uid === undefined ? NONE : String(orphan.uid))),
+      ...field("Model", orphan.model_path ?? NONE),
       ...field("Port", orphan.port === undefined ? NONE : String(orphan.port)),
-      ...field("Command", h("code", {}, formatCommand(orphan.command))),
+      ...field("Command", h("code", {}, formatCommand(orphan.command_line))),
       ...field("Reasons", reasons),
     ),
   );
 }
 
 /**
- * Renders one card per GPU with its memory and the slots holding it.
+ * Renders one card per GPU with its memory and the slots holding it (core joins GPUs and slots:
+ * each card lists its slots; the rows give their models and whether their process still runs).
  * @example
- * renderGpus(byId("gpus", HTMLDivElement), gpus, rows)
+ * renderGpus(byId("gpus", HTMLDivElement), gpus.gpus, processes)
  */
-export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], rows: readonly ProcessRow[]): void {
+export function renderGpus(container: HTMLElement, gpus: readonly GpuCard[], rows: readonly ProcessStatus[]): void {
   container.replaceChildren(
     ...gpus.map((gpu) => {
-      const memory = gpuMemory(gpu.usedMib, gpu.totalMib);
-      const onGpu = (r: ProcessRow) =>
-        gpu.slots?.includes(r.slot) ??
-        r.gpus
-          .split(",")
-          .map((g) => g.trim())
-          .includes(String(gpu.index));
-      const holders = rows.filter((r) => !GONE.has(r.status) && onGpu(r));
+      const memory = gpuMemory(gpu.memory_used_mib, gpu.memory_total_mib);
+      const holders = rows.filter((r) => !GONE.has(r.state) && gpu.slots.includes(r.slot));
       const percent = memory.share === undefined ? undefined : Math.round(memory.share * 100);
       return h(
         "article",
@@ -117,7 +112,7 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
           "p",
           { class: "muted" },
           holders.length > 0
-            ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.model})`).join(", ")}`
+            ? `Held by ${holders.map((r) => `slot ${r.slot} (${r.entry.model_id})`).join(", ")}`
             : "No tracked slot",
         ),
       );
@@ -126,16 +121,16 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuView[], row
 }
 
 /**
- * Renders the history timeline, newest first.
+ * Renders the history timeline in the order the API sends it (newest first).
  * @example
- * renderHistory(byId("history", HTMLOListElement), items)
+ * renderHistory(byId("history", HTMLOListElement), events)
  */
-export function renderHistory(list: HTMLElement, items: readonly HistoryItem[]): void {
+export function renderHistory(list: HTMLElement, items: readonly HistoryEvent[]): void {
   list.replaceChildren(
     ...items.map((item) => {
       const what = [
         item.slot !== undefined ? `slot ${item.slot}` : undefined,
-        item.model,
+        item.model_id,
         item.pid !== undefined ? `PID ${item.pid}` : undefined,
         item.from !== undefined || item.to !== undefined
           ? [item.from, item.to]

@@ -1,15 +1,34 @@
 /** The processes table: one keyed row per slot, updated in place so focus survives live updates. */
+import type { ProcessStatus } from "@corral/core/views";
 import { h, reconcile } from "./dom.ts";
 import { formatBytes, formatMib, formatPercent, formatUptime, NONE } from "./format.ts";
-import type { ProcessRow } from "./normalize.ts";
 
 /** What the row buttons do. */
 export interface ProcessActions {
-  readonly log: (row: ProcessRow) => void;
-  readonly verify: (row: ProcessRow) => void;
-  readonly switchModel: (row: ProcessRow) => void;
-  readonly unload: (row: ProcessRow) => void;
-  readonly forceKill: (row: ProcessRow) => void;
+  readonly log: (row: ProcessStatus) => void;
+  readonly verify: (row: ProcessStatus) => void;
+  readonly switchModel: (row: ProcessStatus) => void;
+  readonly unload: (row: ProcessStatus) => void;
+  readonly forceKill: (row: ProcessStatus) => void;
+}
+
+/**
+ * What the Status column shows: the OS's verdict where the process is gone (exited, PID reused),
+ * else what the registry says ("loading", "running" …).
+ * @example
+ * shownStatus({ state: "exited", entry: { status: "running", model_id: "tiny" } }) // "exited"
+ */
+export function shownStatus(row: Pick<StatusLike, "state" | "entry">): string {
+  return row.state === "exited" || row.state === "pid-reused" ? row.state : row.entry.status;
+}
+
+/**
+ * The rows in slot order ("0", "1", "0,1", "2", "10").
+ * @example
+ * renderProcesses(tbody, bySlot(processes), actions)
+ */
+export function bySlot<T extends { readonly slot: string }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => a.slot.localeCompare(b.slot, undefined, { numeric: true }));
 }
 
 /**
@@ -39,7 +58,7 @@ export const PROCESS_COLUMNS = [
  */
 export function renderProcesses(
   tbody: HTMLTableSectionElement,
-  rows: readonly ProcessRow[],
+  rows: readonly ProcessStatus[],
   actions: ProcessActions,
 ): void {
   reconcile(
@@ -52,11 +71,11 @@ export function renderProcesses(
 }
 
 // Buttons read the current row from the element, so a reused row never acts on stale data.
-const current = new WeakMap<HTMLElement, ProcessRow>();
+const current = new WeakMap<HTMLElement, ProcessStatus>();
 
-function createRow(row: ProcessRow, actions: ProcessActions): HTMLTableRowElement {
+function createRow(row: ProcessStatus, actions: ProcessActions): HTMLTableRowElement {
   const tr = h("tr");
-  const button = (label: string, act: (r: ProcessRow) => void, cls = "") =>
+  const button = (label: string, act: (r: ProcessStatus) => void, cls = "") =>
     h(
       "button",
       {
@@ -83,21 +102,22 @@ function createRow(row: ProcessRow, actions: ProcessActions): HTMLTableRowElemen
   return tr;
 }
 
-function fillRow(tr: HTMLTableRowElement, row: ProcessRow): void {
+function fillRow(tr: HTMLTableRowElement, row: ProcessStatus): void {
   current.set(tr, row);
-  tr.dataset.status = row.status;
+  tr.dataset.status = shownStatus(row);
+  const { entry, usage } = row;
   const values = [
     row.slot,
-    row.model,
-    row.gpus,
-    row.port ?? NONE,
-    row.pid ?? NONE,
+    entry.model_id,
+    String(entry.gpu_id),
+    entry.port,
+    entry.pid,
     undefined,
-    row.health ?? NONE,
-    formatUptime(row.uptimeMs),
-    formatPercent(row.cpuPercent),
-    formatBytes(row.rssBytes),
-    formatMib(row.gpuMib),
+    row.health?.state ?? NONE,
+    formatUptime(row.uptime_ms),
+    formatPercent(usage?.cpu_percent),
+    formatBytes(usage?.rss_bytes),
+    formatMib(usage?.gpu_memory_mib),
   ];
   values.forEach((value, i) => {
     const cell = tr.cells[i];
@@ -105,14 +125,16 @@ function fillRow(tr: HTMLTableRowElement, row: ProcessRow): void {
   });
   const status = tr.cells[5];
   if (status) fillStatus(status, row);
-  tr.cells[6]?.setAttribute("data-health", row.health ?? "none");
+  tr.cells[6]?.setAttribute("data-health", row.health?.state ?? "none");
 }
 
-function fillStatus(cell: HTMLTableCellElement, row: ProcessRow): void {
-  const badge = h("span", { class: `badge status-${row.status.replace(/[^a-z-]/gi, "")}` }, row.status);
-  const showReason = row.reason && row.status !== "running";
-  const next = [badge, showReason ? h("small", { class: "reason" }, row.reason) : undefined];
-  const signature = `${row.status}|${showReason ? row.reason : ""}`;
+function fillStatus(cell: HTMLTableCellElement, row: ProcessStatus): void {
+  const shown = shownStatus(row);
+  const reason = row.state_reason;
+  const badge = h("span", { class: `badge status-${shown.replace(/[^a-z-]/gi, "")}` }, shown);
+  const showReason = reason && shown !== "running";
+  const next = [badge, showReason ? h("small", { class: "reason" }, reason) : undefined];
+  const signature = `${shown}|${showReason ? reason : ""}`;
   if (cell.dataset.signature === signature) return;
   cell.dataset.signature = signature;
   cell.replaceChildren(...next.filter((n): n is HTMLElement => n !== undefined));
@@ -121,19 +143,23 @@ function fillStatus(cell: HTMLTableCellElement, row: ProcessRow): void {
 /**
  * Sentences for the status changes between two refreshes, for the aria-live region.
  * @example
- * statusChanges([{ slot: "0", status: "loading" }], [{ slot: "0", status: "running" }]) // ["Slot 0 (m) is now running"]
+ * statusChanges([loadingRow], [runningRow]) // ["Slot 0 (tiny) is now running"]
  */
-export function statusChanges(
-  before: ReadonlyArray<Pick<ProcessRow, "slot" | "status" | "model">>,
-  after: ReadonlyArray<Pick<ProcessRow, "slot" | "status" | "model">>,
-): string[] {
+export function statusChanges(before: readonly StatusLike[], after: readonly StatusLike[]): string[] {
   const old = new Map(before.map((r) => [r.slot, r]));
   const now = new Set(after.map((r) => r.slot));
   const changes = after.flatMap((r) => {
     const prev = old.get(r.slot);
-    if (!prev) return [`Slot ${r.slot} (${r.model}) appeared: ${r.status}`];
-    return prev.status !== r.status || prev.model !== r.model ? [`Slot ${r.slot} (${r.model}) is now ${r.status}`] : [];
+    const [model, status] = [r.entry.model_id, shownStatus(r)];
+    if (!prev) return [`Slot ${r.slot} (${model}) appeared: ${status}`];
+    const changed = shownStatus(prev) !== status || prev.entry.model_id !== model;
+    return changed ? [`Slot ${r.slot} (${model}) is now ${status}`] : [];
   });
-  for (const r of before) if (!now.has(r.slot)) changes.push(`Slot ${r.slot} (${r.model}) is gone`);
+  for (const r of before) if (!now.has(r.slot)) changes.push(`Slot ${r.slot} (${r.entry.model_id}) is gone`);
   return changes;
 }
+
+/** The parts of a row {@link statusChanges} compares. */
+export type StatusLike = Pick<ProcessStatus, "slot" | "state"> & {
+  readonly entry: Pick<ProcessStatus["entry"], "status" | "model_id">;
+};
