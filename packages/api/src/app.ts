@@ -7,9 +7,13 @@ import { auth } from "./auth.ts";
 import { jsonBody } from "./body.ts";
 import { cors } from "./cors.ts";
 import { browserGuard } from "./guard.ts";
+import { createStreamLimiter } from "./streams.ts";
 import type { Logger, RouteDeps, SupervisorLike } from "./deps.ts";
 import { describeError } from "./errors.ts";
 import { requestLog } from "./request-log.ts";
+import { createGateway, type Gateway } from "@corral/core";
+import { gatewayRoutes } from "./routes/gateway-routes.ts";
+import { GatewayCounts } from "./routes/gateway-shared.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { gpuRoutes } from "./routes/gpus.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -27,6 +31,8 @@ export interface AppDeps {
   readonly controller: Controller;
   /** the watcher: its ticks feed /processes and /metrics, its events feed /events @default none (live status on every request; registry events only) */
   readonly supervisor?: SupervisorLike;
+  /** the gateway behind `/v1/*`, Ollama's `/api/*` and `/upstream/*` @default createGateway({ controller }) */
+  readonly gateway?: Gateway;
   /** the server's own bearer token (admin scope) @default none */
   readonly token?: string;
   /** named, scoped tokens (`<home>/tokens.json`) @default none */
@@ -77,10 +83,13 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps) {
   const { controller, supervisor, logger } = deps;
+  const gateway = deps.gateway ?? createGateway({ controller });
+  const counts = new GatewayCounts();
   const routeDeps: RouteDeps = {
     controller,
     supervisor,
     heartbeatMs: deps.heartbeatMs ?? 15_000,
+    streams: createStreamLimiter(deps.maxStreams),
     startedAt: Date.now(),
   };
   const app = new Elysia({
@@ -131,7 +140,8 @@ export function createApp(deps: AppDeps) {
     .use(gpuRoutes(routeDeps))
     .use(historyRoutes(routeDeps))
     .use(eventRoutes(routeDeps))
-    .use(metricsRoutes(routeDeps));
+    .use(metricsRoutes({ ...routeDeps, gateway, counts }))
+    .use(gatewayRoutes({ gateway, counts, supervisor }));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { isStateChanging, type HistoryEvent } from "@corral/core";
+import { isInferencePath, isStateChanging, type HistoryEvent } from "@corral/core";
 import { Elysia } from "elysia";
 import { callerOf } from "./auth.ts";
 
@@ -21,6 +21,8 @@ export interface AuditSink {
 export function audit(sink: AuditSink) {
   return new Elysia().onAfterResponse({ as: "global" }, ({ request, set }) => {
     if (!isStateChanging(request.method)) return;
+    // Inference requests are counted per token and model in /metrics, not written one by one to the history.
+    if (isInferencePath(new URL(request.url).pathname)) return;
     const caller = callerOf(request);
     if (!caller) return;
     const status = typeof set.status === "number" ? set.status : 200;

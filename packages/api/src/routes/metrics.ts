@@ -1,6 +1,7 @@
-import type { GpuSnapshot, ProcessStatus } from "@corral/core";
+import type { Gateway, GatewayModelView, GpuSnapshot, ProcessStatus } from "@corral/core";
 import { Elysia } from "elysia";
 import type { RouteDeps } from "../deps.ts";
+import type { GatewayCounts } from "./gateway-shared.ts";
 
 const MIB = 1024 * 1024;
 
@@ -107,11 +108,68 @@ export function prometheusText(statuses: readonly ProcessStatus[], gpu: GpuSnaps
 }
 
 /**
+ * The gateway's families: requests per model and per token, and each model's requests in flight,
+ * waiting and served, and its last generation speed.
+ * @example
+ * gatewayMetricsText(await gateway.models(), counts)
+ */
+export function gatewayMetricsText(views: readonly GatewayModelView[], counts: GatewayCounts): string {
+  const per = (pick: (v: GatewayModelView) => number | undefined) =>
+    views.flatMap((v) => {
+      const value = pick(v);
+      return value === undefined ? [] : [[{ model: v.id }, value] as const];
+    });
+  return render([
+    {
+      name: "corral_gateway_requests_total",
+      help: "Requests the gateway routed, by model and by token (its name; anonymous without one).",
+      type: "counter",
+      samples: [...counts.byModelAndToken.values()].map((r) => [{ model: r.model, token: r.token }, r.count] as const),
+    },
+    {
+      name: "corral_gateway_model_served_total",
+      help: "Requests the gateway finished for the model since this corral started.",
+      type: "counter",
+      samples: per((v) => v.served),
+    },
+    {
+      name: "corral_gateway_model_in_flight",
+      help: "Requests in flight to the model (streams included).",
+      type: "gauge",
+      samples: per((v) => v.in_flight),
+    },
+    {
+      name: "corral_gateway_model_waiting",
+      help: "Requests waiting for the model to load or for its slot.",
+      type: "gauge",
+      samples: per((v) => v.waiting),
+    },
+    {
+      name: "corral_gateway_model_loaded",
+      help: "1 when the model is loaded.",
+      type: "gauge",
+      samples: per((v) => (v.state === "loaded" ? 1 : 0)),
+    },
+    {
+      name: "corral_gateway_model_tokens_per_second",
+      help: "Generation speed of the model's last request, as llama-server timed it.",
+      type: "gauge",
+      samples: per((v) => v.tokens_per_second),
+    },
+  ]);
+}
+
+/**
  * `GET /metrics`: Prometheus text for scraping (not under /api/v1, where scrapers do not look).
  * @example
  * app.use(metricsRoutes(deps))
  */
-export function metricsRoutes({ controller, supervisor }: Pick<RouteDeps, "controller" | "supervisor">) {
+export function metricsRoutes({
+  controller,
+  supervisor,
+  gateway,
+  counts,
+}: Pick<RouteDeps, "controller" | "supervisor"> & { gateway?: Gateway; counts?: GatewayCounts }) {
   return new Elysia({ detail: { tags: ["metrics"] } }).get(
     "/metrics",
     async ({ set }) => {
@@ -120,7 +178,8 @@ export function metricsRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
         controller.gpuQuery(),
       ]);
       set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
-      return prometheusText(statuses, gpu);
+      const gatewayText = gateway && counts ? gatewayMetricsText(await gateway.models(), counts) : "";
+      return prometheusText(statuses, gpu) + gatewayText;
     },
     { detail: { summary: "Prometheus metrics: per-slot up, restarts, CPU, memory and GPU memory; per-GPU memory" } },
   );

@@ -126,8 +126,9 @@ export class Gateway {
     this.#viewMs = options.viewMs ?? 1000;
     this.#persistMs = options.persistMs ?? 1000;
     // Any change recorded in this process (a load, an unload, a crash the supervisor saw) is seen at once.
-    this.#unsubscribe = this.controller.registry.subscribe(() => {
-      this.#view = undefined;
+    // Events without a slot (audit lines, notes) change no entry: they keep the view.
+    this.#unsubscribe = this.controller.registry.subscribe((event) => {
+      if (event.slot !== undefined) this.#view = undefined;
     });
   }
 
