@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cliScenario } from "./bench/cli.ts";
 import { closeFleet } from "./bench/fleet.ts";
+import { gatewayScenario } from "./bench/gateway.ts";
 import { Tracker, type BenchContext, type Figure, type Scenario } from "./bench/harness.ts";
 import { lifecycleScenario } from "./bench/lifecycle.ts";
 import { orphansScenario } from "./bench/orphans.ts";
@@ -36,6 +37,7 @@ const SCENARIOS: readonly Scenario[] = [
   cliScenario,
   lifecycleScenario,
   probesScenario,
+  gatewayScenario,
 ];
 /** The whole suite stops by itself: past this, whatever runs is abandoned and cleaned up. */
 const WATCHDOG_MS = { full: 10 * 60_000, quick: 2 * 60_000 };

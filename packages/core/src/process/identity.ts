@@ -82,16 +82,16 @@ export function judgeEntry(
 
 function checkStart(entry: ProcessEntry, info: ProcessInfo, options: JudgeOptions): string | undefined {
   if (info.startTimeMs === undefined) return undefined;
-  const started = new Date(info.startTimeMs).toISOString();
+  const started = (): string => new Date(info.startTimeMs as number).toISOString();
   if (entry.proc_start_ms !== undefined) {
     if (startTimeMatches(entry.proc_start_ms, info, options.startToleranceMs)) return undefined;
-    return `it started at ${started}, the recorded process at ${new Date(entry.proc_start_ms).toISOString()}`;
+    return `it started at ${started()}, the recorded process at ${new Date(entry.proc_start_ms).toISOString()}`;
   }
   const recorded = parseTimestamp(entry.started_at);
   if (recorded === undefined) return undefined;
   const slack = options.clockSlackMs ?? 2000;
   if (info.startTimeMs <= recorded + slack) return undefined;
-  return `it started at ${started}, after the entry was written (started_at ${entry.started_at})`;
+  return `it started at ${started()}, after the entry was written (started_at ${entry.started_at})`;
 }
 
 /**
@@ -118,8 +118,12 @@ export function startTimeMatches(recordedMs: number, info: ProcessInfo, toleranc
  * isServerProcess({ ...info, exe: "/usr/bin/redis-server" }) // false
  */
 export function isServerProcess(info: ProcessInfo, names: readonly string[] = DEFAULT_SERVER_NAMES): boolean {
-  const candidates = [info.exe ? baseName(info.exe) : undefined, info.name].filter((n) => !!n) as string[];
-  return candidates.some((candidate) => names.some((name) => sameName(candidate, name)));
+  // Loops rather than arrays: verifyAll asks this once per entry.
+  const base = info.exe ? baseName(info.exe) : "";
+  for (const name of names) {
+    if ((base !== "" && sameName(base, name)) || (info.name !== "" && sameName(info.name, name))) return true;
+  }
+  return false;
 }
 
 /**

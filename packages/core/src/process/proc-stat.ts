@@ -31,24 +31,52 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return undefined;
-  // Field 3 (state) is rest[0], so field N is rest[N - 3].
-  const rest = text.slice(close + 2).split(" ", 22);
-  const state = rest[0];
-  const ppid = Number(rest[1]);
-  const cpuTicks = Number(rest[11]) + Number(rest[12]);
-  const startTicks = Number(rest[19]);
-  const rssPages = Number(rest[21]);
-  if (!state || !(Number.isFinite(ppid) && Number.isFinite(cpuTicks) && Number.isFinite(startTicks))) return undefined;
-  if (!Number.isFinite(rssPages)) return undefined;
+  // Walked field by field without splitting: a scan reads one of these per process, and 22
+  // substrings per line were a third of the time of reading it.
+  let at = close + 2;
+  const state = text[at];
+  if (state === undefined || state === " " || state === "\n") return undefined;
+  let ppid = 0;
+  let flags = 0;
+  let cpuTicks = 0;
+  let startTicks = 0;
+  let rssPages = 0;
+  for (let field = 4; field <= 24; field++) {
+    at = text.indexOf(" ", at) + 1;
+    if (at === 0) return undefined;
+    if (!WANTED[field]) continue;
+    const n = integerAt(text, at);
+    if (Number.isNaN(n)) return undefined;
+    if (field === 4) ppid = n;
+    else if (field === 9) flags = n;
+    else if (field === 14 || field === 15) cpuTicks += n;
+    else if (field === 22) startTicks = n;
+    else rssPages = n;
+  }
   return {
     comm: text.slice(open + 1, close),
     state,
     ppid,
-    kernelThread: (Number(rest[6]) & PF_KTHREAD) !== 0,
+    kernelThread: (flags & PF_KTHREAD) !== 0,
     cpuTicks,
     startTicks,
     rssPages,
   };
+}
+
+/** The fields {@link parseProcStat} keeps: ppid, flags, utime, stime, starttime, rss. */
+const WANTED: readonly boolean[] = Array.from({ length: 25 }, (_, f) => [4, 9, 14, 15, 22, 24].includes(f));
+
+/** The decimal integer (maybe negative) starting at `at`, or NaN when there is none. */
+function integerAt(text: string, at: number): number {
+  let i = at;
+  const negative = text.charCodeAt(i) === 45;
+  if (negative) i++;
+  let n = 0;
+  const first = i;
+  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
+  if (i === first) return Number.NaN;
+  return negative ? -n : n;
 }
 
 /** The longest command name the kernel keeps (TASK_COMM_LEN - 1). */
@@ -88,6 +116,13 @@ export function clockTicks(): number {
 
 let scratch = Buffer.allocUnsafe(16 * 1024);
 
+type Utf8Slicing = Buffer & { utf8Slice?: (start: number, end: number) => string };
+/** Bun's and Node's `utf8Slice` is `toString("utf8")` without its argument handling: a fifth of the cost per file. */
+const utf8: (buffer: Buffer, length: number) => string =
+  typeof (scratch as Utf8Slicing).utf8Slice === "function"
+    ? (buffer, length) => (buffer as Utf8Slicing).utf8Slice?.(0, length) ?? ""
+    : (buffer, length) => buffer.toString("utf8", 0, length);
+
 /**
  * Reads a whole /proc file into one reused buffer. About twice as fast as readFileSync
  * here, which sizes its buffer with fstat (always 0 for /proc) and allocates per call.
@@ -111,7 +146,7 @@ export function readProcText(path: string): string {
       length += n;
       if (n < want) break;
     }
-    return scratch.toString("utf8", 0, length);
+    return utf8(scratch, length);
   } finally {
     closeSync(fd);
   }

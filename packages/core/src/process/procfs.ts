@@ -209,22 +209,44 @@ function briefProcess(ctx: ReadContext, pid: number, stat: ProcStat): ProcessInf
  * changes it).
  */
 function settledByStat(ctx: ReadContext, stat: ProcStat, known: KnownIdentity): boolean {
-  return startTime(ctx, stat).startTimeMs === known.startTimeMs && stat.comm === commOf(known.exe);
+  return startMs(ctx, stat) === known.startTimeMs && stat.comm === namesOf(known.exe).comm;
 }
 
 function knownProcess(ctx: ReadContext, pid: number, stat: ProcStat, known: KnownIdentity): ProcessInfo {
   return {
-    ...briefProcess(ctx, pid, stat),
-    name: basename(known.exe),
+    pid,
+    ppid: stat.ppid,
+    name: namesOf(known.exe).name,
     exe: known.exe,
+    cmdline: [],
+    startTimeMs: known.startTimeMs,
+    startTimePrecisionMs: Math.max(1, Math.round(ctx.tickMs)),
     uid: known.uid,
     user: known.uid === undefined ? undefined : ctx.users.get(known.uid),
+    state: stat.state,
+    accessDenied: false,
   };
+}
+
+/** Basename and kernel command name per executable path: a registry holds a handful of paths for many entries. */
+const exeNames = new Map<string, { readonly name: string; readonly comm: string }>();
+function namesOf(exe: string): { readonly name: string; readonly comm: string } {
+  let names = exeNames.get(exe);
+  if (!names) {
+    if (exeNames.size >= 256) exeNames.clear();
+    names = { name: basename(exe), comm: commOf(exe) };
+    exeNames.set(exe, names);
+  }
+  return names;
+}
+
+function startMs(ctx: ReadContext, stat: ProcStat): number | undefined {
+  return ctx.btimeMs === undefined ? undefined : Math.round(ctx.btimeMs + stat.startTicks * ctx.tickMs);
 }
 
 function startTime(ctx: ReadContext, stat: ProcStat): Pick<ProcessInfo, "startTimeMs" | "startTimePrecisionMs"> {
   return {
-    startTimeMs: ctx.btimeMs === undefined ? undefined : Math.round(ctx.btimeMs + stat.startTicks * ctx.tickMs),
+    startTimeMs: startMs(ctx, stat),
     startTimePrecisionMs: Math.max(1, Math.round(ctx.tickMs)),
   };
 }

@@ -317,7 +317,9 @@ export class Registry {
             knownIdentities(entries.map(({ entry }) => entry)),
           )
         : new Map((await this.probe.list()).map((p) => [p.pid, p]));
-    return Promise.all(entries.map(({ slot, entry }) => this.#judged(slot, entry, byPid.get(entry.pid))));
+    const verified = entries.map(({ slot, entry }) => this.#judged(slot, entry, byPid.get(entry.pid)));
+    // Only upgrades write: a registry of full identities is judged without a promise per entry.
+    return verified.some((v) => v instanceof Promise) ? Promise.all(verified) : (verified as VerifiedEntry[]);
   }
 
   /**
@@ -408,22 +410,27 @@ export class Registry {
     return Object.fromEntries(STARTED_FIELDS.filter((k) => id[k] !== undefined).map((k) => [k, id[k]]));
   }
 
-  async #judged(slot: string, entry: ProcessEntry, info: ProcessInfo | undefined): Promise<VerifiedEntry> {
+  #judged(slot: string, entry: ProcessEntry, info: ProcessInfo | undefined): VerifiedEntry | Promise<VerifiedEntry> {
     const probe = judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs });
     if (probe.state === "running" && info && (entry.proc_start_ms === undefined || entry.executable === undefined)) {
-      // A legacy entry that checks out gets a full identity, so the next check is exact.
-      const upgraded = { ...identityOf(info) };
-      try {
-        const next = await this.store.update((entries) => {
-          const current = entries[slot];
-          if (!current || current.pid !== entry.pid) return undefined;
-          entries[slot] = { ...current, ...upgraded };
-          return entries[slot];
-        });
-        if (next) return { slot, entry: next, probe };
-      } catch {
-        // Upgrading is an optimisation; the verdict stands without it.
-      }
+      return this.#upgraded(slot, entry, info, probe);
+    }
+    return { slot, entry, probe };
+  }
+
+  /** A legacy entry that checks out gets a full identity, so the next check is exact. */
+  async #upgraded(slot: string, entry: ProcessEntry, info: ProcessInfo, probe: ProbeResult): Promise<VerifiedEntry> {
+    const upgraded = { ...identityOf(info) };
+    try {
+      const next = await this.store.update((entries) => {
+        const current = entries[slot];
+        if (!current || current.pid !== entry.pid) return undefined;
+        entries[slot] = { ...current, ...upgraded };
+        return entries[slot];
+      });
+      if (next) return { slot, entry: next, probe };
+    } catch {
+      // Upgrading is an optimisation; the verdict stands without it.
     }
     return { slot, entry, probe };
   }
