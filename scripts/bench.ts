@@ -16,6 +16,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cliScenario } from "./bench/cli.ts";
+import { closeCrowd } from "./bench/crowd.ts";
 import { closeFleet } from "./bench/fleet.ts";
 import { gatewayScenario } from "./bench/gateway.ts";
 import { Tracker, type BenchContext, type Figure, type Scenario } from "./bench/harness.ts";
@@ -68,6 +69,7 @@ async function cleanup(): Promise<void> {
   if (cleaned) return;
   cleaned = true;
   await closeFleet().catch(() => undefined);
+  await closeCrowd().catch(() => undefined);
   tracker.cleanup();
 }
 function abort(why: string, code: number): void {

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** A target: the value must be below (`<`) or above (`>`) `value`. */
+/** A target: the value must be below (`<`), at most (`<=`), above (`>`) or equal to (`=`) `value`. */
 export interface Target {
-  readonly op: "<" | ">" | "=";
+  readonly op: "<" | "<=" | ">" | "=";
   readonly value: number;
 }
 
@@ -47,7 +47,8 @@ export function figure(
 ): Figure {
   let pass: boolean | null = null;
   if (target && value !== null) {
-    pass = target.op === "<" ? value < target.value : target.op === ">" ? value > target.value : value === target.value;
+    const { op, value: limit } = target;
+    pass = op === "<" ? value < limit : op === "<=" ? value <= limit : op === ">" ? value > limit : value === limit;
   }
   return { scenario, id, figure: name, value, unit, ...(target ? { target } : {}), pass, ...(note ? { note } : {}) };
 }
@@ -108,6 +109,31 @@ export async function timeRuns(runs: number, fn: () => unknown, warmup = 2): Pro
     samples.push(performance.now() - started);
   }
   return samples;
+}
+
+/**
+ * Times several ways of doing one thing in the same rounds, one after another in each round
+ * (after `warmup` untimed rounds), so every way sees the same host load. A way may return the
+ * time it measured itself (the original registry times its own work, leaving the pipe out).
+ * @example
+ * const { corral, floor } = await interleave(21, { corral: () => registry.verifyAll(), floor: () => statFloorPids(pids) })
+ */
+export async function interleave<W extends Record<string, (() => unknown) | undefined>>(
+  runs: number,
+  ways: W,
+  warmup = 2,
+): Promise<{ [K in keyof W]-?: number[] }> {
+  const present = Object.entries(ways).filter((way): way is [string, () => unknown] => way[1] !== undefined);
+  const samples: Record<string, number[]> = Object.fromEntries(present.map(([key]) => [key, []]));
+  for (let round = -warmup; round < runs; round++) {
+    for (const [key, way] of present) {
+      const started = performance.now();
+      const own = await way();
+      const ms = typeof own === "object" && own !== null && "ms" in own ? Number(own.ms) : performance.now() - started;
+      if (round >= 0) samples[key]?.push(ms);
+    }
+  }
+  return samples as { [K in keyof W]-?: number[] };
 }
 
 /** Rounds for display and JSON: 3 significant figures below 100, whole numbers above. */

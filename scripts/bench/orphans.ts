@@ -1,31 +1,36 @@
 /**
- * Scenario 2: `registry.findOrphans()` on a host with 1000 extra processes (copies of `sleep`
- * that are not llama-servers), 16 tracked llama-servers and 2 untracked ones (one carrying
- * this home's marker, one without), which it must find. Target: under 20 ms.
+ * Scenario 2: `registry.findOrphans()` on a host with 1,000 tracked llama-server stand-ins,
+ * 1,000 other processes and 2 untracked stand-ins (one carrying this home's marker, one
+ * without), which it must find. Timed in the same rounds as its floor (one `/proc/<pid>/stat`
+ * read per process on the host) and as the original's `find_orphaned_processes` (Python,
+ * psutil) over the same registry. Target: within 1.5× of the floor.
  */
 import { createRegistry, defaultProbe, MARKER_ENV } from "../../packages/core/src/index.ts";
+import { crowd } from "./crowd.ts";
 import { fillRegistry } from "./entries.ts";
-import { figure, median, round, timeRuns, type Scenario } from "./harness.ts";
+import { statFloorAll } from "./floor.ts";
+import { type Figure, figure, interleave, median, round, type Scenario } from "./harness.ts";
+import { startOriginal } from "./original.ts";
 import { spawnSleepers } from "./sleepers.ts";
 
 export const orphansScenario: Scenario = {
   scenario: 2,
-  name: "findOrphans with 1000 extra processes",
+  name: "findOrphans among 2000 processes, beside the stat floor and the original",
   async run(ctx) {
     const probe = defaultProbe();
     const home = ctx.tracker.tempDir("orphans");
     const registry = createRegistry({ home, probe });
-    const extra = await spawnSleepers(1000, ctx.tracker, { name: "bench-idle" });
-    const tracked = await spawnSleepers(16, ctx.tracker, { name: "llama-server" });
+    const { servers } = await crowd(ctx.tracker);
     const ours = await spawnSleepers(1, ctx.tracker, {
       name: "llama-server",
       env: { [MARKER_ENV.home]: registry.homeId },
     });
     const stray = await spawnSleepers(1, ctx.tracker, { name: "llama-server" });
+    const original = await startOriginal(ctx.tracker);
     try {
       await fillRegistry(
         registry,
-        tracked.procs.map((p) => p.pid),
+        servers.procs.map((p) => p.pid),
         probe,
       );
       const processes = (await probe.list()).length;
@@ -40,22 +45,76 @@ export const orphansScenario: Scenario = {
         if (hit?.verdict !== verdict)
           throw new Error(`findOrphans: pid ${pid} should be "${verdict}", got ${hit?.verdict ?? "nothing"}`);
       }
+      if (found.some((o) => servers.procs.some((p) => p.pid === o.pid)))
+        throw new Error("findOrphans reported a tracked server");
+      if (typeof original !== "string") {
+        await original.ask(`load ${registry.store.file}`);
+        const theirs = await original.ask("orphans");
+        if (Number(theirs.result) < 2)
+          throw new Error(`the original found ${theirs.result} orphans, expected 2 or more`);
+      }
       const runs = ctx.runs(21, 7);
-      const samples = await timeRuns(runs, () => registry.findOrphans());
-      ctx.log(`findOrphans: ${median(samples).toFixed(2)} ms`);
-      return [
+      const samples = await interleave(runs, {
+        corral: () => registry.findOrphans(),
+        floor: () => statFloorAll(),
+        original: typeof original === "string" ? undefined : () => original.ask("orphans"),
+      });
+      const corral = median(samples.corral);
+      const floor = median(samples.floor);
+      ctx.log(`findOrphans: ${corral.toFixed(2)} ms, floor ${floor.toFixed(2)} ms`);
+      const figures: Figure[] = [
         figure(
           2,
           "findOrphans.1000",
-          "findOrphans, 1000 extra processes",
-          round(median(samples)),
+          "findOrphans, 1000 tracked + 1000 others",
+          round(corral),
           "ms",
-          { op: "<", value: 20 },
-          `median of ${runs}; ${processes} processes on the host, 16 tracked, ${found.length} orphans found`,
+          undefined,
+          `median of ${runs}, interleaved; ${processes} processes on the host, 1000 tracked, ${found.length} orphans found`,
         ),
+        figure(
+          2,
+          "findOrphans.floor",
+          "  floor: one stat read per host process",
+          round(floor),
+          "ms",
+          undefined,
+          `${processes} reads of /proc/<pid>/stat, nothing parsed`,
+        ),
+        figure(2, "findOrphans.vs-floor", "  findOrphans / floor", round(corral / floor), "×", { op: "<", value: 1.5 }),
       ];
+      if (typeof original === "string") {
+        ctx.log(original);
+        figures.push(
+          figure(
+            2,
+            "findOrphans.original",
+            "  original find_orphaned_processes (psutil)",
+            null,
+            "ms",
+            undefined,
+            original,
+          ),
+        );
+      } else {
+        const theirs = median(samples.original);
+        figures.push(
+          figure(
+            2,
+            "findOrphans.original",
+            "  original find_orphaned_processes (psutil)",
+            round(theirs),
+            "ms",
+            undefined,
+            `${original.python}, same registry`,
+          ),
+          figure(2, "findOrphans.vs-original", "  findOrphans / original", round(corral / theirs), "×"),
+        );
+      }
+      return figures;
     } finally {
-      await Promise.all([extra.stop(), tracked.stop(), ours.stop(), stray.stop()]);
+      if (typeof original !== "string") await original.close();
+      await Promise.all([ours.stop(), stray.stop()]);
     }
   },
 };
