@@ -25,6 +25,7 @@ import { modelRoutes } from "./routes/models.ts";
 import { orphanRoutes } from "./routes/orphans.ts";
 import { processRoutes } from "./routes/processes.ts";
 import { registryCompatRoutes } from "./routes/registry-compat.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
 
 /** What {@link createApp} builds the API from. */
 export interface AppDeps {
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps) {
     .use(gpuRoutes(routeDeps))
     .use(historyRoutes(routeDeps))
     .use(eventRoutes(routeDeps))
+    .use(tokenRoutes({ tokens: deps.tokens }))
     .use(metricsRoutes({ ...routeDeps, gateway, counts }))
     .use(gatewayRoutes({ gateway, counts, supervisor }));
 }

@@ -1,3 +1,4 @@
+import type { StreamLimiter } from "./streams.ts";
 import type { Controller, HistoryEvent, ProcessStatus } from "@corral/core";
 
 /**
@@ -42,4 +43,6 @@ export interface RouteDeps {
   readonly heartbeatMs: number;
   /** when this app was created, epoch ms */
   readonly startedAt: number;
+  /** the cap on concurrent event and log-follow streams @default none */
+  readonly streams?: StreamLimiter;
 }

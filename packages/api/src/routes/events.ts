@@ -13,7 +13,8 @@ export function eventRoutes({
   controller,
   supervisor,
   heartbeatMs,
-}: Pick<RouteDeps, "controller" | "supervisor" | "heartbeatMs">) {
+  streams,
+}: Pick<RouteDeps, "controller" | "supervisor" | "heartbeatMs" | "streams">) {
   // The supervisor relays the registry's events and those other processes (the CLI) append to
   // the history; subscribing to both would deliver this process's events twice.
   const feed: EventFeed = supervisor ?? controller.registry;
@@ -24,6 +25,7 @@ export function eventRoutes({
       server?.timeout(request, 0);
       return sseResponse(request, (send) => feed.subscribe((event) => send({ data: event, id: String(++sequence) })), {
         heartbeatMs,
+        streams,
       });
     },
     {

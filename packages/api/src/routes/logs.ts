@@ -11,7 +11,11 @@ import { sseResponse } from "../sse.ts";
  * @example
  * app.use(logRoutes(deps))
  */
-export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controller" | "heartbeatMs">) {
+export function logRoutes({
+  controller,
+  heartbeatMs,
+  streams,
+}: Pick<RouteDeps, "controller" | "heartbeatMs" | "streams">) {
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["compat"] } }).get(
     "/logs",
     // Not async: a Promise of the tail or a Response (the stream), which Elysia types apart.
@@ -38,7 +42,7 @@ export function logRoutes({ controller, heartbeatMs }: Pick<RouteDeps, "controll
             });
           return () => stop.abort();
         },
-        { heartbeatMs },
+        { heartbeatMs, streams },
       );
     },
     {
