@@ -9,14 +9,16 @@ import { authed, call, declaredResponse, expectShape, testHome, type TestHome } 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());
 
-/** Routes that answer something other than one JSON document. */
-const NOT_JSON = new Set(["GET /api/v1/events", "GET /metrics", "GET /openapi", "GET /openapi/json"]);
+/** corral's own routes that answer something other than one JSON document. */
+const NOT_JSON = new Set(["GET /api/v1/events"]);
 
 describe("the response contract", () => {
-  it("has every JSON route declare its response schema", () => {
+  it("has every JSON route of the REST API declare its response schema", () => {
     const app = t.app();
+    // Under /api/v1 only: the gateway's OpenAI and Ollama routes speak those APIs' shapes, mostly
+    // passed on from llama-server as they arrive; /metrics is Prometheus text.
     const undeclared = app.routes
-      .filter((r) => !NOT_JSON.has(`${r.method} ${r.path}`))
+      .filter((r) => r.path.startsWith("/api/v1/") && !NOT_JSON.has(`${r.method} ${r.path}`))
       .filter((r) => declaredResponse(app, r.method, r.path.replace(/:[^/]+/g, "0"), 200) === undefined)
       .map((r) => `${r.method} ${r.path}`);
     expect(undeclared).toEqual([]);
