@@ -1,19 +1,8 @@
-import { CorralError, type CorralErrorCode } from "@corral/core";
+import { CorralError, type CorralErrorCode, type ErrorBody } from "@corral/core";
 import { ValidationError } from "elysia";
 
-/**
- * The body of every error response.
- * @example
- * const body: ErrorBody = { error: { code: "SLOT_IN_USE", message: 'slot "0" overlaps slot "0,1" …' } }
- */
-export interface ErrorBody {
-  readonly error: {
-    readonly code: string;
-    readonly message: string;
-    /** one item per failure, for errors that gather several (killing by name) */
-    readonly errors?: ReadonlyArray<{ readonly status: number; readonly code: string; readonly message: string }>;
-  };
-}
+// The body of every error response is core's ErrorBody (its schema is ErrorBodySchema).
+export type { ErrorBody };
 
 /**
  * An error raised by the HTTP layer itself (a missing token, a body too large, bad JSON):

@@ -1,4 +1,4 @@
-import { slotKey, type UnloadResult, type UnloadView } from "@corral/core";
+import { ErrorBodySchema, slotKey, type UnloadResult, type UnloadView } from "@corral/core";
 import { t } from "elysia";
 
 /**
@@ -77,17 +77,8 @@ export const Port = t.Integer({ minimum: 1, maximum: 65_535, error: "port: an in
 /** `?force=true|false`. */
 export const Force = t.Boolean({ default: false, description: "SIGKILL at once", error: "force: true or false" });
 
-/** The body of every error response. */
-export const ErrorSchema = t.Object(
-  {
-    error: t.Object({
-      code: t.String({ description: "stable machine-readable code, e.g. NOT_FOUND, SLOT_IN_USE, VALIDATION" }),
-      message: t.String({ description: "what went wrong, for people" }),
-      errors: t.Optional(t.Array(t.Object({ status: t.Integer(), code: t.String(), message: t.String() }))),
-    }),
-  },
-  { description: "error" },
-);
+/** The body of every error response (core's `ErrorBodySchema`). */
+export const ErrorSchema = ErrorBodySchema;
 
 /**
  * The slot key for a `gpu_id` as the original controller's clients send it.

@@ -36,6 +36,7 @@ function historyOutcome(events: readonly HistoryEvent[]): Outcome {
     { header: "PID", cell: (e) => (e.pid === undefined ? "-" : String(e.pid)), align: "right" },
     { header: "MODEL", cell: (e) => e.model_id ?? "-" },
     { header: "CHANGE", cell: (e) => (e.from || e.to ? `${e.from ?? ""} → ${e.to ?? ""}`.trim() : "") },
+    { header: "BY", cell: (e) => e.by ?? "" },
     { header: "WHY", cell: (e) => e.reason ?? "" },
   ]);
   return { data: events, lines, summary: `${events.length} event${events.length === 1 ? "" : "s"}` };

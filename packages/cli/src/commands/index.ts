@@ -32,6 +32,7 @@ export const COMMANDS = {
   history: { summary: "show what happened: loads, stops, kills, recoveries", load: () => import("./history.ts") },
   gpus: { summary: "show the GPUs and the processes holding their memory", load: () => import("./gpus.ts") },
   serve: { summary: "run the REST API and web page", load: () => import("./serve.ts") },
+  token: { summary: "make, list and revoke named API tokens (read, control, admin)", load: () => import("./token.ts") },
 } as const satisfies Record<string, CommandEntry>;
 
 /** A subcommand's name. */

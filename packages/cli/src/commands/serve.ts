@@ -1,4 +1,4 @@
-import { integerFlag, stringFlag } from "../args.ts";
+import { booleanFlag, integerFlag, stringFlag } from "../args.ts";
 import type { Command } from "../context.ts";
 
 /**
@@ -18,6 +18,10 @@ export const command: Command = {
       value: "N",
       description: "port to listen on, 0 for any free one [default: server.port, 7070]",
     },
+    "no-auth": {
+      type: "boolean",
+      description: "no token at all (loopback only): any local user and program can drive corral",
+    },
   },
   examples: ["corral serve", "corral serve --port 8000", "CORRAL_TOKEN=secret corral serve --host 0.0.0.0"],
   async run(ctx, input) {
@@ -34,10 +38,14 @@ export const command: Command = {
         port,
         handleSignals: false,
         page: webRoutes(),
+        ...(booleanFlag(input, "no-auth") ? { auth: "none" as const } : {}),
       });
       const url = server.url.toString();
       const n = server.recovered.length;
-      const line = `corral is serving on ${url}${n ? ` (reattached ${n} slot${n === 1 ? "" : "s"})` : ""}`;
+      // The page's link carries the server's own token in its fragment: open it to sign the page in.
+      const line =
+        `corral is serving on ${url}${n ? ` (reattached ${n} slot${n === 1 ? "" : "s"})` : ""}\n` +
+        `open the page: ${server.pageUrl}`;
       if (ctx.interactive) (await ctx.ui()).log.info(`${line}; Ctrl-C stops it`);
       else await ctx.print(`${line}\n`);
       await signal.received;
