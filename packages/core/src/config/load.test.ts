@@ -374,6 +374,18 @@ describe("checkRunnable", () => {
   });
 });
 
+describe("the placement settings", () => {
+  it("default gpu.occupied_mb to 1024 and read it from the file", () => {
+    expect(parseConfig({}).gpu).toEqual({ occupied_mb: 1024 });
+    expect(parseConfig({ gpu: { occupied_mb: 2048 } }).gpu).toEqual({ occupied_mb: 2048 });
+    expect(() => parseConfig({ gpu: { occupied: 1 } })).toThrow(/gpu/);
+  });
+
+  it("accept gpu: auto on a model, leaving the choice to placement", () => {
+    expect(parseConfig({ models: [{ id: "a", path: "/a", gpu: "auto" }] }).models[0]?.gpu).toBe("auto");
+  });
+});
+
 describe("the gateway settings", () => {
   it("default to no ttl, a queue of 64, the load timeout, swapping, no cap and token auth", () => {
     const config = parseConfig({ timeouts: { load_ms: 1234 } });

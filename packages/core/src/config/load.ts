@@ -46,6 +46,11 @@ export interface CorralConfig {
   readonly webhooks: readonly string[];
   /** how long unload waits for GPU memory to be released @default 10000 */
   readonly gpu_release_wait_ms: number;
+  /** placement's view of the GPUs */
+  readonly gpu: {
+    /** MiB that processes not of this home may hold before a GPU counts as occupied by others @default 1024 */
+    readonly occupied_mb: number;
+  };
   readonly server: {
     /** @default "127.0.0.1" */
     readonly host: string;
@@ -97,6 +102,7 @@ const TOP_KEYS = [
   "restart",
   "webhooks",
   "gpu_release_wait_ms",
+  "gpu",
   "server",
   "history",
   "models",
@@ -118,6 +124,7 @@ export function defaultConfig(): CorralConfig {
     restart: { backoff_ms: 1_000, backoff_max_ms: 60_000, stable_ms: 300_000, max_attempts: 5 },
     webhooks: [],
     gpu_release_wait_ms: 10_000,
+    gpu: { occupied_mb: 1024 },
     server: { host: "127.0.0.1", port: 7070, cors: [], auth: "token", hosts: [], max_streams: 64 },
     history: { max_bytes: 16 * 1024 * 1024 },
     models: [],
@@ -168,6 +175,14 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
     restart,
     webhooks: parseWebhooks(ctx, top.webhooks),
     gpu_release_wait_ms: integer(ctx, top.gpu_release_wait_ms, "gpu_release_wait_ms", d.gpu_release_wait_ms),
+    gpu: {
+      occupied_mb: integer(
+        ctx,
+        mapping(ctx, top.gpu, "gpu", ["occupied_mb"])?.occupied_mb,
+        "gpu.occupied_mb",
+        d.gpu.occupied_mb,
+      ),
+    },
     server,
     history: {
       max_bytes: positive(

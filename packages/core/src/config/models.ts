@@ -18,7 +18,7 @@ export interface ModelConfig {
   readonly path: string;
   /** extra llama-server arguments; corral itself passes --model, --host and --port @default [] */
   readonly args: readonly string[];
-  /** slot key, e.g. "0" or "0,1" (numbers and lists in the file are normalised) */
+  /** slot key, e.g. "0" or "0,1" (numbers and lists in the file are normalised), or "auto" (placement picks) */
   readonly gpu?: string;
   readonly port?: number;
   /** @default "never" ("on-failure" where the file says `restart_on_crash: true`) */
@@ -133,7 +133,8 @@ function parseModel(ctx: ModelContext, raw: unknown, key: string, mapKey: unknow
     fail(ctx, keyPath(key, "id"), `"${id.slice(0, 70)}" may only hold letters, digits, ".", "_" and "-" (at most 64)`);
   }
   const path = text(ctx, m.path, keyPath(key, "path"), undefined) ?? fail(ctx, keyPath(key, "path"), "is required");
-  const gpu = absent(m.gpu) ? undefined : gpuKey(ctx, m.gpu, keyPath(key, "gpu"));
+  // "auto": placement picks the GPU (or smallest set) where the model fits with the most room, at load time.
+  const gpu = absent(m.gpu) ? undefined : m.gpu === "auto" ? "auto" : gpuKey(ctx, m.gpu, keyPath(key, "gpu"));
   const portNumber = port(ctx, m.port, keyPath(key, "port"));
   const cpu = absent(m.cpu_affinity) ? undefined : cpuList(ctx, m.cpu_affinity, keyPath(key, "cpu_affinity"));
   return {
