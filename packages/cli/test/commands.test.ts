@@ -143,6 +143,9 @@ describe("read commands on an empty home", () => {
     const models = parse<Array<{ id: string; gpu: string; port: number; loaded_in: string[] }>>(stdout);
     expect(models.map((m) => m.id)).toEqual(["tiny", "other", "slow"]);
     expect(models[0]).toMatchObject({ gpu: "0", port: home.ports.tiny, loaded_in: [] });
+    expect(models[0]).toMatchObject({ gateway: { state: "unloaded", in_flight: 0, served: 0 } });
+    const table = await corral(home, ["ls", "--models"]);
+    expect(table.stdout).toMatch(/ID\s+STATE\s+GPU\s+PORT\s+LOADED IN\s+IN FLIGHT\s+SERVED\s+UNLOAD IN\s+TOK\/S/);
   });
 
   it("reports an empty history", async () => {

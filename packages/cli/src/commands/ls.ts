@@ -1,11 +1,20 @@
-import type { ModelView, ProcessStatus } from "@corral/core";
+import {
+  createGateway,
+  type Controller,
+  type GatewayModelView,
+  type ModelView,
+  type ProcessStatus,
+} from "@corral/core";
+import { readFileSync } from "node:fs";
 import { booleanFlag } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { bytes, duration, stateWord, style, table } from "../render.ts";
 
 /**
  * `corral ls`: every tracked llama-server with its identity check, health, uptime and usage
- * (`controller.status()`), or with `--models` the configured models and where each is loaded.
+ * (`controller.status()`), or with `--models` the configured models with the gateway's state: where
+ * each is loaded, requests in flight and served, the time until its idle unload and the speed of
+ * its last request (live figures from the running `corral serve` of this home where it answers).
  * @example
  * corral ls --json
  */
@@ -19,7 +28,7 @@ export const command: Command = {
   examples: ["corral ls", "corral ls --json | jq '.[].entry.port'", "corral ls --models"],
   async run(ctx, input) {
     const controller = await ctx.controller();
-    if (booleanFlag(input, "models")) return modelsOutcome(await controller.models());
+    if (booleanFlag(input, "models")) return modelsOutcome(await controller.models(), await gatewayViews(controller));
     return statusOutcome(await controller.status());
   },
 };
@@ -54,7 +63,45 @@ function gpuMemory(row: ProcessStatus): string {
   return mib === undefined ? "-" : `${mib} MiB`;
 }
 
-function modelsOutcome(models: readonly ModelView[]): Outcome {
+/**
+ * The gateway's view of the models: the running server's (requests in flight, served, speed live
+ * in its memory) when it answers within half a second and agrees with the registry on every PID,
+ * else what the registry alone tells (state, last request, unload time).
+ */
+async function gatewayViews(controller: Controller): Promise<GatewayModelView[]> {
+  const local = await createGateway({ controller }).models();
+  const { host, port } = controller.config.server;
+  let token = process.env.CORRAL_TOKEN || controller.config.server.token;
+  try {
+    token ??= readFileSync(controller.paths.token, "utf8").trim();
+  } catch {
+    // no token file: the server runs without one, or not at all
+  }
+  try {
+    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/v1/models`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(500),
+    });
+    if (!res.ok) return local;
+    const live = ((await res.json()) as { data?: { corral?: GatewayModelView }[] }).data?.map((d) => d.corral);
+    const agrees = local.every((l) => live?.some((v) => v?.id === l.id && v.pid === l.pid));
+    return agrees && live ? (live as GatewayModelView[]) : local;
+  } catch {
+    return local;
+  }
+}
+
+function modelState(state: GatewayModelView["state"]): string {
+  if (state === "loaded") return style.green(state);
+  return state === "unloaded" ? state : style.yellow(state);
+}
+
+function untilUnload(view: GatewayModelView | undefined): string {
+  if (!view?.unload_at) return view?.state === "loaded" ? (view.ttl_s > 0 ? "busy" : "never") : "-";
+  return duration(Math.max(0, Date.parse(view.unload_at) - Date.now()));
+}
+
+function modelsOutcome(models: readonly ModelView[], views: readonly GatewayModelView[] = []): Outcome {
   if (models.length === 0) {
     return {
       data: [],
@@ -62,13 +109,23 @@ function modelsOutcome(models: readonly ModelView[]): Outcome {
       summary: "no models",
     };
   }
-  const lines = table(models, [
+  const rows = models.map((m) => ({ ...m, gateway: views.find((v) => v.id === m.id) }));
+  const lines = table(rows, [
     { header: "ID", cell: (m) => style.bold(m.id) },
-    { header: "NAME", cell: (m) => m.name },
+    { header: "STATE", cell: (m) => modelState(m.gateway?.state ?? (m.loaded_in.length ? "loaded" : "unloaded")) },
     { header: "GPU", cell: (m) => m.gpu ?? "-" },
     { header: "PORT", cell: (m) => (m.port === undefined ? "auto" : String(m.port)), align: "right" },
     { header: "LOADED IN", cell: (m) => (m.loaded_in.length ? m.loaded_in.join(" ") : "-") },
+    { header: "IN FLIGHT", cell: (m) => String(m.gateway?.in_flight ?? 0), align: "right" },
+    { header: "SERVED", cell: (m) => String(m.gateway?.served ?? 0), align: "right" },
+    { header: "UNLOAD IN", cell: (m) => untilUnload(m.gateway), align: "right" },
+    {
+      header: "TOK/S",
+      cell: (m) => (m.gateway?.tokens_per_second === undefined ? "-" : m.gateway.tokens_per_second.toFixed(0)),
+      align: "right",
+    },
+    { header: "ALIASES", cell: (m) => m.gateway?.aliases.join(" ") || "-" },
     { header: "PATH", cell: (m) => m.path },
   ]);
-  return { data: models, lines, summary: `${models.length} model${models.length === 1 ? "" : "s"}` };
+  return { data: rows, lines, summary: `${models.length} model${models.length === 1 ? "" : "s"}` };
 }
