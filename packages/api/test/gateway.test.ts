@@ -157,6 +157,16 @@ describe("passthrough and metrics", () => {
     expect(((await res.json()) as { id: number }[])[0]?.id).toBe(0);
   });
 
+  it("does not write one history line per inference request (they are counted in /metrics)", async () => {
+    const { call, h } = await setup([{ id: "a", gpu: "0" }]);
+    for (let i = 0; i < 3; i++) await call("/v1/completions", { method: "POST", json: { model: "a", prompt: "x" } });
+    await call("/api/v1/processes/0/verify", { method: "POST" });
+    await Bun.sleep(50);
+    const events = (await h.controller.registry.history.read()).map((e) => `${e.event} ${e.reason ?? ""}`);
+    expect(events.filter((e) => e.startsWith("request ") && e.includes("/v1/completions"))).toEqual([]);
+    expect(events.some((e) => e.startsWith("request ") && e.includes("/verify"))).toBe(true);
+  });
+
   it("counts requests per model and per token in /metrics", async () => {
     const { call } = await setup([{ id: "a", gpu: "0" }]);
     for (let i = 0; i < 3; i++) await call("/v1/completions", { method: "POST", json: { model: "a", prompt: "x" } });
