@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
- * Runs the corral server from the command line (tests start it as a subprocess; users run
- * `corral serve`, which calls the same serve()).
+ * Runs the corral API from the command line, without the page: the api's tests and the torture
+ * scripts start it as a subprocess. Users run `corral serve`, which calls the same serve() and
+ * hands it the page (@corral/api does not depend on @corral/web).
  *
  *   bun packages/api/src/main.ts [--home DIR] [--config FILE] [--host ADDR] [--port N]
  *
