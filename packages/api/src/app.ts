@@ -66,7 +66,7 @@ export interface AppDeps {
    * the API does not depend on the page.
    * @default {} (no page)
    */
-  readonly page?: Readonly<Record<string, Bun.HTMLBundle>>;
+  readonly page?: Readonly<Record<string, Bun.HTMLBundle | Response>>;
 }
 
 /**

@@ -27,7 +27,7 @@ export const command: Command = {
   async run(ctx, input) {
     const port = integerFlag(input, "port", { min: 0, max: 65535 }, "serve");
     const host = stringFlag(input, "host");
-    const [{ serve }, { webRoutes }] = await Promise.all([import("@corral/api"), import("@corral/web")]);
+    const [{ serve }, { pageRoutes }] = await Promise.all([import("@corral/api"), import("@corral/web")]);
     // Signals are ours, not serve()'s: from the menu, Ctrl-C must stop the server and come back.
     const signal = waitForSignal();
     try {
@@ -37,7 +37,8 @@ export const command: Command = {
         host,
         port,
         handleSignals: false,
-        page: webRoutes(),
+        // Bundled once, with the page's security headers (CSP, no framing, no Referer).
+        page: await pageRoutes(),
         ...(booleanFlag(input, "no-auth") ? { auth: "none" as const } : {}),
       });
       const url = server.url.toString();
