@@ -187,8 +187,8 @@ async function leftAlone(c: Controller, app: App, f: Foreign, variant: string, t
       const r = (await registry.cleanupOrphans({ pids: [f.pid], timeoutMs: 2000 })).find((x) => x.pid === f.pid);
       return r && !r.killed ? undefined : `result ${JSON.stringify(r)}`;
     },
-    "killByPid refuses": () => refuses(() => registry.killByPid(f.pid, { timeoutMs: 2000 })),
-    "killByName refuses": () => refuses(() => registry.killByName("llama-server", { timeoutMs: 2000 })),
+    "kill by pid refuses": () => refuses(() => c.kill({ pid: f.pid }, { timeoutMs: 2000 })),
+    "kill by name refuses": () => refuses(() => c.kill({ name: "llama-server" }, { timeoutMs: 2000 })),
     "recover leaves it": async () => {
       const report = await c.recover();
       return report.some((r) => r.pid === f.pid) ? `recover acted on it: ${JSON.stringify(report)}` : undefined;

@@ -187,8 +187,8 @@ const ACTIONS: Record<string, Action> = {
     return !r.signalled && gone ? undefined : `unload: signalled ${r.signalled}, entry still there: ${!gone}`;
   },
   "kill refuses": (c) => refuses(() => c.registry.kill(SLOT, { timeoutMs: 2000 })),
-  "kill by pid refuses": (c, v) => refuses(() => c.registry.killByPid(v.victim.pid, { timeoutMs: 2000 })),
-  "kill by name refuses": (c) => refuses(() => c.registry.killByName("tiny", { timeoutMs: 2000 })),
+  "kill by pid refuses": (c, v) => refuses(() => c.kill({ pid: v.victim.pid }, { timeoutMs: 2000 })),
+  "kill by name refuses": (c) => refuses(() => c.kill({ name: "tiny" }, { timeoutMs: 2000 })),
   "prune drops it": async (c) => {
     const gone = await c.registry.prune();
     return gone.some((g) => g.slot === SLOT) && !(await c.registry.get(SLOT))
@@ -291,7 +291,7 @@ async function runAction(
 /** The same process untracked: killing it by pid or cleaning it up as an orphan is refused too. */
 async function untrackedChecks(c: Controller, redis: Victim, tally: Tally): Promise<void> {
   tally.trial();
-  const byPid = await refuses(() => c.registry.killByPid(redis.pid));
+  const byPid = await refuses(() => c.kill({ pid: redis.pid }));
   if (byPid) tally.fail(`untracked redis-server: kill by pid: ${byPid}`);
   const cleanup = await c.registry.cleanupOrphans({ pids: [redis.pid] });
   tally.check(

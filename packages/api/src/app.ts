@@ -25,6 +25,7 @@ import { modelRoutes } from "./routes/models.ts";
 import { orphanRoutes } from "./routes/orphans.ts";
 import { processRoutes } from "./routes/processes.ts";
 import { registryCompatRoutes } from "./routes/registry-compat.ts";
+import { watcherRoutes } from "./routes/watcher.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 
 /** What {@link createApp} builds the API from. */
@@ -66,7 +67,7 @@ export interface AppDeps {
    * the API does not depend on the page.
    * @default {} (no page)
    */
-  readonly page?: Readonly<Record<string, Bun.HTMLBundle | Response>>;
+  readonly page?: Readonly<Record<string, Bun.HTMLBundle>>;
 }
 
 /**
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps) {
     .use(killRoutes(routeDeps))
     .use(gpuRoutes(routeDeps))
     .use(historyRoutes(routeDeps))
+    .use(watcherRoutes(routeDeps))
     .use(eventRoutes(routeDeps))
     .use(tokenRoutes({ tokens: deps.tokens }))
     .use(metricsRoutes({ ...routeDeps, gateway, counts }))

@@ -1,5 +1,5 @@
 import type { StreamLimiter } from "./streams.ts";
-import type { Controller, HistoryEvent, ProcessStatus } from "@corral/core";
+import type { Controller, HistoryEvent, ProcessStatus, WatcherView } from "@corral/core";
 
 /**
  * Where live events come from: core's Supervisor, or a plain object in tests.
@@ -19,6 +19,8 @@ export interface EventFeed {
 export interface SupervisorLike extends EventFeed {
   /** Recent statuses (shared with the watcher's own tick), no older than `maxAgeMs`. */
   statuses(maxAgeMs?: number): Promise<ProcessStatus[]>;
+  /** Whether the watcher runs and the latest error of its loop (`GET /api/v1/watcher`). */
+  view?(): WatcherView;
 }
 
 /** Severity of a log line. */

@@ -2,6 +2,7 @@ import {
   ConfigError,
   createController,
   createSupervisor,
+  reattached,
   createTokenStore,
   ensureServerToken,
   PortInUseError,
@@ -128,7 +129,12 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     );
   }
   const recovered = await controller.recover();
-  const supervisor = createSupervisor(controller, { intervalMs: options.intervalMs });
+  // The watch loop goes on after an error (a corrupt registry, a lock timeout): the log hears of each.
+  const supervisor = createSupervisor(controller, {
+    intervalMs: options.intervalMs,
+    onError: (error, where) =>
+      log("error", `watcher ${where}: ${error instanceof Error ? error.message : String(error)}`),
+  });
   supervisor.start();
   const app = createApp({
     controller,
@@ -186,9 +192,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   }
   for (const r of recovered)
     log("info", `recovered slot ${r.slot}: ${r.outcome} (pid ${r.pid}, ${r.model_id}): ${r.reason}`);
-  const live = recovered.filter(
-    (r) => r.outcome !== "removed" && r.outcome !== "stopped" && r.outcome !== "killed-duplicate",
-  ).length;
+  const live = reattached(recovered);
   log(
     "info",
     `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered, ` +

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { isPortFree } from "@corral/core";
+import { isPortFree, pickFreePort } from "@corral/core";
 import { authed, call, freePort, testHome, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
@@ -101,6 +101,22 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     await call(app, "POST", "/api/v1/models/unload", { gpu_id: 2 });
   });
 
+  it("reports the model each switch replaced, even when two switches of one slot race", async () => {
+    const t = await home([{ id: "tiny" }, { id: "other" }]);
+    const app = t.app();
+    await call(app, "POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: 3 });
+    const [a, b] = await Promise.all([
+      call(app, "POST", "/api/v1/models/switch", { model_id: "other", gpu_id: 3 }),
+      call(app, "POST", "/api/v1/models/switch", { model_id: "tiny", gpu_id: 3 }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // Whichever ran second replaced what the first loaded, and says so.
+    const [first, second] = a.body.old_model_id === "tiny" ? [a, b] : [b, a];
+    expect(first.body.old_model_id).toBe("tiny");
+    expect(second.body.old_model_id).toBe(first.body.new_model_id);
+    await call(app, "POST", "/api/v1/models/unload", { gpu_id: 3 });
+  });
+
   it("answers 404 for an unknown model, naming the known ones", async () => {
     const t = await home([{ id: "tiny" }]);
     const { status, body } = await call(t.app(), "POST", "/api/v1/models/load", { model_id: "nope", gpu_id: 0 });
@@ -120,7 +136,7 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
 
   it("answers 409 when the requested port is taken by someone else", async () => {
     const t = await home([{ id: "tiny" }]);
-    const port = await freePort();
+    const port = await pickFreePort(t.controller.config.ports.range);
     const holder = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
     try {
       const { status, body } = await call(t.app(), "POST", "/api/v1/models/load", {
@@ -133,6 +149,17 @@ describe("POST /api/v1/models/load, /unload and /switch", () => {
     } finally {
       holder.stop(true);
     }
+  });
+
+  it("answers 422 for a port outside the configured range and per-GPU ports, and starts nothing", async () => {
+    const t = await home([{ id: "tiny" }]);
+    for (const path of ["/api/v1/models/load", "/api/v1/models/switch"]) {
+      const { status, body } = await call(t.app(), "POST", path, { model_id: "tiny", gpu_id: 0, port: 22 });
+      expect(status).toBe(422);
+      expect(body.error.code).toBe("PORT_NOT_ALLOWED");
+      expect(body.error.message).toContain("ports.range");
+    }
+    expect(await t.controller.entries()).toEqual([]);
   });
 
   it("answers 404 when unloading an empty slot", async () => {

@@ -104,6 +104,60 @@ describe("POST /api/v1/orphans/:pid/kill", () => {
   });
 });
 
+/** A llama-server another corral home started (its marker says so): foreign to this one. */
+async function foreignIn(t: TestHome) {
+  const s = await spawnStandIn({
+    model: `${t.home}/tiny.gguf`,
+    wait: "healthy",
+    env: { CORRAL_HOME_ID: "another-home" },
+  });
+  started.add(s.pid);
+  t.pids.add(s.pid);
+  return s;
+}
+
+describe("one kill rule for another home's server", () => {
+  it("refuses it with 403 in /kill, orphan kill and adopt unless include_foreign, and says so per PID in cleanup", async () => {
+    const t = await home();
+    const app = t.app();
+    const f = await foreignIn(t);
+    const ours = await orphanIn(t);
+    for (const [path, body] of [
+      ["/api/v1/kill", { pid: f.pid }],
+      [`/api/v1/orphans/${f.pid}/kill`, undefined],
+      [`/api/v1/orphans/${f.pid}/adopt`, { slot: "4" }],
+    ] as const) {
+      const refused = await call(app, "POST", path, body);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe("NOT_OUR_PROCESS");
+      expect(refused.body.error.message).toContain("foreign");
+    }
+    const cleanup = await call(app, "POST", "/api/v1/orphans/cleanup", { pids: [f.pid, ours.pid, 999_999] });
+    expect(cleanup.status).toBe(200);
+    // 999999 was asked for and is no orphan: nothing was done for it, so the cleanup is not "ok".
+    expect(cleanup.body).toMatchObject({
+      ok: false,
+      counts: { killed: 1, "left-foreign": 1, "not-orphan": 1, failed: 0 },
+    });
+    const outcome = (pid: number) => cleanup.body.results.find((r: { pid: number }) => r.pid === pid)?.outcome;
+    expect([outcome(f.pid), outcome(ours.pid), outcome(999_999)]).toEqual(["left-foreign", "killed", "not-orphan"]);
+    await waitFor(() => gone(ours.pid), 10_000, "our orphan to exit");
+    expect(gone(f.pid)).toBe(false);
+    const forced = await call(app, "POST", "/api/v1/kill", { pid: f.pid, include_foreign: true });
+    expect(forced.status).toBe(200);
+    await waitFor(() => gone(f.pid), 10_000, "the foreign server to exit once included");
+  });
+
+  it("answers 422 for a blank or whitespace name instead of matching every unreadable executable", async () => {
+    const t = await home();
+    for (const name of [" ", "   ", "\t"]) {
+      const { status, body } = await call(t.app(), "POST", "/api/v1/kill", { name });
+      expect(status).toBe(422);
+      expect(body.error.code).toBe("INVALID_NAME");
+    }
+  });
+});
+
 describe("POST /api/v1/cleanup-orphaned", () => {
   it("kills this home's orphans and answers in the original controller's shape", async () => {
     const t = await home();

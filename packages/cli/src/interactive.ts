@@ -1,3 +1,4 @@
+import { summarizeCleanup } from "@corral/core";
 import type { ParsedInput } from "./args.ts";
 import { adoptAsking, adoptOutcome } from "./commands/adopt.ts";
 import { cleanupOutcome } from "./commands/cleanup.ts";
@@ -76,7 +77,7 @@ const manageCommand: Command = {
  */
 export async function manageOrphans(ctx: Context): Promise<Outcome> {
   const controller = await ctx.controller();
-  const orphans = await controller.registry.findOrphans();
+  const orphans = await controller.findOrphans();
   const listed = orphansOutcome(orphans);
   if (orphans.length === 0) return listed;
   const ui = await ctx.ui();
@@ -104,10 +105,10 @@ export async function manageOrphans(ctx: Context): Promise<Outcome> {
     const results = await withSpinner(
       ctx,
       `Killing ${pids.length} orphan${pids.length === 1 ? "" : "s"}`,
-      () => controller.registry.cleanupOrphans({ pids }),
-      (r) => `${r.filter((x) => x.killed).length} of ${r.length} killed`,
+      () => controller.cleanupOrphans({ pids }),
+      (r) => summarizeCleanup(r).message,
     );
-    return cleanupOutcome(results, false);
+    return cleanupOutcome(results);
   }
   const adopted = [];
   for (const pid of pids) adopted.push(await adoptAsking(ctx, controller, pid));

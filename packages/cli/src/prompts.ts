@@ -88,7 +88,7 @@ export async function pickSlot(ctx: Context, given: string | undefined, question
     given,
     "<slot>",
     async (ui) => {
-      const entries = await (await ctx.controller()).registry.list();
+      const entries = await (await ctx.controller()).entries();
       if (entries.length === 0) throw new Error("no process is tracked");
       return ui.select({
         message: question,

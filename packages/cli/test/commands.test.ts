@@ -365,7 +365,9 @@ describe("orphans, cleanup, kill and adopt", () => {
       const s = await orphan(true);
       const { code, stdout } = await corral(home, ["cleanup", "--pid", String(s.pid), "--yes", "--json"]);
       expect(code).toBe(0);
-      expect(parse(stdout)).toEqual([{ pid: s.pid, verdict: "ours", killed: true }]);
+      expect(parse(stdout)).toEqual([
+        expect.objectContaining({ pid: s.pid, verdict: "ours", outcome: "killed", killed: true }),
+      ]);
       await waitFor(() => isGone(s.pid), 10_000, `orphan ${s.pid} gone`);
     },
     SLOW,
@@ -374,7 +376,9 @@ describe("orphans, cleanup, kill and adopt", () => {
   it("fails cleanup (exit 1) for a pid that is not an orphaned llama-server", async () => {
     const { code, stdout } = await corral(home, ["cleanup", "--pid", String(process.pid), "--yes", "--json"]);
     expect(code).toBe(1);
-    expect(parse(stdout)).toEqual([expect.objectContaining({ pid: process.pid, killed: false })]);
+    expect(parse(stdout)).toEqual([
+      expect.objectContaining({ pid: process.pid, outcome: "not-orphan", killed: false }),
+    ]);
     expect(isGone(process.pid)).toBe(false);
   });
 
@@ -438,19 +442,20 @@ describe("gpus", () => {
   it("says there is no GPU when nvidia-smi is missing", async () => {
     const { code, stdout } = await corral(home, ["gpus", "--json"], { PATH: "/usr/bin:/bin" });
     expect(code).toBe(0);
-    expect(parse(stdout)).toEqual({ available: false, gpus: [], processes: [] });
+    expect(parse(stdout)).toEqual({ available: false, gpus: [] });
   });
 
   it("lists nvidia-smi's GPUs and processes", async () => {
     const env = { PATH: `${FAKE_NVIDIA_SMI_DIR}:${process.env.PATH}` };
     const { code, stdout } = await corral(home, ["gpus", "--json"], env);
     expect(code).toBe(0);
-    const snapshot = parse<{ available: boolean; gpus: Array<{ index: number; name: string }>; processes: unknown[] }>(
+    // The API's GET /gpus shape: each GPU with its slots and the processes on it.
+    const view = parse<{ available: boolean; gpus: Array<{ index: number; name: string; processes: unknown[] }> }>(
       stdout,
     );
-    expect(snapshot.available).toBe(true);
-    expect(snapshot.gpus.map((g) => g.index)).toEqual([0, 1, 2]);
-    expect(snapshot.processes.length).toBeGreaterThan(0);
+    expect(view.available).toBe(true);
+    expect(view.gpus.map((g) => g.index)).toEqual([0, 1, 2]);
+    expect(view.gpus.flatMap((g) => g.processes).length).toBeGreaterThan(0);
     const table = await corral(home, ["gpus"], env);
     expect(table.stdout).toContain("NVIDIA GeForce RTX 4090");
   });

@@ -226,3 +226,22 @@ describe.skipIf(!haveTmux)("corral cleanup in a terminal", () => {
     SLOW,
   );
 });
+
+describe.skipIf(!haveTmux)("corral kill in a terminal", () => {
+  it(
+    "confirms exactly what core will kill: the tracked model a case-insensitive name matches",
+    async () => {
+      const pid = registered(home.dir).find((r) => r.slot === "0")?.pid ?? (await loadTiny());
+      const s = start("kill", "--name", "TINY TEST MODEL");
+      const screen = await term.waitFor(s, `Kill pid ${pid}?`);
+      // Not "every llama-server process named …": the tracked slot core resolved, with its pid and port.
+      expect(screen).toContain(`slot 0: tiny, pid ${pid}, port ${home.ports.tiny}`);
+      expect(screen).not.toContain("every llama-server process named");
+      term.keys(s, "n");
+      expect(await term.exitCode(s)).toBe(1);
+      expect(isGone(pid)).toBe(false);
+      expect((await corral(home, ["unload", "0", "--yes"])).code).toBe(0);
+    },
+    SLOW,
+  );
+});

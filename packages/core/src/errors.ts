@@ -18,7 +18,9 @@ export type CorralErrorCode =
   | "UNKNOWN_MODEL"
   | "LOAD_FAILED"
   | "INVALID_INPUT"
-  | "UNSAFE_PATH";
+  | "UNSAFE_PATH"
+  | "INVALID_NAME"
+  | "PORT_NOT_ALLOWED";
 
 /**
  * Base class of every error corral throws on purpose.
@@ -113,6 +115,36 @@ export class NotOurProcessError extends CorralError {
   readonly reason: string;
   constructor(pid: number, reason: string) {
     super("NOT_OUR_PROCESS", `refusing to touch pid ${pid}: ${reason}`);
+    this.pid = pid;
+    this.reason = reason;
+  }
+}
+
+/**
+ * corral refuses a foreign llama-server (another user's, or another corral home's, as
+ * `findOrphans` judges it) unless foreign processes were included explicitly.
+ * @example
+ * if (e instanceof ForeignProcessError) console.error(`${e.pid}: ${e.reasons.join("; ")}`)
+ */
+export class ForeignProcessError extends NotOurProcessError {
+  readonly reasons: readonly string[];
+  constructor(pid: number, reasons: readonly string[]) {
+    super(pid, `it is foreign (${reasons.join("; ")}); include foreign processes to touch it`);
+    this.reasons = reasons;
+  }
+}
+
+/**
+ * The PID is not an orphaned llama-server: it is tracked (or a child of a tracked one), gone,
+ * or not a llama-server at all.
+ * @example
+ * if (e instanceof NotOrphanError) console.error(`${e.pid}: ${e.reason}`)
+ */
+export class NotOrphanError extends CorralError {
+  readonly pid: number;
+  readonly reason: string;
+  constructor(pid: number, reason: string) {
+    super("NOT_FOUND", `pid ${pid} is not an orphaned llama-server: ${reason}`);
     this.pid = pid;
     this.reason = reason;
   }
@@ -290,5 +322,41 @@ export class UnsafePathError extends CorralError {
     this.path = path;
     this.reason = reason;
     this.fix = fix;
+  }
+}
+
+/**
+ * A name that cannot name anything: empty or only whitespace (which would otherwise match every
+ * process whose executable is unreadable).
+ * @example
+ * if (e instanceof InvalidNameError) console.error(e.message)
+ */
+export class InvalidNameError extends CorralError {
+  readonly processName: string;
+  constructor(name: string) {
+    super("INVALID_NAME", `name: ${JSON.stringify(name)} is blank; give a model id, model name or executable name`);
+    this.processName = name;
+  }
+}
+
+/**
+ * A requested port is outside what the configuration allows (`ports.range` and `ports.gpu`,
+ * and the model's own `port`): corral does not start servers on arbitrary ports (22, say).
+ * @example
+ * if (e instanceof PortNotAllowedError) console.error(`allowed: ${e.range.join("-")}`)
+ */
+export class PortNotAllowedError extends CorralError {
+  readonly port: number;
+  readonly range: readonly [number, number];
+  readonly allowed: readonly number[];
+  constructor(port: number, range: readonly [number, number], allowed: readonly number[]) {
+    const extra = allowed.length ? ` or one of ${allowed.join(", ")}` : "";
+    super(
+      "PORT_NOT_ALLOWED",
+      `port ${port} is not allowed: use a port from ports.range ${range[0]}-${range[1]}${extra}, or widen ports.range`,
+    );
+    this.port = port;
+    this.range = range;
+    this.allowed = allowed;
   }
 }

@@ -39,6 +39,11 @@ export * from "./lifecycle/controller.ts";
 export * from "./lifecycle/adopt.ts";
 export * from "./lifecycle/recover.ts";
 export * from "./lifecycle/status.ts";
+export type * from "./lifecycle/context.ts";
+export * from "./lifecycle/kill.ts";
+export * from "./lifecycle/load.ts";
+export * from "./lifecycle/port-choice.ts";
+export * from "./lifecycle/unload.ts";
 
 export * from "./supervision/alerts.ts";
 export * from "./supervision/watch-rules.ts";

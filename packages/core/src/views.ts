@@ -7,4 +7,5 @@ export * from "./process/views.ts";
 export * from "./server/views.ts";
 export * from "./registry/views.ts";
 export * from "./lifecycle/views.ts";
+export * from "./supervision/views.ts";
 export * from "./auth/views.ts";

@@ -25,7 +25,7 @@ const registry = createRegistry({ home });
 await registry.register("0", { pid: Number(pid), model_id: "tiny", model_name: "Tiny", model_path: "/m/tiny.gguf",
   gpu_id: "0", port: Number(port), started_at: new Date().toISOString(), command_line: ["llama-server"], status: "running" });
 const [verified] = await registry.verifyAll();
-const refused = await registry.killByPid(1).catch((e) => e instanceof NotOurProcessError);
+const refused = await registry.killOrphan(1).catch((e) => e instanceof NotOurProcessError);
 const killed = await registry.kill("0", { timeoutMs: 2000 });
 console.log(JSON.stringify({ state: verified?.probe.state, refused, signalled: killed.signalled, left: (await registry.list()).length }));
 `,

@@ -1,8 +1,17 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { createController, type Controller } from "../src/lifecycle/controller.ts";
-import { LoadFailedError, PortInUseError, SlotInUseError } from "../src/errors.ts";
-import { isPortFree } from "../src/server/ports.ts";
+import {
+  LoadFailedError,
+  NotOurProcessError,
+  PortInUseError,
+  PortNotAllowedError,
+  SlotInUseError,
+} from "../src/errors.ts";
+import { defaultProbe } from "../src/process/probe.ts";
+import type { ProcessProbe } from "../src/process/types.ts";
+import { isPortFree, pickFreePort } from "../src/server/ports.ts";
+import { spawnStandIn } from "./fixtures/index.ts";
 import { alive, killAll, makeHome, type TestHome } from "./helpers/home.ts";
 
 const homes: TestHome[] = [];
@@ -71,23 +80,70 @@ describe("load", () => {
   });
 
   it("refuses a port held by a foreign process and names its pid", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    // A port the configuration allows (the range), held by someone else.
+    const wanted = await pickFreePort(controller.config.ports.range);
     const holder = Bun.spawn(
       [
         "bun",
         "-e",
-        "const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('x') }); console.log(s.port); setInterval(() => {}, 1000)",
+        `const s = Bun.serve({ port: ${wanted}, hostname: '127.0.0.1', fetch: () => new Response('x') }); console.log(s.port); setInterval(() => {}, 1000)`,
       ],
       { stdout: "pipe" },
     );
     started.add(holder.pid);
     const reader = holder.stdout.getReader();
     const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
-    const { controller } = await setup([{ id: "tiny" }]);
     const error = await controller.load("tiny", { gpu: 0, port }).catch((e) => e);
     expect(error).toBeInstanceOf(PortInUseError);
     expect(error.pid).toBe(holder.pid);
     expect(await controller.registry.list()).toEqual([]);
     holder.kill();
+  });
+
+  it("refuses a port outside the configured range and per-GPU ports before spawning anything", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    for (const port of [22, controller.config.ports.range[1] + 1]) {
+      const error = await controller.load("tiny", { gpu: 0, port }).catch((e) => e);
+      expect(error).toBeInstanceOf(PortNotAllowedError);
+      expect(error.port).toBe(port);
+      const switched = await controller.switch("0", "tiny", { port }).catch((e) => e);
+      expect(switched).toBeInstanceOf(PortNotAllowedError);
+    }
+    expect(await controller.registry.list()).toEqual([]);
+    expect((await controller.history()).some((e) => e.event === "registered")).toBe(false);
+  });
+
+  it("keeps the entry of a server that timed out and could not be killed, so it is never left untracked", async () => {
+    const t = await makeHome([{ id: "slow", args: ["--fake-load-ms", "60000"] }]);
+    homes.push(t);
+    // A probe that stops answering once the server is spawned: the kill at the end of the failed load fails.
+    const real = defaultProbe();
+    let broken = false;
+    const probe: ProcessProbe = {
+      list: (options) => (broken ? Promise.reject(new Error("process table unreadable")) : real.list(options)),
+      get: (pid) => real.get(pid),
+      environ: (pid) => real.environ(pid),
+    };
+    const controller = await createController({
+      home: t.home,
+      configFile: t.configFile,
+      probe,
+      gpuQuery: async () => undefined,
+      hooks: {
+        afterSpawn: (pid) => {
+          started.add(pid);
+          broken = true;
+        },
+      },
+    });
+    const error = await controller.load("slow", { gpu: 0, timeoutMs: 300 }).catch((e) => e);
+    expect(error).toBeInstanceOf(LoadFailedError);
+    expect(error.message).toContain("killing it failed");
+    const [kept] = await controller.registry.list();
+    expect(kept?.entry.status).toBe("unhealthy");
+    expect(alive(kept!.entry.pid)).toBe(true);
+    expect((await controller.history()).some((e) => e.event === "load-failed")).toBe(false);
   });
 
   it("refuses a GPU set that overlaps a loaded one, and replaces it when asked", async () => {
@@ -209,7 +265,75 @@ describe("switch", () => {
     expect(second.slot).toBe("0");
     expect(second.entry.model_id).toBe("second");
     expect(second.entry.port).toBe(first.entry.port);
+    expect(second.previous?.model_id).toBe("first");
+    expect(second.previous?.pid).toBe(first.entry.pid);
     expect(alive(first.entry.pid)).toBe(false);
+  });
+
+  it("says which model it replaced even when another switch ran just before it in the same slot", async () => {
+    const { controller } = await setup([{ id: "first" }, { id: "second" }, { id: "third" }]);
+    await controller.load("first", { gpu: 0 });
+    // Both are queued at once: the second must report "second", which it read inside the slot's queue.
+    const [a, b] = await Promise.all([controller.switch("0", "second"), controller.switch("0", "third")]);
+    expect(a.previous?.model_id).toBe("first");
+    expect(b.previous?.model_id).toBe("second");
+    expect(b.previous?.pid).toBe(a.entry.pid);
+  });
+});
+
+describe("status", () => {
+  it("reports a server whose own --host is elsewhere without sending it a request", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    const server = await spawnStandIn({});
+    started.add(server.pid);
+    const info = await controller.registry.probe.get(server.pid);
+    await controller.registry.register("0", {
+      pid: server.pid,
+      model_id: "tiny",
+      model_name: "tiny",
+      model_path: "/m/tiny.gguf",
+      gpu_id: "0",
+      port: server.port,
+      started_at: new Date(info?.startTimeMs ?? Date.now()).toISOString(),
+      command_line: [...(info?.cmdline ?? [])],
+      status: "running",
+      host: "10.255.255.1",
+      adopted: true,
+    });
+    const [row] = await controller.status();
+    expect(row?.state).toBe("running");
+    expect(row?.health).toMatchObject({ ok: false, state: "error", ms: 0 });
+    expect(row?.health?.error).toContain("not probed");
+  });
+});
+
+describe("kill", () => {
+  it("kills a tracked model by name through the slot's unload, and lists exactly what it will kill first", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    const loaded = await controller.load("tiny", { gpu: 0 });
+    const plan = await controller.resolveKillTargets({ name: " TINY " });
+    expect(plan.targets.map((t) => [t.pid, t.slot])).toEqual([[loaded.entry.pid, "0"]]);
+    const events: string[] = [];
+    controller.registry.subscribe((e) => events.push(e.event));
+    const outcomes = await controller.kill({ targets: plan.targets });
+    expect(outcomes).toEqual([expect.objectContaining({ pid: loaded.entry.pid, slot: "0", signalled: true })]);
+    // The unload path: the request is recorded first (a supervisor cancels restarts), then the kill.
+    expect(events).toContain("unload-requested");
+    expect(events).toContain("killed");
+    expect(alive(loaded.entry.pid)).toBe(false);
+    expect(await isPortFree(loaded.entry.port)).toBe(true);
+  });
+
+  it("refuses a planned kill when the slot has been given to another server since", async () => {
+    const { controller } = await setup([{ id: "tiny" }]);
+    const first = await controller.load("tiny", { gpu: 0 });
+    const plan = await controller.resolveKillTargets({ pid: first.entry.pid });
+    await controller.unload("0");
+    const second = await controller.load("tiny", { gpu: 0 });
+    const error = await controller.kill({ targets: plan.targets }).catch((e) => e);
+    expect(error).toBeInstanceOf(AggregateError);
+    expect(error.errors[0]).toBeInstanceOf(NotOurProcessError);
+    expect(alive(second.entry.pid)).toBe(true);
   });
 });
 

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { createController, type Controller } from "../src/lifecycle/controller.ts";
+import { defaultProbe } from "../src/process/probe.ts";
+import type { ProcessProbe } from "../src/process/types.ts";
 import { alive, killAll, makeHome, type TestHome, type TestModel } from "./helpers/home.ts";
 
 const homes: TestHome[] = [];
@@ -76,6 +78,43 @@ describe("recover after the controller is SIGKILLed", () => {
     expect((await controller.registry.findOrphans()).filter((o) => o.verdict === "ours")).toEqual([]);
     await controller.unload("0");
     expect(alive(ours[0]!.pid)).toBe(false);
+  });
+
+  it("kills a duplicate of a held slot, and records orphan-killed only when the kill succeeded", async () => {
+    const { t, controller } = await setup([{ id: "tiny" }]);
+    await controller.load("tiny", { gpu: 0 });
+    const duplicate = () => {
+      const env = { ...process.env, CORRAL_HOME_ID: controller.registry.homeId, CORRAL_SLOT: "0" };
+      const child = Bun.spawn([t.server, "-m", t.modelPath("tiny"), "--port", "0"], { env, stdout: "ignore" });
+      started.add(child.pid);
+      return child;
+    };
+    const first = duplicate();
+    await waitFor(async () => (await controller.registry.findOrphans()).some((o) => o.pid === first.pid));
+    // The kill fails (the process table cannot be read after recover's first scan): no orphan-killed.
+    const real = defaultProbe();
+    let lists = 0;
+    const failing: ProcessProbe = {
+      list: (o) => (++lists > 1 ? Promise.reject(new Error("process table unreadable")) : real.list(o)),
+      get: (pid) => real.get(pid),
+      environ: (pid) => real.environ(pid),
+    };
+    const broken = await createController({
+      home: t.home,
+      configFile: t.configFile,
+      probe: failing,
+      gpuQuery: async () => undefined,
+    });
+    const report = await broken.recover();
+    expect(report.find((r) => r.pid === first.pid)).toMatchObject({ outcome: "kept" });
+    expect(alive(first.pid)).toBe(true);
+    const events = async () => (await controller.history()).filter((e) => e.event === "orphan-killed");
+    expect(await events()).toEqual([]);
+    // With a working probe the same duplicate is killed, and that is recorded.
+    const again = await controller.recover();
+    expect(again.find((r) => r.pid === first.pid)).toMatchObject({ outcome: "killed-duplicate" });
+    expect(alive(first.pid)).toBe(false);
+    expect((await events()).map((e) => e.pid)).toEqual([first.pid]);
   });
 
   it("picks up a server that was still loading, and sees it become ready", async () => {

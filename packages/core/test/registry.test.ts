@@ -2,10 +2,18 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EntryNotFoundError, NameNotFoundError, NotOurProcessError } from "../src/errors.ts";
+import {
+  EntryNotFoundError,
+  ForeignProcessError,
+  InvalidNameError,
+  NameNotFoundError,
+  NotOrphanError,
+  NotOurProcessError,
+} from "../src/errors.ts";
+import { summarizeCleanup } from "../src/registry/kill-policy.ts";
 import { createRegistry, homeIdOf } from "../src/registry/registry.ts";
 import type { ProcessEntry } from "../src/store/schema.ts";
-import { standInServer } from "./fixtures/index.ts";
+import { freePort, standInServer } from "./fixtures/index.ts";
 import { alive, killAll } from "./helpers/home.ts";
 
 const dirs: string[] = [];
@@ -21,7 +29,7 @@ afterAll(() => {
 });
 
 async function startServer(args: string[] = [], env: Record<string, string> = {}) {
-  const port = 30000 + Math.floor(Math.random() * 25000);
+  const port = await freePort();
   const child = Bun.spawn([await standInServer(), "-m", "/models/x.gguf", "--port", String(port), ...args], {
     env: { ...process.env, ...env },
     stdout: "ignore",
@@ -143,28 +151,58 @@ describe("registry", () => {
 
   it("kills by pid and by name only llama-servers, and never PID 1 or itself", async () => {
     const registry = createRegistry({ home: tempHome() });
-    await expect(registry.killByPid(1)).rejects.toBeInstanceOf(NotOurProcessError);
-    await expect(registry.killByPid(process.pid)).rejects.toBeInstanceOf(NotOurProcessError);
+    await expect(registry.killOrphan(1)).rejects.toBeInstanceOf(NotOurProcessError);
+    await expect(registry.killOrphan(process.pid)).rejects.toBeInstanceOf(NotOurProcessError);
+    await expect(registry.resolveKillTargets({ pid: 1 })).rejects.toBeInstanceOf(NotOurProcessError);
     const sleeper = Bun.spawn(["sleep", "30"]);
     started.add(sleeper.pid);
-    await expect(registry.killByPid(sleeper.pid)).rejects.toBeInstanceOf(NotOurProcessError);
-    await expect(registry.killByName("sleep")).rejects.toBeInstanceOf(NotOurProcessError);
-    await expect(registry.killByName("no-such-thing-here")).rejects.toBeInstanceOf(NameNotFoundError);
+    await expect(registry.killOrphan(sleeper.pid)).rejects.toBeInstanceOf(NotOrphanError);
+    await expect(registry.resolveKillTargets({ pid: sleeper.pid })).rejects.toBeInstanceOf(NotOurProcessError);
+    await expect(registry.resolveKillTargets({ name: "sleep" })).rejects.toBeInstanceOf(NotOurProcessError);
+    await expect(registry.resolveKillTargets({ name: "no-such-thing-here" })).rejects.toBeInstanceOf(NameNotFoundError);
     expect(alive(sleeper.pid)).toBe(true);
     sleeper.kill();
     const { child } = await startServer();
-    const outcome = await registry.killByPid(child.pid);
-    expect(outcome.signalled).toBe(true);
+    const outcome = await registry.killOrphan(child.pid);
+    expect(outcome).toMatchObject({ pid: child.pid, signalled: true, verdict: "likely-ours" });
     expect(alive(child.pid)).toBe(false);
   });
 
-  it("kills a tracked model by its name", async () => {
+  it("refuses a blank or whitespace name instead of matching every unreadable executable", async () => {
+    const registry = createRegistry({ home: tempHome() });
+    for (const name of ["", "   ", "\t\n"]) {
+      await expect(registry.resolveKillTargets({ name })).rejects.toBeInstanceOf(InvalidNameError);
+    }
+  });
+
+  it("resolves a tracked model by a trimmed, case-insensitive name, exactly as it will be killed", async () => {
     const registry = createRegistry({ home: tempHome() });
     const { child } = await startServer();
     await registry.register("0", entryFor(child.pid, { model_id: "qwen-7b", model_name: "Qwen 7B" }));
-    const outcomes = await registry.killByName("Qwen 7B");
-    expect(outcomes.map((o) => o.pid)).toEqual([child.pid]);
-    expect(await registry.list()).toEqual([]);
+    const { targets, skipped } = await registry.resolveKillTargets({ name: "  qwen 7b " });
+    expect(skipped).toEqual([]);
+    expect(targets).toEqual([
+      expect.objectContaining({ pid: child.pid, slot: "0", verdict: "tracked", model_id: "qwen-7b" }),
+    ]);
+    expect(targets[0]?.description).toContain(`pid ${child.pid}`);
+    // A tracked PID is not an orphan: it is stopped through its slot, never by the orphan rule.
+    await expect(registry.killOrphan(child.pid)).rejects.toBeInstanceOf(NotOrphanError);
+    expect(alive(child.pid)).toBe(true);
+  });
+
+  it("treats another corral home's server as foreign everywhere: kill by pid, by name and cleanup", async () => {
+    const registry = createRegistry({ home: tempHome() });
+    const other = await startServer([], { CORRAL_HOME_ID: "another-home" });
+    await expect(registry.killOrphan(other.child.pid)).rejects.toBeInstanceOf(ForeignProcessError);
+    await expect(registry.resolveKillTargets({ pid: other.child.pid })).rejects.toBeInstanceOf(ForeignProcessError);
+    const byName = await registry.resolveKillTargets({ name: "llama-server" }).catch((e) => e);
+    if (!(byName instanceof Error))
+      expect(byName.targets.map((t: { pid: number }) => t.pid)).not.toContain(other.child.pid);
+    expect(alive(other.child.pid)).toBe(true);
+    const planned = await registry.resolveKillTargets({ pid: other.child.pid }, { includeForeign: true });
+    expect(planned.targets).toEqual([expect.objectContaining({ pid: other.child.pid, verdict: "foreign" })]);
+    expect(await registry.killOrphan(other.child.pid, { includeForeign: true })).toMatchObject({ verdict: "foreign" });
+    expect(alive(other.child.pid)).toBe(false);
   });
 
   it("finds orphans with evidence and cleans up only the ones asked for", async () => {
@@ -176,15 +214,21 @@ describe("registry", () => {
     expect(mine).toMatchObject({ verdict: "ours", port: ours.port, model_path: "/models/x.gguf" });
     expect(orphans.find((o) => o.pid === other.child.pid)?.verdict).toBe("foreign");
     const results = await registry.cleanupOrphans({ pids: [ours.child.pid, other.child.pid, 999999] });
-    expect(results).toContainEqual({ pid: ours.child.pid, verdict: "ours", killed: true });
     expect(results).toContainEqual(
-      expect.objectContaining({ pid: other.child.pid, verdict: "foreign", killed: false }),
+      expect.objectContaining({ pid: ours.child.pid, verdict: "ours", outcome: "killed", killed: true }),
     );
-    expect(results).toContainEqual(expect.objectContaining({ pid: 999999, killed: false }));
+    expect(results).toContainEqual(
+      expect.objectContaining({ pid: other.child.pid, verdict: "foreign", outcome: "left-foreign", killed: false }),
+    );
+    expect(results).toContainEqual(expect.objectContaining({ pid: 999999, outcome: "not-orphan", killed: false }));
+    expect(summarizeCleanup(results)).toMatchObject({
+      ok: false,
+      counts: { killed: 1, "left-foreign": 1, "not-orphan": 1, failed: 0 },
+    });
     expect(alive(ours.child.pid)).toBe(false);
     expect(alive(other.child.pid)).toBe(true);
     const forced = await registry.cleanupOrphans({ pids: [other.child.pid], includeForeign: true });
-    expect(forced).toEqual([{ pid: other.child.pid, verdict: "foreign", killed: true }]);
+    expect(forced).toEqual([expect.objectContaining({ pid: other.child.pid, verdict: "foreign", outcome: "killed" })]);
   });
 
   it("gives a home the same id before and after it exists, through a symlinked parent", async () => {

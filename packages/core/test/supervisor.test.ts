@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { RegistryCorruptError } from "../src/errors.ts";
 import { createController, type Controller } from "../src/lifecycle/controller.ts";
 import { createSupervisor, type Supervisor } from "../src/supervision/supervisor.ts";
 import type { HistoryEvent } from "../src/store/schema.ts";
@@ -180,5 +181,35 @@ describe("adopt", () => {
     expect(result.signalled).toBe(true);
     await hand.exited;
     expect(await controller.registry.list()).toEqual([]);
+  });
+});
+
+describe("supervisor errors", () => {
+  it("reports every error of its loop to onError and keeps the latest, instead of swallowing it", async () => {
+    const t = await makeHome([{ id: "tiny" }]);
+    homes.push(t);
+    const controller = await createController({
+      home: t.home,
+      configFile: t.configFile,
+      gpuQuery: async () => undefined,
+    });
+    const seen: Array<{ where: string; error: unknown }> = [];
+    const supervisor = createSupervisor(controller, {
+      intervalMs: 50,
+      followHistory: false,
+      onError: (error, where) => seen.push({ error, where }),
+    });
+    supervisors.push(supervisor);
+    expect(supervisor.lastError).toBeUndefined();
+    writeFileSync(controller.paths.registry, "{ not json");
+    supervisor.start();
+    await waitFor(() => seen.length > 0);
+    expect(seen[0]?.where).toBe("tick");
+    expect(seen[0]?.error).toBeInstanceOf(RegistryCorruptError);
+    expect(supervisor.lastError).toMatchObject({ where: "tick", code: "REGISTRY_CORRUPT" });
+    expect(supervisor.lastError?.message).toContain("corrupt");
+    // Once the registry is readable again, a good tick clears the tick's error.
+    rmSync(controller.paths.registry, { force: true });
+    await waitFor(() => supervisor.lastError === undefined);
   });
 });

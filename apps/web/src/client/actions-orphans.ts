@@ -1,5 +1,5 @@
 /** The orphan panel's actions: kill one, adopt one, clean up all of ours. */
-import type { Orphan } from "@corral/core/views";
+import type { CleanupView, Orphan } from "@corral/core/views";
 import type { ActionContext, Attempt } from "./actions.ts";
 import { confirmDialog, field, formDialog } from "./dialogs.ts";
 import { h } from "./dom.ts";
@@ -61,7 +61,7 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       });
     },
 
-    /** Kills exactly the listed orphans that are not foreign, one request per PID, after confirmation. */
+    /** Kills exactly the listed orphans that are not foreign (one request, an outcome per PID), after confirmation. */
     async cleanup(orphans: readonly Orphan[]) {
       // Foreign ones are not ours to mass-kill: they stay listed, each with its own Kill button.
       const targets = orphans.filter((o) => o.verdict !== "foreign");
@@ -81,13 +81,10 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       const body = [h("p", {}, "Exactly these processes will be killed:"), list, note];
       if (!(await confirmDialog(`Kill ${plural(targets.length, "orphan")}?`, body, "Kill all listed"))) return;
       await attempt(`Cleaning up ${plural(targets.length, "orphan")}`, async () => {
-        const results = await Promise.allSettled(targets.map(killOne));
-        const failed = results.flatMap((r, i) =>
-          r.status === "rejected" ? [`PID ${targets[i]?.pid}: ${(r.reason as Error).message}`] : [],
-        );
-        if (failed.length > 0)
-          throw new Error(`killed ${targets.length - failed.length} of ${targets.length}; ${failed.join("; ")}`);
-        return `Killed ${plural(targets.length, "orphan")}`;
+        // Core applies the kill rule and says per PID what happened; the page only shows it.
+        const view = await api.post<CleanupView>("/api/v1/orphans/cleanup", { pids: targets.map((o) => o.pid) });
+        if (!view.ok) throw new Error(view.message);
+        return view.message;
       });
     },
   };

@@ -14,6 +14,7 @@ import type {
   OrphanList,
   ProcessList,
   ProcessStatus,
+  WatcherView,
 } from "@corral/core/views";
 import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
@@ -40,6 +41,7 @@ const el = {
   head: byId("processes-head", HTMLTableRowElement),
   body: byId("processes-body", HTMLTableSectionElement),
   processesNote: byId("processes-note", HTMLParagraphElement),
+  watcherNote: byId("watcher-note", HTMLParagraphElement),
   gpus: byId("gpus", HTMLDivElement),
   gpusNote: byId("gpus-note", HTMLParagraphElement),
   orphans: byId("orphans", HTMLUListElement),
@@ -109,6 +111,10 @@ async function refreshAll(): Promise<void> {
       state.gpus = view.available && view.gpus.length > 0 ? view.gpus : undefined;
       return state.gpus ? "" : "No GPU figures on this machine (nvidia-smi is not available).";
     }),
+    // The watch loop outlives its errors (a corrupt registry, a lock timeout): the latest is shown here.
+    section<WatcherView>(el.watcherNote, "/api/v1/watcher", ({ last_error: e }) =>
+      e ? `The watcher's last error (${e.where}, ${new Date(e.at).toLocaleTimeString()}): ${e.message}` : "",
+    ),
     section<HistoryList>(el.historyNote, "/api/v1/history?limit=100", ({ events }) => {
       renderHistory(el.history, events);
       return events.length === 0 ? "Nothing has happened yet." : "";

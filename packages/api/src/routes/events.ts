@@ -17,7 +17,7 @@ export function eventRoutes({
 }: Pick<RouteDeps, "controller" | "supervisor" | "heartbeatMs" | "streams">) {
   // The supervisor relays the registry's events and those other processes (the CLI) append to
   // the history; subscribing to both would deliver this process's events twice.
-  const feed: EventFeed = supervisor ?? controller.registry;
+  const feed: EventFeed = supervisor ?? controller;
   let sequence = 0;
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["events"] } }).get(
     "/events",

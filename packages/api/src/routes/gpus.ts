@@ -1,4 +1,4 @@
-import { GpusViewSchema, gpusView } from "@corral/core";
+import { GpusViewSchema } from "@corral/core";
 import { Elysia } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 
@@ -12,8 +12,7 @@ export function gpuRoutes({ controller }: Pick<RouteDeps, "controller">) {
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["gpus"] } }).get(
     "/gpus",
     async () => {
-      const [snapshot, entries] = await Promise.all([controller.gpuQuery(), controller.registry.list()]);
-      return gpusView(snapshot, entries);
+      return controller.gpus();
     },
     {
       response: GpusViewSchema,

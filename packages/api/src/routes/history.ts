@@ -12,7 +12,7 @@ export function historyRoutes({ controller }: Pick<RouteDeps, "controller">) {
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["events"] } }).get(
     "/history",
     async ({ query }) => ({
-      events: await controller.registry.history.read({
+      events: await controller.history({
         limit: query.limit ?? 100,
         ...(query.slot ? { slot: slotKey(query.slot) } : {}),
       }),

@@ -6,12 +6,13 @@ import { Name, Pid } from "../schemas.ts";
 
 /**
  * `POST /api/v1/kill` with `{ "pid" }` or `{ "name" }`: the users' own "kill it by pid or by
- * name". Only llama-server processes: anything else is refused by core with 403.
+ * name", under core's one kill rule: a tracked model goes through its slot's unload, an untracked
+ * llama-server only as an orphan, foreign ones (another user's, another corral home's) only with
+ * `include_foreign`, anything that is not a llama-server never (403). A blank name is 422.
  * @example
  * app.use(killRoutes(deps))
  */
 export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
-  const { registry } = controller;
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["processes"] } }).post(
     "/kill",
     async ({ body, request, server }) => {
@@ -19,12 +20,13 @@ export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
         throw new InvalidInputError("body", 'give exactly one of "pid" and "name"');
       }
       server?.timeout(request, 0);
-      const options = { force: body.force, reason: "kill requested through the API" };
-      const outcomes =
-        body.pid !== undefined
-          ? [await registry.killByPid(body.pid, options)]
-          : await registry.killByName(body.name!, options);
-      return { killed: outcomes.map(render) };
+      const options = {
+        force: body.force,
+        includeForeign: body.include_foreign,
+        reason: "kill requested through the API",
+      };
+      const selector = body.pid !== undefined ? { pid: body.pid } : { name: body.name ?? "" };
+      return { killed: (await controller.kill(selector, options)).map(render) };
     },
     {
       ...JSON_BODY,
@@ -32,6 +34,7 @@ export function killRoutes({ controller }: Pick<RouteDeps, "controller">) {
         pid: t.Optional(Pid),
         name: t.Optional(Name),
         force: t.Optional(t.Boolean({ error: "force: true or false" })),
+        include_foreign: t.Optional(t.Boolean({ error: "include_foreign: true or false" })),
       }),
       response: KillResponseSchema,
       detail: { summary: "Kill a llama-server by PID, or every one with a model id or executable name" },

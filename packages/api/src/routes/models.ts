@@ -5,6 +5,7 @@ import {
   UnloadResponseSchema,
   type ModelStatus,
   type ProcessEntry,
+  serverUrl,
 } from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
@@ -54,7 +55,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           success: true,
           model_id: entry.model_id,
           message: `loaded ${entry.model_id} in slot ${slot} on port ${entry.port} in ${Math.round(readyMs)} ms`,
-          status: modelStatus(entry),
+          status: modelStatus(entry, controller.config.host),
           slot,
           ready_ms: readyMs,
           entry,
@@ -107,14 +108,15 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       async ({ body, request, server }) => {
         server?.timeout(request, 0);
         const slot = toSlot(body.gpu_id ?? 0);
-        const old = await controller.registry.get(slot);
-        const result = await controller.switch(slot, body.model_id, { timeoutMs: body.timeout_ms });
+        // The model it replaced comes from core, read inside the slot's queue: no check-then-act race.
+        const result = await controller.switch(slot, body.model_id, { timeoutMs: body.timeout_ms, port: body.port });
+        const old = result.previous;
         return {
           success: true,
           ...(old ? { old_model_id: old.model_id } : {}),
           new_model_id: result.entry.model_id,
           message: `slot ${result.slot}: ${old?.model_id ?? "nothing"} → ${result.entry.model_id} in ${Math.round(result.readyMs)} ms`,
-          status: modelStatus(result.entry),
+          status: modelStatus(result.entry, controller.config.host),
           slot: result.slot,
           ready_ms: result.readyMs,
           entry: result.entry,
@@ -122,7 +124,12 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       },
       {
         ...JSON_BODY,
-        body: t.Object({ model_id: ModelId, gpu_id: t.Optional(GpuId), timeout_ms: t.Optional(TimeoutMs) }),
+        body: t.Object({
+          model_id: ModelId,
+          gpu_id: t.Optional(GpuId),
+          port: t.Optional(Port),
+          timeout_ms: t.Optional(TimeoutMs),
+        }),
         response: SwitchResponseSchema,
         detail: { summary: "Unload a slot and load another model on the same GPUs" },
       },
@@ -137,8 +144,7 @@ function defaultGpu(controller: RouteDeps["controller"], modelId: string): strin
   return controller.config.models.find((m) => m.id === modelId)?.gpu === undefined ? "0" : undefined;
 }
 
-function modelStatus(entry: ProcessEntry): ModelStatus {
-  const host = entry.host ?? "127.0.0.1";
+function modelStatus(entry: ProcessEntry, configHost: string): ModelStatus {
   return {
     model_id: entry.model_id,
     model_name: entry.model_name,
@@ -147,6 +153,6 @@ function modelStatus(entry: ProcessEntry): ModelStatus {
     pid: entry.pid,
     ...(entry.host !== undefined ? { host: entry.host } : {}),
     port: entry.port,
-    server_url: `http://${host.includes(":") ? `[${host}]` : host}:${entry.port}`,
+    server_url: serverUrl(entry.host ?? configHost, entry.port),
   };
 }

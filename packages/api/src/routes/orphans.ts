@@ -1,7 +1,7 @@
 import {
   AdoptViewSchema,
-  CorralError,
-  NotOurProcessError,
+  CleanupViewSchema,
+  cleanupView,
   OrphanKillViewSchema,
   OrphanListSchema,
   slotKey,
@@ -19,9 +19,8 @@ const PidParams = t.Object({ pid: Pid });
  * app.use(orphanRoutes(deps))
  */
 export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
-  const { registry } = controller;
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["orphans"] } })
-    .get("/orphans", async () => ({ orphans: await registry.findOrphans() }), {
+    .get("/orphans", async () => ({ orphans: await controller.findOrphans() }), {
       response: OrphanListSchema,
       detail: { summary: "Running llama-servers the registry does not track, with evidence and a verdict" },
     })
@@ -31,13 +30,23 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
         const entry = await controller.adopt(params.pid, {
           ...(body.slot !== undefined ? { slot: slotKey(body.slot) } : {}),
           ...(body.model_id !== undefined ? { modelId: body.model_id } : {}),
+          ...(body.include_foreign ? { includeForeign: true } : {}),
         });
         return { slot: slotKey(entry.gpu_id), entry };
       },
       {
         params: PidParams,
         ...JSON_BODY,
-        body: t.Object({ slot: t.Optional(Slot), model_id: t.Optional(ModelId) }),
+        body: t.Object({
+          slot: t.Optional(Slot),
+          model_id: t.Optional(ModelId),
+          include_foreign: t.Optional(
+            t.Boolean({
+              description: "adopt another user's or home's server",
+              error: "include_foreign: true or false",
+            }),
+          ),
+        }),
         response: AdoptViewSchema,
         detail: { summary: "Track an orphan from now on (slot from its environment unless given)" },
       },
@@ -46,27 +55,14 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
       "/orphans/:pid/kill",
       async ({ params: { pid }, query, request, server }) => {
         server?.timeout(request, 0);
-        const orphan = (await registry.findOrphans()).find((o) => o.pid === pid);
-        if (!orphan) {
-          throw new CorralError(
-            "NOT_FOUND",
-            `pid ${pid} is not an orphaned llama-server (it is tracked, gone, or not a llama-server)`,
-          );
-        }
-        if (orphan.verdict === "foreign" && !query.include_foreign) {
-          throw new NotOurProcessError(
-            pid,
-            `${orphan.reasons.join("; ")}; pass include_foreign=true to kill it anyway`,
-          );
-        }
-        const { tree } = await registry.killByPid(pid, {
+        const { verdict, tree } = await controller.killOrphan(pid, {
           force: query.force,
-          includeForeign: true,
-          reason: `orphan kill requested (${orphan.verdict})`,
+          includeForeign: query.include_foreign,
+          reason: "orphan kill requested",
         });
         return {
           pid,
-          verdict: orphan.verdict,
+          verdict: verdict ?? "likely-ours",
           killed: true,
           ...(tree ? { signal: tree.signal, escalated: tree.escalated, ms: tree.ms } : {}),
         };
@@ -79,6 +75,30 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
         }),
         response: OrphanKillViewSchema,
         detail: { summary: "Kill one orphan (its whole tree); foreign ones only with include_foreign" },
+      },
+    )
+    .post(
+      "/orphans/cleanup",
+      async ({ body, request, server }) => {
+        server?.timeout(request, 0);
+        const results = await controller.cleanupOrphans({
+          force: body.force,
+          includeForeign: body.include_foreign,
+          ...(body.pids ? { pids: body.pids } : {}),
+        });
+        return cleanupView(results);
+      },
+      {
+        ...JSON_BODY,
+        body: t.Object({
+          pids: t.Optional(t.Array(Pid, { maxItems: 4096, description: "only these orphans @default every one" })),
+          force: t.Optional(t.Boolean({ error: "force: true or false" })),
+          include_foreign: t.Optional(t.Boolean({ error: "include_foreign: true or false" })),
+        }),
+        response: CleanupViewSchema,
+        detail: {
+          summary: "Kill orphans (every one that is ours or likely ours, or just pids); an outcome per PID",
+        },
       },
     );
 }

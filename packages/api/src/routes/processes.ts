@@ -61,7 +61,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
     .post(
       "/processes/:slot/verify",
       async ({ params }) => {
-        const { slot, entry, probe } = await controller.registry.verify(slotKey(params.slot));
+        const { slot, entry, probe } = await controller.verify(slotKey(params.slot));
         const p = probe.process;
         return {
           slot,

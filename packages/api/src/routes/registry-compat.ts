@@ -1,4 +1,4 @@
-import { CleanupOrphanedSchema, type ProcessEntry, ProcessRegistrySchema } from "@corral/core";
+import { CleanupOrphanedSchema, type ProcessEntry, ProcessRegistrySchema, summarizeCleanup } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 import { Force } from "../schemas.ts";
@@ -9,13 +9,12 @@ import { Force } from "../schemas.ts";
  * app.use(registryCompatRoutes(deps))
  */
 export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller">) {
-  const { registry } = controller;
   return new Elysia({ prefix: "/api/v1", detail: { tags: ["compat"] } })
     .get(
       "/process-registry",
       async () => {
         const processes: Record<string, ProcessEntry> = {};
-        for (const { slot, entry } of await registry.list()) processes[slot] = entry;
+        for (const { slot, entry } of await controller.entries()) processes[slot] = entry;
         return { processes };
       },
       { response: ProcessRegistrySchema, detail: { summary: "Every registered process, keyed by slot" } },
@@ -24,20 +23,13 @@ export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller
       "/cleanup-orphaned",
       async ({ query: { force, include_foreign }, request, server }) => {
         server?.timeout(request, 0);
-        const results = await registry.cleanupOrphans({ force, includeForeign: include_foreign });
-        const killed = results.filter((r) => r.killed);
-        const skipped = results.filter((r) => !r.killed && r.verdict === "foreign" && !include_foreign);
-        const failed = results.filter((r) => !r.killed && !skipped.includes(r));
-        const parts = [`Cleaned up ${killed.length} orphaned process${killed.length === 1 ? "" : "es"}`];
-        if (skipped.length)
-          parts.push(`left ${skipped.length} foreign (pids ${pids(skipped)}; pass include_foreign=true)`);
-        if (failed.length)
-          parts.push(`failed on ${failed.map((r) => `${r.pid} (${r.reason ?? "unknown"})`).join(", ")}`);
+        const results = await controller.cleanupOrphans({ force, includeForeign: include_foreign });
+        const { ok, message, counts } = summarizeCleanup(results);
         return {
-          success: failed.length === 0,
-          orphaned_pids: results.map((r) => r.pid),
-          killed_count: killed.length,
-          message: parts.join("; "),
+          success: ok,
+          orphaned_pids: results.filter((r) => r.outcome !== "not-orphan").map((r) => r.pid),
+          killed_count: counts.killed,
+          message,
         };
       },
       {
@@ -49,8 +41,4 @@ export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller
         detail: { summary: "Kill every orphaned llama-server that is ours or likely ours" },
       },
     );
-}
-
-function pids(results: ReadonlyArray<{ pid: number }>): string {
-  return results.map((r) => r.pid).join(", ");
 }

@@ -28,7 +28,7 @@ export const command: Command = {
       input.args.pid,
       "<pid>",
       async (ui) => {
-        const orphans = (await (await ctx.controller()).registry.findOrphans()).filter((o) => o.verdict !== "foreign");
+        const orphans = (await (await ctx.controller()).findOrphans()).filter((o) => o.verdict !== "foreign");
         if (orphans.length === 0) throw new Error("no orphaned llama-server of ours to adopt");
         const options = orphans.map((o) => ({
           value: String(o.pid),

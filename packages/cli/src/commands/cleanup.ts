@@ -1,4 +1,4 @@
-import type { CleanupResult } from "@corral/core";
+import { summarizeCleanup, type CleanupResult } from "@corral/core";
 import { booleanFlag, integerList } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { assertMayAsk, confirmOrYes, withSpinner } from "../prompts.ts";
@@ -33,9 +33,9 @@ export const command: Command = {
     const force = booleanFlag(input, "force");
     const includeForeign = booleanFlag(input, "include-foreign");
     let pids = integerList(input, "pid", "cleanup");
-    const { registry } = await ctx.controller();
+    const controller = await ctx.controller();
     if (!ctx.yes) {
-      const orphans = await registry.findOrphans();
+      const orphans = await controller.findOrphans();
       const candidates = pids ? orphans.filter((o) => pids?.includes(o.pid)) : orphans;
       if (candidates.length === 0)
         return { data: [], lines: ["no orphaned llama-server to clean up"], summary: "nothing to do" };
@@ -56,33 +56,33 @@ export const command: Command = {
     const results = await withSpinner(
       ctx,
       "Killing orphans",
-      () => registry.cleanupOrphans({ force, includeForeign, ...(pids ? { pids } : {}) }),
-      (r) => `${r.filter((x) => x.killed).length} of ${r.length} killed`,
+      () => controller.cleanupOrphans({ force, includeForeign, ...(pids ? { pids } : {}) }),
+      (r) => summarizeCleanup(r).message,
     );
-    return cleanupOutcome(results, includeForeign);
+    return cleanupOutcome(results);
   },
 };
 
 /**
- * The per-PID result table. A foreign orphan left alone because it was not asked for is not a
- * failure; anything else that was not killed is (exit 1).
+ * The per-PID result table, as core reported each PID (`outcome`). Only a kill that was attempted
+ * and failed is a failure (exit 1); foreign ones left alone and non-orphans are not.
  * @example
- * cleanupOutcome([{ pid: 4242, verdict: "ours", killed: true }], false).exitCode // 0
+ * cleanupOutcome([{ pid: 4242, verdict: "ours", outcome: "killed", killed: true }]).exitCode // 0
  */
-export function cleanupOutcome(results: readonly CleanupResult[], includeForeign: boolean): Outcome {
+export function cleanupOutcome(results: readonly CleanupResult[]): Outcome {
   if (results.length === 0) return { data: [], lines: ["no orphaned llama-server found"], summary: "nothing to do" };
-  const failed = results.filter((r) => !r.killed && !(r.verdict === "foreign" && !includeForeign));
+  const summary = summarizeCleanup(results);
+  const word = {
+    killed: style.green("killed"),
+    "left-foreign": style.yellow("left alone (foreign)"),
+    "not-orphan": style.yellow("not an orphan"),
+    failed: style.red("failed"),
+  } as const;
   const lines = table(results, [
     { header: "PID", cell: (r) => style.bold(String(r.pid)), align: "right" },
     { header: "VERDICT", cell: (r) => stateWord(r.verdict) },
-    { header: "RESULT", cell: (r) => (r.killed ? style.green("killed") : style.yellow("left alone")) },
+    { header: "RESULT", cell: (r) => word[r.outcome] },
     { header: "WHY", cell: (r) => r.reason ?? "" },
   ]);
-  const killed = results.filter((r) => r.killed).length;
-  return {
-    data: results,
-    lines,
-    exitCode: failed.length > 0 ? 1 : 0,
-    summary: failed.length > 0 ? `${failed.length} could not be killed` : `killed ${killed}`,
-  };
+  return { data: results, lines, exitCode: summary.ok ? 0 : 1, summary: summary.message };
 }

@@ -21,8 +21,8 @@ export const command: Command = {
   async run(ctx, input) {
     const limit = integerFlag(input, "limit", { min: 1 }, "history") ?? 50;
     const slot = stringFlag(input, "slot");
-    const { registry } = await ctx.controller();
-    const events = await registry.history.read({ limit, ...(slot === undefined ? {} : { slot: slotKey(slot) }) });
+    const controller = await ctx.controller();
+    const events = await controller.history({ limit, ...(slot === undefined ? {} : { slot: slotKey(slot) }) });
     return historyOutcome(events);
   },
 };

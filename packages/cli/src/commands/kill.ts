@@ -1,4 +1,4 @@
-import type { Controller, KillOutcome } from "@corral/core";
+import type { KillOutcome, KillPlan } from "@corral/core";
 import { booleanFlag, integerFlag, integerValue, stringFlag, UsageError } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { assertMayAsk, confirmOrYes, need, withSpinner } from "../prompts.ts";
@@ -41,39 +41,29 @@ export const command: Command = {
     }
     const controller = await ctx.controller();
     const options = { force: booleanFlag(input, "force"), includeForeign: booleanFlag(input, "include-foreign") };
-    const target = pid !== undefined ? `pid ${pid}` : `"${name}"`;
-    await confirmOrYes(ctx, `Kill ${target}?`, await evidence(controller, pid, name));
+    // Core decides what will be killed; the confirmation shows exactly that, and exactly that is killed.
+    const plan = await controller.resolveKillTargets(pid !== undefined ? { pid } : { name: name ?? "" }, options);
+    const what = plan.targets.length === 1 ? `pid ${plan.targets[0]?.pid}` : `${plan.targets.length} processes`;
+    await confirmOrYes(ctx, `Kill ${what}?`, evidence(plan));
     const outcomes = await withSpinner(
       ctx,
-      `Killing ${target}`,
-      async () =>
-        pid !== undefined
-          ? [await controller.registry.killByPid(pid, options)]
-          : controller.registry.killByName(name ?? "", options),
+      `Killing ${what}`,
+      () => controller.kill({ targets: plan.targets }, options),
       (r) => `killed ${r.length} process${r.length === 1 ? "" : "es"}`,
     );
-    return killOutcome(outcomes);
+    return killOutcome(outcomes, plan);
   },
 };
 
-async function evidence(controller: Controller, pid: number | undefined, name: string | undefined): Promise<string[]> {
-  if (pid === undefined) {
-    const tracked = (await controller.registry.list()).filter(({ entry }) =>
-      [entry.model_id, entry.model_name].includes(name ?? ""),
-    );
-    if (tracked.length === 0) return [`every llama-server process named "${name}"`];
-    return tracked.map(({ slot, entry }) => `slot ${slot}: ${entry.model_id}, pid ${entry.pid}, port ${entry.port}`);
-  }
-  const info = await controller.registry.probe.get(pid);
-  if (!info) return [`pid ${pid}: no such process (nothing will be killed)`];
+/** What the confirmation shows: each target as core resolved it, and what it leaves alone. */
+function evidence(plan: KillPlan): string[] {
   return [
-    `pid ${pid} (parent ${info.ppid}), user ${info.user ?? info.uid ?? "?"}`,
-    `  executable ${info.exe ?? info.name}`,
-    `  command    ${clip(info.cmdline.join(" "), 100)}`,
+    ...plan.targets.flatMap((t) => [t.description, `  command    ${clip(t.command_line.join(" "), 100)}`]),
+    ...plan.skipped.map((s) => `left alone: pid ${s.pid} (${s.reason})`),
   ];
 }
 
-function killOutcome(outcomes: readonly KillOutcome[]): Outcome {
+function killOutcome(outcomes: readonly KillOutcome[], plan: KillPlan): Outcome {
   const lines = table(outcomes, [
     { header: "PID", cell: (o) => String(o.pid), align: "right" },
     { header: "SLOT", cell: (o) => o.slot ?? "-" },
@@ -84,5 +74,6 @@ function killOutcome(outcomes: readonly KillOutcome[]): Outcome {
     },
     { header: "TOOK", cell: (o) => duration(o.tree?.ms), align: "right" },
   ]);
+  for (const s of plan.skipped) lines.push(`left alone: pid ${s.pid} (${s.reason})`);
   return { data: outcomes, lines, summary: `killed ${outcomes.length}` };
 }

@@ -16,7 +16,7 @@ export const command: Command = {
   json: true,
   examples: ["corral orphans", "corral orphans --json | jq '.[] | select(.verdict == \"ours\") | .pid'"],
   async run(ctx) {
-    const orphans = await (await ctx.controller()).registry.findOrphans();
+    const orphans = await (await ctx.controller()).findOrphans();
     return orphansOutcome(orphans);
   },
 };
@@ -24,7 +24,7 @@ export const command: Command = {
 /**
  * The orphan table.
  * @example
- * orphansOutcome(await registry.findOrphans()).lines
+ * orphansOutcome(await controller.findOrphans()).lines
  */
 export function orphansOutcome(orphans: readonly Orphan[]): Outcome {
   if (orphans.length === 0) return { data: [], lines: ["no orphaned llama-server found"], summary: "no orphans" };

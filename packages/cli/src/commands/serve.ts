@@ -1,3 +1,4 @@
+import { reattached } from "@corral/core";
 import { booleanFlag, integerFlag, stringFlag } from "../args.ts";
 import type { Command } from "../context.ts";
 
@@ -42,7 +43,7 @@ export const command: Command = {
         ...(booleanFlag(input, "no-auth") ? { auth: "none" as const } : {}),
       });
       const url = server.url.toString();
-      const n = server.recovered.length;
+      const n = reattached(server.recovered);
       // The page's link carries the server's own token in its fragment: open it to sign the page in.
       const line =
         `corral is serving on ${url}${n ? ` (reattached ${n} slot${n === 1 ? "" : "s"})` : ""}\n` +

@@ -25,7 +25,7 @@ export const command: Command = {
     const force = booleanFlag(input, "force");
     const slot = slotKey(await pickSlot(ctx, input.args.slot, "Which slot should stop?"));
     const controller = await ctx.controller();
-    const entry = await controller.registry.get(slot);
+    const entry = await controller.entry(slot);
     if (!entry) throw new EntryNotFoundError(slot);
     await confirmOrYes(ctx, `Stop ${entry.model_id} (pid ${entry.pid}, port ${entry.port}) in slot ${slot}?`, [
       `model    ${entry.model_id} (${entry.model_path})`,

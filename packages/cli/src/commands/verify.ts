@@ -1,4 +1,4 @@
-import { slotKey, type VerifiedEntry } from "@corral/core";
+import type { VerifiedEntry } from "@corral/core";
 import type { Command, Outcome } from "../context.ts";
 import { stateWord, style, table } from "../render.ts";
 
@@ -15,9 +15,9 @@ export const command: Command = {
   json: true,
   examples: ["corral verify", "corral verify 0 --json"],
   async run(ctx, input) {
-    const { registry } = await ctx.controller();
+    const controller = await ctx.controller();
     const slot = input.args.slot;
-    const verified = slot === undefined ? await registry.verifyAll() : [await registry.verify(slotKey(slot))];
+    const verified = slot === undefined ? await controller.verifyAll() : [await controller.verify(slot)];
     return verifyOutcome(verified);
   },
 };

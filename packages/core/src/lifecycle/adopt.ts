@@ -1,10 +1,10 @@
 import { readlinkSync, statSync } from "node:fs";
 import { basename, isAbsolute } from "node:path";
-import { InvalidInputError, NotOurProcessError, ProcessNotFoundError } from "../errors.ts";
-import { checkHealth } from "../server/health.ts";
-import { identityOf, isServerProcess } from "../process/identity.ts";
-import type { Controller } from "./controller.ts";
-import { parseServerArgs } from "../process/orphans.ts";
+import { ForeignProcessError, InvalidInputError } from "../errors.ts";
+import { identityOf } from "../process/identity.ts";
+import { parseServerArgs, type Orphan } from "../process/orphans.ts";
+import { checkHealth, notProbed, probeHost, statusOfHealth } from "../server/health.ts";
+import type { LifecycleContext } from "./context.ts";
 import { MARKER_ENV } from "../process/types.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import { slotKey } from "../slots.ts";
@@ -17,29 +17,40 @@ export interface AdoptOptions {
   readonly modelId?: string;
   /** @default "adopted" */
   readonly reason?: string;
+  /** adopt a foreign server (another user's, or another corral home's) @default false */
+  readonly includeForeign?: boolean;
 }
 
 /**
  * Takes a running llama-server that the registry does not track into the registry: model path
  * and port from its command line, GPU from its environment where readable, start time and
- * executable for identity. From then on it is tracked like any other.
+ * executable for identity. The kill rule applies: it must be an orphan as `findOrphans` judges it
+ * (not tracked, not under a tracked server), and a foreign one is refused unless `includeForeign`
+ * (once adopted, an unload would kill it).
+ * @throws ForeignProcessError, NotOrphanError, NotOurProcessError, ProcessNotFoundError
  * @example
  * const entry = await adoptOrphan(controller, 4242, { slot: "1" })
  */
 export async function adoptOrphan(
-  controller: Controller,
+  ctx: LifecycleContext,
   pid: number,
   options: AdoptOptions = {},
 ): Promise<ProcessEntry> {
-  const { registry, config } = controller;
+  const orphan = await ctx.registry.orphan(pid);
+  if (orphan.verdict === "foreign" && !options.includeForeign) throw new ForeignProcessError(pid, orphan.reasons);
+  return adoptJudged(ctx, orphan, options);
+}
+
+/** Adopts an orphan already judged (recover has just scanned for them). */
+export async function adoptJudged(
+  ctx: LifecycleContext,
+  orphan: Orphan,
+  options: AdoptOptions = {},
+): Promise<ProcessEntry> {
+  const { registry, config } = ctx;
+  const { pid } = orphan;
   const info = await registry.probe.get(pid);
-  if (!info || info.state === "Z") throw new ProcessNotFoundError(pid);
-  if (!isServerProcess(info, registry.names)) {
-    throw new NotOurProcessError(pid, `it is ${info.exe ?? info.name}, not a llama-server`);
-  }
-  if ((await registry.list()).some(({ entry }) => entry.pid === pid)) {
-    throw new InvalidInputError("pid", `pid ${pid} is already tracked`);
-  }
+  if (!info || info.state === "Z") throw new InvalidInputError("pid", `pid ${pid} exited before it could be adopted`);
   const env = (await registry.probe.environ(pid)) ?? {};
   const args = parseServerArgs(info.cmdline);
   const gpu = options.slot ?? env.CORRAL_SLOT ?? env.CUDA_VISIBLE_DEVICES ?? env.HIP_VISIBLE_DEVICES;
@@ -52,8 +63,11 @@ export async function adoptOrphan(
   const modelId = options.modelId ?? configured?.id ?? (basename(modelPath).replace(/\.gguf$/i, "") || "unknown");
   const port = args.port ?? 8080;
   const host = args.host && args.host !== "0.0.0.0" ? args.host : config.host;
-  const health = await checkHealth({ host, port, timeoutMs: config.timeouts.health_ms });
-  const status = health.state === "ok" ? "running" : health.state === "loading" ? "loading" : "unhealthy";
+  const target = probeHost(host, config.host);
+  const health = target
+    ? await checkHealth({ host: target, port, timeoutMs: config.timeouts.health_ms })
+    : notProbed(host);
+  const status = statusOfHealth(health);
   return registry.register(
     slot,
     {
@@ -63,7 +77,7 @@ export async function adoptOrphan(
       model_path: modelPath,
       gpu_id: slot,
       port,
-      started_at: new Date(info.startTimeMs ?? controller.now()).toISOString(),
+      started_at: new Date(info.startTimeMs ?? ctx.now()).toISOString(),
       command_line: [...info.cmdline],
       status,
       ...identityOf(info),

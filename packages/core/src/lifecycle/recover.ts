@@ -1,12 +1,14 @@
 import type { RecoveredSlot } from "./types.ts";
-import { checkHealth, fetchProps } from "../server/health.ts";
+import { isGone } from "../process/identity.ts";
 import { killTree } from "../process/kill-tree.ts";
-import type { Controller } from "./controller.ts";
-import { SPAWN_ENV } from "../server/spawn.ts";
 import type { Orphan } from "../process/orphans.ts";
 import type { VerifiedEntry } from "../registry/registry.ts";
-import { adoptOrphan } from "./adopt.ts";
+import { checkHealth, fetchProps, notProbed, probeHost, statusOfHealth } from "../server/health.ts";
+import { SPAWN_ENV } from "../server/spawn.ts";
 import { slotsOverlap } from "../slots.ts";
+import { adoptJudged } from "./adopt.ts";
+import type { LifecycleContext } from "./context.ts";
+import { inLoadingGrace } from "./status.ts";
 
 /**
  * Picks everything up after a controller restart (or crash at any moment):
@@ -16,15 +18,15 @@ import { slotsOverlap } from "../slots.ts";
  * - processes this home spawned but never registered (the controller died between spawn and
  *   register) are adopted into their slot, or killed when that slot is held by another live entry.
  * @example
- * const report = await recover(controller)
+ * const report = await recover(ctx)
  */
-export async function recover(controller: Controller): Promise<RecoveredSlot[]> {
-  const { registry } = controller;
+export async function recover(ctx: LifecycleContext): Promise<RecoveredSlot[]> {
+  const { registry } = ctx;
   const processes = await registry.probe.list();
   const verified = await registry.verifyAll({ processes });
-  const report = await Promise.all(verified.map((v) => recoverEntry(controller, v)));
+  const report = await Promise.all(verified.map((v) => recoverEntry(ctx, v)));
   const orphans = (await registry.findOrphans({ processes })).filter((o) => o.verdict === "ours");
-  for (const orphan of orphans) report.push(await reclaim(controller, orphan));
+  for (const orphan of orphans) report.push(await reclaim(ctx, orphan));
   await registry.record({
     event: "recovered",
     reason: summary(report),
@@ -32,11 +34,11 @@ export async function recover(controller: Controller): Promise<RecoveredSlot[]> 
   return report;
 }
 
-async function recoverEntry(controller: Controller, v: VerifiedEntry): Promise<RecoveredSlot> {
-  const { registry, config } = controller;
+async function recoverEntry(ctx: LifecycleContext, v: VerifiedEntry): Promise<RecoveredSlot> {
+  const { registry, config } = ctx;
   const { slot, entry, probe } = v;
   const base = { slot, pid: entry.pid, model_id: entry.model_id };
-  if (probe.state === "exited" || probe.state === "pid-reused") {
+  if (isGone(probe.state)) {
     await registry.unregister(slot, {
       pid: entry.pid,
       event: "pruned",
@@ -50,21 +52,21 @@ async function recoverEntry(controller: Controller, v: VerifiedEntry): Promise<R
     await registry.kill(slot, { timeoutMs: config.timeouts.stop_ms, reason: "finishing an interrupted unload" });
     return { ...base, outcome: "stopped", reason: "unload was interrupted; finished it" };
   }
-  const host = entry.host ?? config.host;
-  const health = await checkHealth({ host, port: entry.port, timeoutMs: config.timeouts.health_ms });
-  let status: "running" | "loading" | "unhealthy" =
-    health.state === "ok" ? "running" : health.state === "loading" ? "loading" : "unhealthy";
+  const host = probeHost(entry.host, config.host);
+  const health = host
+    ? await checkHealth({ host, port: entry.port, timeoutMs: config.timeouts.health_ms })
+    : notProbed(entry.host ?? "");
+  let status = statusOfHealth(health);
   let reason =
     health.state === "ok" ? "alive and healthy" : `health: ${health.state}${health.error ? ` (${health.error})` : ""}`;
   // A server spawned moments ago may not listen yet: the same grace the supervisor gives (watch-rules).
-  const started = Date.parse(entry.started_at);
-  if (status === "unhealthy" && entry.status === "loading" && controller.now() - started < config.timeouts.load_ms) {
+  if (status === "unhealthy" && host && inLoadingGrace(entry, ctx.now(), config.timeouts.load_ms)) {
     status = "loading";
     reason = `starting up, ${reason}`;
   }
-  if (status === "running") {
+  if (status === "running" && host) {
     const props = await fetchProps({ host, port: entry.port, timeoutMs: config.timeouts.health_ms });
-    if (props?.model_path && !samePath(props.model_path, entry.model_path)) {
+    if (props?.model_path && !servesSameModel(props.model_path, entry.model_path)) {
       status = "unhealthy";
       reason = `serves ${props.model_path}, registry says ${entry.model_path}`;
     }
@@ -73,15 +75,15 @@ async function recoverEntry(controller: Controller, v: VerifiedEntry): Promise<R
   return { ...base, outcome: status, reason };
 }
 
-async function reclaim(controller: Controller, orphan: Orphan): Promise<RecoveredSlot> {
-  const { registry } = controller;
+async function reclaim(ctx: LifecycleContext, orphan: Orphan): Promise<RecoveredSlot> {
+  const { registry } = ctx;
   const env = (await registry.probe.environ(orphan.pid)) ?? {};
   const slot = env[SPAWN_ENV.slot];
   const modelId = env[SPAWN_ENV.model] ?? "unknown";
   const held = slot ? (await registry.list()).find((e) => slotsOverlap(e.slot, slot)) : undefined;
   if (slot && !held) {
     try {
-      const entry = await adoptOrphan(controller, orphan.pid, {
+      const entry = await adoptJudged(ctx, orphan, {
         slot,
         modelId,
         reason: "spawned by a controller that crashed before registering it",
@@ -104,16 +106,20 @@ async function reclaim(controller: Controller, orphan: Orphan): Promise<Recovere
     }
   }
   // A duplicate: its slot is held by another live server (or it has no slot): ours, and unwanted.
-  await killTree(orphan.pid, { timeoutMs: controller.config.timeouts.stop_ms, probe: registry.probe }).catch(
-    () => undefined,
-  );
-  await registry.record({
-    event: "orphan-killed",
-    slot,
-    pid: orphan.pid,
-    model_id: modelId,
-    reason: held ? `duplicate of slot ${held.slot} (pid ${held.entry.pid})` : "spawned by this home without a slot",
-  });
+  const why = held ? `duplicate of slot ${held.slot} (pid ${held.entry.pid})` : "spawned by this home without a slot";
+  try {
+    await killTree(orphan.pid, { timeoutMs: ctx.config.timeouts.stop_ms, probe: registry.probe });
+  } catch (error) {
+    // Only a kill that happened is recorded as one: this server is still running, and says so.
+    return {
+      slot: slot ?? "?",
+      pid: orphan.pid,
+      model_id: modelId,
+      outcome: "kept",
+      reason: `${why}, but killing it failed: ${(error as Error).message}`,
+    };
+  }
+  await registry.record({ event: "orphan-killed", slot, pid: orphan.pid, model_id: modelId, reason: why });
   return {
     slot: slot ?? "?",
     pid: orphan.pid,
@@ -123,7 +129,8 @@ async function reclaim(controller: Controller, orphan: Orphan): Promise<Recovere
   };
 }
 
-function samePath(a: string, b: string): boolean {
+/** Whether `/props`'s model path is the registered one (one may be relative, or a suffix, of the other). */
+function servesSameModel(a: string, b: string): boolean {
   const norm = (p: string) => p.replaceAll("\\", "/").replace(/\/+$/, "");
   return norm(a) === norm(b) || norm(a).endsWith(`/${norm(b)}`) || norm(b).endsWith(`/${norm(a)}`);
 }
@@ -133,4 +140,15 @@ function summary(report: readonly RecoveredSlot[]): string {
   const counts = new Map<string, number>();
   for (const r of report) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
   return [...counts].map(([k, n]) => `${n} ${k}`).join(", ");
+}
+
+/**
+ * How many servers a recovery left tracked and alive (running, loading, unhealthy or adopted):
+ * the one "reattached N" count every front-end shows.
+ * @example
+ * reattached(await controller.recover()) // 2
+ */
+export function reattached(report: readonly RecoveredSlot[]): number {
+  const live = new Set<RecoveredSlot["outcome"]>(["running", "loading", "unhealthy", "adopted"]);
+  return report.filter((r) => live.has(r.outcome)).length;
 }

@@ -1,7 +1,8 @@
 import type { HealthReport, ProcessStatus, ProcessUsage } from "./types.ts";
 import type { GpuSnapshot } from "../server/gpu.ts";
-import { checkHealth } from "../server/health.ts";
-import type { Controller } from "./controller.ts";
+import { checkHealth, notProbed, probeHost } from "../server/health.ts";
+import type { ProcessEntry } from "../store/schema.ts";
+import type { LifecycleContext } from "./context.ts";
 import type { ProcessInfo } from "../process/types.ts";
 import type { VerifiedEntry } from "../registry/registry.ts";
 import { createUsageSampler, type UsageSampler } from "../process/usage.ts";
@@ -12,7 +13,7 @@ export interface CollectStatusOptions {
   readonly usage?: UsageSampler;
   /** reuse a process-table scan */
   readonly processes?: readonly ProcessInfo[];
-  /** reuse a GPU snapshot @default controller.gpuQuery() */
+  /** reuse a GPU snapshot @default ctx.gpuQuery() */
   readonly gpu?: GpuSnapshot | undefined;
   /** skip the `/health` requests @default false */
   readonly skipHealth?: boolean;
@@ -23,13 +24,13 @@ export interface CollectStatusOptions {
  * uptime, CPU, memory and GPU memory. Reads only the tracked PIDs (no full scan where the
  * probe allows); health requests in parallel.
  * @example
- * for (const s of await collectStatus(controller)) console.log(s.slot, s.state, s.health?.state, s.usage?.rss_bytes)
+ * for (const s of await collectStatus(ctx)) console.log(s.slot, s.state, s.health?.state, s.usage?.rss_bytes)
  */
 export async function collectStatus(
-  controller: Controller,
+  ctx: LifecycleContext,
   options: CollectStatusOptions = {},
 ): Promise<ProcessStatus[]> {
-  const { registry, config } = controller;
+  const { registry, config } = ctx;
   const verified = await registry.verifyAll(options.processes ? { processes: options.processes } : {});
   if (verified.length === 0) return [];
   const live = verified.filter((v) => v.probe.state === "running").map((v) => v.entry.pid);
@@ -38,14 +39,14 @@ export async function collectStatus(
     Promise.all(
       verified.map((v) =>
         v.probe.state === "running" && !options.skipHealth
-          ? checkHealth({ host: v.entry.host ?? config.host, port: v.entry.port, timeoutMs: config.timeouts.health_ms })
+          ? healthOf(v.entry, config.host, config.timeouts.health_ms)
           : Promise.resolve(undefined),
       ),
     ),
     sampler.sample(live),
-    "gpu" in options ? Promise.resolve(options.gpu) : controller.gpuQuery(),
+    "gpu" in options ? Promise.resolve(options.gpu) : ctx.gpuQuery(),
   ]);
-  const checkedAt = controller.now();
+  const checkedAt = ctx.now();
   return verified.map((v, i) => toStatus(v, health[i], usage.get(v.entry.pid), gpu, checkedAt));
 }
 
@@ -71,4 +72,25 @@ function toStatus(
     usage: withGpu,
     checked_at: new Date(checkedAt).toISOString(),
   };
+}
+
+/** `/health` of an entry's server, where corral may send it (see probeHost); reported as not probed elsewhere. */
+function healthOf(entry: ProcessEntry, configHost: string, timeoutMs: number): Promise<HealthReport> {
+  const host = probeHost(entry.host, configHost);
+  return host ? checkHealth({ host, port: entry.port, timeoutMs }) : Promise.resolve(notProbed(entry.host ?? ""));
+}
+
+/**
+ * Whether a loading entry is still within its load time, when a failed `/health` only means it
+ * does not listen yet (recovery and the supervisor give the same grace).
+ * @example
+ * inLoadingGrace(entry, Date.now(), config.timeouts.load_ms) // true for a server spawned a second ago
+ */
+export function inLoadingGrace(
+  entry: Pick<ProcessEntry, "status" | "started_at">,
+  now: number,
+  loadMs: number,
+): boolean {
+  const started = Date.parse(entry.started_at);
+  return entry.status === "loading" && Number.isFinite(started) && now - started < loadMs;
 }

@@ -147,7 +147,12 @@ function samePath(a: string, b: string): boolean {
   return process.platform === "win32" ? a.toLowerCase() === b.toLowerCase() : a === b;
 }
 
-function baseName(path: string): string {
+/**
+ * The last part of a path, with either separator (a Windows path read on Linux included).
+ * @example
+ * baseName("C:\\llama\\llama-server.exe") // "llama-server.exe"
+ */
+export function baseName(path: string): string {
   return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
 }
 
@@ -204,4 +209,14 @@ function offsetMs(zone: string): number {
   const sign = zone.startsWith("-") ? -1 : 1;
   const digits = zone.slice(1).replace(":", "");
   return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0)) * 60_000;
+}
+
+/**
+ * Whether a verdict means the recorded process is gone for good: it exited, or its PID now
+ * belongs to another process. (access-denied and unknown say nothing either way.)
+ * @example
+ * if (isGone(verified.probe.state)) await registry.unregister(slot)
+ */
+export function isGone(state: ProbeState): boolean {
+  return state === "exited" || state === "pid-reused";
 }

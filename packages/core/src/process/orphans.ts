@@ -98,7 +98,13 @@ function underTracked(
   return false;
 }
 
-function describeOrphan(
+/**
+ * The evidence and verdict for one untracked llama-server: the judgement {@link findOrphans}
+ * makes for each process it reports, for callers that look at one PID.
+ * @example
+ * describeOrphan(info, await probe.environ(info.pid), registry.homeId, process.getuid?.()).verdict // "ours"
+ */
+export function describeOrphan(
   info: ProcessInfo,
   env: Record<string, string> | undefined,
   homeId: string,

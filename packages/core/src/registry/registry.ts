@@ -1,25 +1,35 @@
-import { createHash } from "node:crypto";
-import { realpathSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
 import { EntryNotFoundError, NotOurProcessError, SlotInUseError } from "../errors.ts";
-import { createHistory, type History } from "../store/history.ts";
-import {
-  cleanupOrphans,
-  killEntry,
-  killName,
-  killPid,
-  type CleanupResult,
-  type KillOptions,
-  type KillOutcome,
-} from "./kill-policy.ts";
+import { corralPaths, defaultHome, type CorralPaths } from "../paths.ts";
 import { identityOf, judgeEntry, type ProbeResult } from "../process/identity.ts";
 import { findOrphans, type Orphan } from "../process/orphans.ts";
-import { corralPaths, defaultHome, type CorralPaths } from "../paths.ts";
 import { defaultProbe } from "../process/probe.ts";
 import { DEFAULT_SERVER_NAMES, type KnownIdentity, type ProcessInfo, type ProcessProbe } from "../process/types.ts";
-import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import { entryGpus, parseSlot } from "../slots.ts";
+import { createHistory, type History } from "../store/history.ts";
+import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import { createStore, type RegistrySnapshot, type Store } from "../store/store.ts";
+import { homeIdOf } from "./home-id.ts";
+import {
+  cleanupOrphans,
+  judgeOrphan,
+  killEntry,
+  killOrphan,
+  resolveKillTargets,
+  type KillContext,
+  type KillOrphanOptions,
+} from "./kill-policy.ts";
+import type {
+  CleanupResult,
+  KillOptions,
+  KillOutcome,
+  KillPlan,
+  KillSelector,
+  RegistryEvent,
+  VerifiedEntry,
+} from "./types.ts";
+
+export { homeIdOf } from "./home-id.ts";
+export type * from "./types.ts";
 
 /** Options of {@link createRegistry}. */
 export interface RegistryOptions {
@@ -36,18 +46,6 @@ export interface RegistryOptions {
   /** slack when judging legacy entries by `started_at` @default 2000 */
   readonly clockSlackMs?: number;
 }
-
-/** An entry together with what the OS says about its process right now. */
-export interface VerifiedEntry {
-  readonly slot: string;
-  readonly entry: ProcessEntry;
-  readonly probe: ProbeResult;
-}
-
-export type { CleanupResult, KillOptions, KillOutcome } from "./kill-policy.ts";
-
-/** A registry event: the same object that is appended to `history.jsonl`. */
-export type RegistryEvent = HistoryEvent;
 
 /** register and update always write: at least `updated_at` moves. */
 const ALWAYS_CHANGED = { changed: () => true } as const;
@@ -66,32 +64,6 @@ function compareSlots(a: string, b: string): number {
 }
 
 /**
- * A stable id for a home folder; corral puts it in the environment of every process it
- * starts, so orphans can be told apart from other homes' processes and strangers.
- * @example
- * homeIdOf("/var/lib/corral") // "3f1a9c0d2b7e4a51"
- */
-export function homeIdOf(home: string): string {
-  return createHash("sha256")
-    .update(canonicalPath(resolve(home)))
-    .digest("hex")
-    .slice(0, 16);
-}
-
-/**
- * The real path of `path`, even before it exists: the deepest existing ancestor is resolved
- * (so /tmp → /private/tmp on macOS gives the same id before and after the home is created).
- */
-function canonicalPath(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    const parent = dirname(path);
-    return parent === path ? path : join(canonicalPath(parent), basename(path));
-  }
-}
-
-/**
  * The registry of processes corral started: `processes.json` plus `history.jsonl`, with
  * identity-checked verification, kills and orphan handling. Create it with {@link createRegistry}.
  */
@@ -105,6 +77,8 @@ export class Registry {
   readonly #now: () => number;
   readonly #clockSlackMs: number;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
+  /** what the kill rule sees of this registry */
+  readonly #kills: KillContext;
 
   constructor(options: RegistryOptions = {}) {
     this.paths = corralPaths(options.home ?? defaultHome());
@@ -115,6 +89,19 @@ export class Registry {
     this.names = options.names ?? DEFAULT_SERVER_NAMES;
     this.store = createStore({ file: this.paths.registry, lockTimeoutMs: options.lockTimeoutMs, now: this.#now });
     this.history = createHistory({ file: this.paths.history, now: this.#now });
+    const judge = { names: this.names, clockSlackMs: this.#clockSlackMs };
+    this.#kills = {
+      probe: this.probe,
+      names: this.names,
+      homeId: this.homeId,
+      list: () => this.list(),
+      verify: (slot) => this.verify(slot),
+      update: (slot, patch, reason) => this.update(slot, patch, reason),
+      unregister: (slot, options) => this.unregister(slot, options),
+      record: (event) => this.record(event),
+      findOrphans: () => this.findOrphans(),
+      isSame: (entry, info) => judgeEntry(entry, info, judge).state === "running",
+    };
   }
 
   /**
@@ -326,33 +313,43 @@ export class Registry {
    * Stops the process of an entry and its whole tree (SIGTERM, back-off polling, SIGKILL after
    * `timeoutMs`), then unregisters it. Refuses with NotOurProcessError when the PID no longer
    * belongs to the recorded process. An entry whose process already exited is just unregistered.
+   * This is the registry's half of an unload: callers with a controller use `controller.unload`
+   * (one operation per slot at a time, then the port and GPU waits).
    * @example
    * await registry.kill("0", { timeoutMs: 5000 })
    */
   kill(slot: string, options: KillOptions = {}): Promise<KillOutcome> {
-    return killEntry(this, slot, options);
+    return killEntry(this.#kills, slot, options);
   }
 
   /**
-   * Kills a llama-server by PID (the users' own request: "unload it by pid"). A tracked PID goes
-   * through {@link Registry.kill}; anything that is not a llama-server, PID 1, corral itself or
-   * its ancestors is refused, and so are other users' processes unless `includeForeign`.
+   * Kills one untracked llama-server under the one kill rule (see kill-policy.ts): judged as
+   * {@link Registry.findOrphans} judges it; foreign ones only with `includeForeign`.
+   * @throws NotOrphanError for a tracked PID (stop it through its slot), ForeignProcessError, NotOurProcessError
    * @example
-   * await registry.killByPid(4242)
+   * const { verdict, tree } = await registry.killOrphan(4242)
    */
-  killByPid(pid: number, options: KillOptions = {}): Promise<KillOutcome> {
-    return killPid(this, pid, options);
+  killOrphan(pid: number, options: KillOrphanOptions = {}): Promise<KillOutcome> {
+    return killOrphan(this.#kills, pid, options);
   }
 
   /**
-   * Kills by name: the tracked entries whose model id or name matches (case-insensitive), else
-   * every llama-server process whose executable has that name. Other names are refused.
-   * Failures are gathered into an AggregateError.
+   * Judges one untracked PID as {@link Registry.findOrphans} would (reading just it and its ancestors).
+   * @throws ProcessNotFoundError, NotOurProcessError (not a llama-server), NotOrphanError (tracked)
    * @example
-   * await registry.killByName("qwen-7b")
+   * (await registry.orphan(4242)).verdict // "likely-ours"
    */
-  killByName(name: string, options: KillOptions = {}): Promise<KillOutcome[]> {
-    return killName(this, name, options);
+  async orphan(pid: number): Promise<Orphan> {
+    return (await judgeOrphan(this.#kills, pid)).orphan;
+  }
+
+  /**
+   * What a kill by PID or name would stop, without stopping anything (for a confirmation).
+   * @example
+   * const { targets, skipped } = await registry.resolveKillTargets({ name: "qwen" })
+   */
+  resolveKillTargets(selector: KillSelector, options: Pick<KillOptions, "includeForeign"> = {}): Promise<KillPlan> {
+    return resolveKillTargets(this.#kills, selector, options);
   }
 
   /**
@@ -381,7 +378,7 @@ export class Registry {
    * const results = await registry.cleanupOrphans({ pids: [4242] })
    */
   cleanupOrphans(options: KillOptions & { pids?: readonly number[] } = {}): Promise<CleanupResult[]> {
-    return cleanupOrphans(this, options);
+    return cleanupOrphans(this.#kills, options);
   }
 
   /**
@@ -433,16 +430,6 @@ export class Registry {
       // Upgrading is an optimisation; the verdict stands without it.
     }
     return { slot, entry, probe };
-  }
-
-  /**
-   * Whether a process is still the one an entry recorded (same start time, a llama-server,
-   * same executable).
-   * @example
-   * registry.matches(entry, await registry.probe.get(entry.pid))
-   */
-  matches(entry: ProcessEntry, info: ProcessInfo | undefined): boolean {
-    return judgeEntry(entry, info, { names: this.names, clockSlackMs: this.#clockSlackMs }).state === "running";
   }
 }
 

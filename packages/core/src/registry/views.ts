@@ -117,3 +117,42 @@ export const CleanupOrphanedSchema = Type.Object({
 });
 /** @see CleanupOrphanedSchema */
 export type CleanupOrphaned = Static<typeof CleanupOrphanedSchema>;
+
+/**
+ * What a cleanup did with one PID (core's `CleanupResult`, in the API's snake_case).
+ * @example
+ * { pid: 4242, verdict: "ours", outcome: "killed", signal: "SIGTERM", escalated: false, ms: 35 }
+ */
+export const CleanupItemViewSchema = Type.Object({
+  pid: Type.Integer(),
+  verdict: Type.Union([OrphanVerdictSchema, Type.Literal("unknown")]),
+  outcome: Type.Union(
+    [Type.Literal("killed"), Type.Literal("left-foreign"), Type.Literal("not-orphan"), Type.Literal("failed")],
+    { description: "killed | left-foreign | not-orphan | failed" },
+  ),
+  reason: Type.Optional(Type.String({ description: "why it was left alone, or why the kill failed" })),
+  signal: Type.Optional(Type.String({ description: "the strongest signal sent" })),
+  escalated: Type.Optional(Type.Boolean()),
+  ms: Type.Optional(Type.Number()),
+});
+/** @see CleanupItemViewSchema */
+export type CleanupItemView = Static<typeof CleanupItemViewSchema>;
+
+/**
+ * `POST /api/v1/orphans/cleanup`: one outcome per PID, the counts, and a sentence.
+ * @example
+ * { ok: true, message: "Cleaned up 1 orphaned process; left 1 foreign (pid 4243)", counts: { killed: 1, … }, results: […] }
+ */
+export const CleanupViewSchema = Type.Object({
+  ok: Type.Boolean({ description: "false when a kill that was attempted failed" }),
+  message: Type.String(),
+  counts: Type.Object({
+    killed: Type.Integer(),
+    "left-foreign": Type.Integer(),
+    "not-orphan": Type.Integer(),
+    failed: Type.Integer(),
+  }),
+  results: Type.Array(CleanupItemViewSchema),
+});
+/** @see CleanupViewSchema */
+export type CleanupView = Static<typeof CleanupViewSchema>;

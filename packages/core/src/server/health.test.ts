@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { checkHealth, fetchProps, waitReady } from "./health.ts";
+import { checkHealth, fetchProps, notProbed, probeHost, serverUrl, statusOfHealth, waitReady } from "./health.ts";
 
 type Server = ReturnType<typeof Bun.serve>;
 const servers: Server[] = [];
@@ -147,5 +147,33 @@ describe("waitReady", () => {
     const seen = hits.health;
     await Bun.sleep(200);
     expect(hits.health).toBe(seen);
+  });
+});
+
+describe("where corral sends a server's requests", () => {
+  it("writes one URL form, with brackets for IPv6 literals", () => {
+    expect(serverUrl("127.0.0.1", 8081)).toBe("http://127.0.0.1:8081");
+    expect(serverUrl("::1", 8081, "/health")).toBe("http://[::1]:8081/health");
+    expect(serverUrl("[::1]", 8081, "/slots")).toBe("http://[::1]:8081/slots");
+  });
+
+  it("probes only the configured host or loopback; a server listening elsewhere is reported, not probed", () => {
+    expect(probeHost(undefined, "127.0.0.1")).toBe("127.0.0.1");
+    expect(probeHost("0.0.0.0", "127.0.0.1")).toBe("127.0.0.1");
+    expect(probeHost("0.0.0.0", "0.0.0.0")).toBe("127.0.0.1");
+    expect(probeHost("::1", "127.0.0.1")).toBe("::1");
+    expect(probeHost("localhost", "127.0.0.1")).toBe("localhost");
+    expect(probeHost("10.1.2.3", "10.1.2.3")).toBe("10.1.2.3");
+    expect(probeHost("10.1.2.3", "127.0.0.1")).toBeUndefined();
+    expect(probeHost("metadata.internal", "127.0.0.1")).toBeUndefined();
+    expect(notProbed("10.1.2.3")).toMatchObject({ ok: false, state: "error", ms: 0 });
+    expect(notProbed("10.1.2.3").error).toContain("not probed");
+  });
+
+  it("maps /health to the registry status the same way everywhere", () => {
+    expect(statusOfHealth({ state: "ok" })).toBe("running");
+    expect(statusOfHealth({ state: "loading" })).toBe("loading");
+    expect(statusOfHealth({ state: "error" })).toBe("unhealthy");
+    expect(statusOfHealth({ state: "unreachable" })).toBe("unhealthy");
   });
 });

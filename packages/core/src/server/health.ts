@@ -19,10 +19,64 @@ export interface ServerAddress {
   readonly signal?: AbortSignal;
 }
 
-function baseUrl(host: string, port: number): string {
-  // An IPv6 literal needs brackets in a URL.
+/**
+ * The one way to write a server's address as a URL: an IPv6 literal gets brackets.
+ * @default path = ""
+ * @example
+ * serverUrl("::1", 8081, "/health") // "http://[::1]:8081/health"
+ * serverUrl("127.0.0.1", 8081) // "http://127.0.0.1:8081"
+ */
+export function serverUrl(host: string, port: number, path = ""): string {
   const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+  return `http://${h}:${port}${path}`;
+}
+
+/**
+ * Whether an address only reaches this machine (localhost, 127.0.0.0/8, ::1).
+ * @example
+ * isLoopbackHost("[::1]") // true
+ * isLoopbackHost("0.0.0.0") // false
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]", ""]);
+
+/**
+ * Where corral may send a server's `/health`, `/props` and `/slots` requests: its host when that
+ * is the configured host or a loopback address; the configured host (or 127.0.0.1, if that is a
+ * wildcard too) when it listens on every address; undefined for anything else. An adopted server
+ * started with its own `--host` elsewhere is reported, not probed: its address is someone's word,
+ * and corral's requests must not go wherever that word points.
+ * @example
+ * probeHost(undefined, "127.0.0.1") // "127.0.0.1"
+ * probeHost("0.0.0.0", "127.0.0.1") // "127.0.0.1"
+ * probeHost("10.1.2.3", "127.0.0.1") // undefined
+ */
+export function probeHost(host: string | undefined, configHost: string): string | undefined {
+  const fallback = WILDCARD.has(configHost.trim()) ? "127.0.0.1" : configHost;
+  if (host === undefined || WILDCARD.has(host.trim())) return fallback;
+  if (host === configHost || isLoopbackHost(host)) return host;
+  return undefined;
+}
+
+/**
+ * The health report of a server that is not probed (see {@link probeHost}).
+ * @example
+ * notProbed("10.1.2.3").error // "not probed: it listens on 10.1.2.3, …"
+ */
+export function notProbed(host: string): HealthReport {
+  return {
+    ok: false,
+    state: "error",
+    ms: 0,
+    error: `not probed: it listens on ${host}, and corral only sends requests to its configured host or loopback`,
+  };
 }
 
 function requestSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
@@ -66,7 +120,7 @@ export async function checkHealth(options: ServerAddress): Promise<HealthReport>
   const ms = () => Math.round(performance.now() - started);
   let response: Response;
   try {
-    response = await fetchFn(`${baseUrl(host, port)}/health`, { signal: requestSignal(timeoutMs, signal) });
+    response = await fetchFn(serverUrl(host, port, "/health"), { signal: requestSignal(timeoutMs, signal) });
   } catch (error) {
     const why =
       error instanceof Error && error.name === "TimeoutError"
@@ -98,7 +152,7 @@ export async function checkHealth(options: ServerAddress): Promise<HealthReport>
 export async function fetchProps(options: ServerAddress): Promise<{ model_path?: string } | undefined> {
   const { host, port, timeoutMs = 2000, fetch: fetchFn = globalThis.fetch, signal } = options;
   try {
-    const response = await fetchFn(`${baseUrl(host, port)}/props`, { signal: requestSignal(timeoutMs, signal) });
+    const response = await fetchFn(serverUrl(host, port, "/props"), { signal: requestSignal(timeoutMs, signal) });
     const body = await readJson(response);
     if (!response.ok || typeof body !== "object" || body === null) return undefined;
     const modelPath = (body as { model_path?: unknown }).model_path;
@@ -181,4 +235,13 @@ export async function waitReady(options: WaitReadyOptions): Promise<WaitReadyRes
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The registry status a `/health` answer means: 200 → running, 503 → loading, anything else → unhealthy.
+ * @example
+ * statusOfHealth(await checkHealth({ host, port })) // "running"
+ */
+export function statusOfHealth(health: Pick<HealthReport, "state">): "running" | "loading" | "unhealthy" {
+  return health.state === "ok" ? "running" : health.state === "loading" ? "loading" : "unhealthy";
 }

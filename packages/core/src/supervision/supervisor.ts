@@ -1,4 +1,5 @@
 import { createAlerter, type Alerter } from "./alerts.ts";
+import type { WatcherView } from "./views.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import type { Controller } from "../lifecycle/controller.ts";
 import { followFile } from "../server/logs.ts";
@@ -17,7 +18,16 @@ export interface SupervisorOptions {
   readonly wedgedAfterMs?: number;
   /** follow history.jsonl so events written by other processes (the CLI) reach subscribers @default true */
   readonly followHistory?: boolean;
+  /**
+   * Called with every error the watch loop meets (a corrupt registry, a lock timeout, a failed
+   * status write): the loop goes on, so without this nobody would hear of them.
+   * @default none (the latest is still kept in `lastError`)
+   */
+  readonly onError?: (error: unknown, where: string) => void;
 }
+
+/** The latest error of the watch loop (where, code, message, ISO time), for a page to show. */
+export type SupervisorError = NonNullable<WatcherView["last_error"]>;
 
 /** What one tick saw. */
 export interface TickReport {
@@ -56,6 +66,8 @@ export class Supervisor {
   #ticking: Promise<TickReport> | undefined;
   #last: TickReport | undefined;
   #unsubscribe: (() => void) | undefined;
+  #lastError: SupervisorError | undefined;
+  readonly #onError: ((error: unknown, where: string) => void) | undefined;
 
   constructor(controller: Controller, options: SupervisorOptions = {}) {
     this.controller = controller;
@@ -63,6 +75,42 @@ export class Supervisor {
     this.alerter = options.alerter ?? createAlerter({ urls: controller.config.webhooks });
     this.#wedge = new WedgeDetector(options.wedgedAfterMs ?? 120_000, controller.now);
     this.#followHistory = options.followHistory ?? true;
+    this.#onError = options.onError;
+  }
+
+  /**
+   * The latest error the watch loop met (a failed tick is forgotten once a tick succeeds again);
+   * undefined when there has been none.
+   * @example
+   * if (supervisor.lastError) console.warn(supervisor.lastError.message)
+   */
+  get lastError(): SupervisorError | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * What the watcher says about itself: running, its interval, the latest error of its loop.
+   * @example
+   * supervisor.view() // { running: true, interval_ms: 5000 }
+   */
+  view(): WatcherView {
+    const running = this.#timer !== undefined || this.#follow !== undefined || this.#unsubscribe !== undefined;
+    return { running, interval_ms: this.intervalMs, ...(this.#lastError ? { last_error: this.#lastError } : {}) };
+  }
+
+  #report(where: string, error: unknown): void {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    this.#lastError = {
+      where,
+      ...(typeof code === "string" ? { code } : {}),
+      message: error instanceof Error ? error.message : String(error),
+      at: new Date(this.controller.now()).toISOString(),
+    };
+    try {
+      this.#onError?.(error, where);
+    } catch {
+      // A failing logger must not stop the loop.
+    }
   }
 
   /**
@@ -88,12 +136,17 @@ export class Supervisor {
         signal: this.#follow.signal,
         intervalMs: 100,
         fromEnd: true,
-      }).catch(() => undefined);
+      }).catch((error) => this.#report("history", error));
     } else {
       this.#unsubscribe = this.controller.registry.subscribe((e) => this.#emit(e));
     }
     const loop = async () => {
-      await this.tick().catch(() => undefined);
+      await this.tick().then(
+        () => {
+          if (this.#lastError?.where === "tick") this.#lastError = undefined;
+        },
+        (error) => this.#report("tick", error),
+      );
       if (this.#follow || this.#unsubscribe) this.#timer = setTimeout(loop, this.intervalMs);
     };
     this.#timer = setTimeout(loop, 0);
@@ -146,7 +199,7 @@ export class Supervisor {
     const started = performance.now();
     const { controller } = this;
     const statuses = await collectStatus(controller, { usage: this.#usage });
-    const wedged = await this.#wedge.check(statuses, controller.config.timeouts.health_ms);
+    const wedged = await this.#wedge.check(statuses, controller.config.timeouts.health_ms, controller.config.host);
     for (const status of statuses) await this.#apply(status, wedged.get(status.slot));
     const report = { statuses, ms: performance.now() - started, at: new Date(controller.now()).toISOString() };
     this.#last = report;
@@ -178,7 +231,9 @@ export class Supervisor {
         );
       }
     }
-    await registry.update(slot, { status: verdict.status }, verdict.reason).catch(() => undefined);
+    await registry
+      .update(slot, { status: verdict.status }, verdict.reason)
+      .catch((error) => this.#report("status update", error));
     if (verdict.status === "unhealthy") this.#alert("unhealthy", status, verdict.reason);
   }
 
@@ -189,7 +244,9 @@ export class Supervisor {
     const model = config.models.find((m) => m.id === entry.model_id);
     const policy = model && !entry.adopted ? model.restart : "never";
     if (entry.status !== "exited") {
-      await registry.update(slot, { status: "exited" }, `crashed: ${reason}`).catch(() => undefined);
+      await registry
+        .update(slot, { status: "exited" }, `crashed: ${reason}`)
+        .catch((error) => this.#report("status update", error));
       this.#alert("crash", status, reason);
     }
     if (policy !== "on-failure") {
@@ -228,7 +285,10 @@ export class Supervisor {
     const delay = restartDelay(state.attempts, config.restart.backoff_ms, config.restart.backoff_max_ms);
     state.attempts += 1;
     state.busy = true;
-    state.timer = setTimeout(() => void this.#attempt(slot, last, state), delay);
+    state.timer = setTimeout(
+      () => void this.#attempt(slot, last, state).catch((e) => this.#report("restart", e)),
+      delay,
+    );
     await registry.record({
       event: "restart-scheduled",
       slot,

@@ -1,4 +1,7 @@
+import { inLoadingGrace } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
+import { isGone } from "../process/identity.ts";
+import { probeHost, serverUrl } from "../server/health.ts";
 import type { EntryStatus } from "../store/schema.ts";
 
 /** What the supervisor should do about one status row. */
@@ -22,7 +25,7 @@ export function nextStatus(row: ProcessStatus, wedged: string | undefined, now: 
   const to = (status: EntryStatus, reason: string): Verdict => ({ crashed: false, remove: false, status, reason });
   const { entry } = row;
   if (entry.status === "stopping") return keep("being stopped");
-  if (row.state === "exited" || row.state === "pid-reused") {
+  if (isGone(row.state)) {
     if (entry.status === "loading")
       return { crashed: false, remove: true, status: undefined, reason: row.state_reason };
     return { crashed: true, remove: false, status: "exited", reason: row.state_reason };
@@ -32,8 +35,7 @@ export function nextStatus(row: ProcessStatus, wedged: string | undefined, now: 
   if (!health) return keep("not checked");
   if (health.state === "ok") return wedged ? to("unhealthy", wedged) : to("running", "healthy");
   if (health.state === "loading") return to("loading", "model still loading (503)");
-  const started = Date.parse(entry.started_at);
-  if (entry.status === "loading" && Number.isFinite(started) && now - started < loadMs) return keep("starting up");
+  if (inLoadingGrace(entry, now, loadMs)) return keep("starting up");
   return to("unhealthy", `/health ${health.state}${health.error ? `: ${health.error}` : ""}`);
 }
 
@@ -69,14 +71,22 @@ export class WedgeDetector {
     this.#now = now;
   }
 
-  /** @returns slot → reason, for the wedged ones */
-  async check(rows: readonly ProcessStatus[], timeoutMs: number): Promise<Map<string, string>> {
+  /**
+   * @param configHost where servers without a host of their own listen (the configuration's `host`)
+   * @returns slot → reason, for the wedged ones
+   */
+  async check(
+    rows: readonly ProcessStatus[],
+    timeoutMs: number,
+    configHost = "127.0.0.1",
+  ): Promise<Map<string, string>> {
     const wedged = new Map<string, string>();
     const live = rows.filter((r) => r.state === "running" && r.health?.state === "ok");
     for (const slot of this.#seen.keys()) if (!live.some((r) => r.slot === slot)) this.#seen.delete(slot);
     await Promise.all(
       live.map(async (row) => {
-        const decoded = await busyDecoded(row.entry.host ?? "127.0.0.1", row.entry.port, timeoutMs);
+        const host = probeHost(row.entry.host, configHost);
+        const decoded = host === undefined ? undefined : await busyDecoded(host, row.entry.port, timeoutMs);
         const prev = this.#seen.get(row.slot);
         if (decoded === undefined) {
           this.#seen.delete(row.slot);
@@ -102,7 +112,7 @@ export class WedgeDetector {
 /** Sum of decoded tokens over busy slots, or undefined when no slot is busy or `/slots` is unavailable. */
 async function busyDecoded(host: string, port: number, timeoutMs: number): Promise<number | undefined> {
   try {
-    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/slots`, {
+    const res = await fetch(serverUrl(host, port, "/slots"), {
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!res.ok) return undefined;

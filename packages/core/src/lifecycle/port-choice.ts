@@ -1,0 +1,82 @@
+import type { CorralConfig, ModelConfig } from "../config/load.ts";
+import { PortInUseError, PortNotAllowedError } from "../errors.ts";
+import type { Registry } from "../registry/registry.ts";
+import { assertPortFree, pickFreePort } from "../server/ports.ts";
+
+/**
+ * The ports a load may ask for: any port of `ports.range`, a per-GPU port of `ports.gpu`, or a
+ * model's own configured `port`. Anything else (22, say) is refused before anything is spawned.
+ * @throws PortNotAllowedError
+ * @example
+ * assertPortAllowed(config, 8085) // in the default range 8081-8099: fine
+ */
+export function assertPortAllowed(config: CorralConfig, port: number): void {
+  const [low, high] = config.ports.range;
+  if (port >= low && port <= high) return;
+  const named = new Set([
+    ...Object.values(config.ports.gpu),
+    ...config.models.flatMap((m) => (m.port ? [m.port] : [])),
+  ]);
+  if (named.has(port)) return;
+  throw new PortNotAllowedError(
+    port,
+    config.ports.range,
+    [...named].filter((p) => p < low || p > high).sort((a, b) => a - b),
+  );
+}
+
+/**
+ * Chooses a port for each load and holds it until the load has registered: two slots loading at
+ * once in one controller never pick the same port, since choices are made one at a time.
+ * @example
+ * const ports = new PortChoice({ registry, config }); const port = await ports.reserve("0", model); ports.release(port)
+ */
+export class PortChoice {
+  readonly #registry: Pick<Registry, "list">;
+  readonly #config: CorralConfig;
+  /** ports chosen by loads in flight here, not yet registered */
+  readonly #reserved = new Set<number>();
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(ctx: { readonly registry: Pick<Registry, "list">; readonly config: CorralConfig }) {
+    this.#registry = ctx.registry;
+    this.#config = ctx.config;
+  }
+
+  /**
+   * The requested port (checked free), else the model's, else the slot's configured one, else the
+   * lowest free port of the range; held until {@link PortChoice.release}.
+   * @throws PortInUseError naming the holder; NoFreePortError when the range is full
+   */
+  reserve(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
+    const run = this.#queue.then(async () => {
+      const port = await this.#choose(slot, model, requested);
+      this.#reserved.add(port);
+      return port;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Lets go of a reserved port (the load registered it, or failed). */
+  release(port: number): void {
+    this.#reserved.delete(port);
+  }
+
+  async #choose(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
+    const config = this.#config;
+    const entries = await this.#registry.list();
+    const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
+    const wanted = requested ?? model.port ?? config.ports.gpu[slot];
+    if (wanted !== undefined) {
+      const holder = taken.get(wanted);
+      if (holder)
+        throw new PortInUseError(wanted, holder.entry.pid, `corral slot ${holder.s}, ${holder.entry.model_id}`);
+      if (this.#reserved.has(wanted)) throw new PortInUseError(wanted, undefined, "a load in progress");
+      await assertPortFree(wanted, config.host);
+      return wanted;
+    }
+    const exclude = new Set([...taken.keys(), ...this.#reserved]);
+    return pickFreePort(config.ports.range, { exclude, host: config.host });
+  }
+}
