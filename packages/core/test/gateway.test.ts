@@ -1,4 +1,8 @@
 import { afterEach, describe, expect, it } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createStore } from "../src/store/store.ts";
 import { GatewayError } from "../src/gateway/errors.ts";
 import { forward, openaiStreamComplete } from "../src/gateway/proxy.ts";
 import type { Gateway } from "../src/gateway/gateway.ts";
@@ -235,5 +239,36 @@ describe("streams", () => {
     await until(async () => !(await busy()), 1000);
     const [view] = await h.gateway.models();
     expect(view?.in_flight).toBe(0);
+  });
+});
+
+describe("last_request_at in processes.json", () => {
+  it("reads the original's entries unchanged and round-trips the added field", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-last-request-"));
+    try {
+      const file = join(dir, "processes.json");
+      const original = {
+        pid: 4242,
+        model_id: "qwen",
+        model_name: "Qwen",
+        model_path: "/m/q.gguf",
+        gpu_id: 0,
+        port: 8081,
+        started_at: "2026-11-26T12:00:00",
+        command_line: ["llama-server"],
+        status: "running",
+      };
+      writeFileSync(file, JSON.stringify({ version: "1.0", last_updated: "x", processes: { "0": original } }));
+      const store = createStore({ file });
+      expect((await store.read()).entries["0"]).toEqual(original);
+      await store.update((entries) => {
+        entries["0"]!.last_request_at = "2026-12-01T10:00:00.000Z";
+      });
+      const written = JSON.parse(readFileSync(file, "utf8")).processes["0"];
+      expect(written).toEqual({ ...original, last_request_at: "2026-12-01T10:00:00.000Z" });
+      expect((await createStore({ file }).read()).entries["0"]?.last_request_at).toBe("2026-12-01T10:00:00.000Z");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,10 @@ import { GatewayError } from "./errors.ts";
 import { makeRoom, type Placement, type PlacementContext } from "./placement.ts";
 import { createResolver, type ModelResolver } from "./resolve.ts";
 import { ModelState, until } from "./state.ts";
+import type { GatewayModelView, Lease, Located } from "./types.ts";
+import { modelView, routable } from "./views.ts";
+
+export type { GatewayModelView, Lease, LeaseResult, Located } from "./types.ts";
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
@@ -19,58 +23,6 @@ export interface GatewayOptions {
   readonly persistMs?: number;
 }
 
-/** A registry entry the gateway can route to. */
-export interface Located {
-  readonly slot: string;
-  readonly entry: ProcessEntry;
-}
-
-/** What a finished request tells the gateway. */
-export interface LeaseResult {
-  /** generation speed llama-server reported (`timings.predicted_per_second`) */
-  readonly tokensPerSecond?: number;
-}
-
-/**
- * One request's hold on a loaded model: the model stays busy (never unloaded, evicted or
- * swapped out) until `done()` is called, once, when the response (a stream included) ends.
- */
-export interface Lease {
-  readonly model: ModelConfig;
-  readonly slot: string;
-  readonly entry: ProcessEntry;
-  /** `http://host:port` of the llama-server */
-  readonly baseUrl: string;
-  /** ms this request waited for a load it caused or joined; undefined when the model was loaded */
-  readonly waitedMs: number | undefined;
-  /** llama-server's own time from spawn to ready, for the load this request caused */
-  readonly readyMs: number | undefined;
-  done(result?: LeaseResult): void;
-}
-
-/** One configured model as the gateway sees it: `GET /v1/models`, `corral ls --models`, the page. */
-export interface GatewayModelView {
-  readonly id: string;
-  readonly name: string;
-  readonly aliases: readonly string[];
-  readonly pinned: boolean;
-  readonly gpu: string | undefined;
-  readonly state: "loaded" | "loading" | "unloading" | "unloaded";
-  readonly slot: string | undefined;
-  readonly pid: number | undefined;
-  readonly port: number | undefined;
-  readonly in_flight: number;
-  readonly waiting: number;
-  readonly served: number;
-  /** ISO time of the last request (or load) known, across restarts */
-  readonly last_request_at: string | undefined;
-  /** seconds of idleness before unload; 0 = never */
-  readonly ttl_s: number;
-  /** ISO time the idle unload is due (loaded, idle, ttl > 0); undefined otherwise */
-  readonly unload_at: string | undefined;
-  readonly tokens_per_second: number | undefined;
-}
-
 interface View {
   readonly at: number;
   readonly byModel: ReadonlyMap<string, Located>;
@@ -80,11 +32,6 @@ interface View {
 interface Ready {
   readonly located: Located;
   readonly readyMs: number | undefined;
-}
-
-/** Entries that answer requests; "loading" ones are waited for, others are not routed to. */
-function routable(entry: ProcessEntry): boolean {
-  return entry.status === "running" || entry.status === "unhealthy";
 }
 
 function baseUrlOf(entry: ProcessEntry, fallbackHost: string): string {
@@ -202,37 +149,10 @@ export class Gateway {
     const view = await this.#read();
     const now = this.#now();
     return this.config.models.map((model) => {
-      const state = this.#states.get(model.id);
       const at = view.byModel.get(model.id);
+      const state = this.#states.get(model.id);
       const last = at ? this.#lastUsed(at) : state?.lastUsedMs;
-      const ttl = this.#ttlOf(model);
-      const idle = at !== undefined && !state?.busy && routable(at.entry);
-      const phase = state?.unloading
-        ? "unloading"
-        : state?.loading || (at && !routable(at.entry))
-          ? "loading"
-          : at
-            ? "loaded"
-            : "unloaded";
-      return {
-        id: model.id,
-        name: model.name,
-        aliases: model.aliases ?? [],
-        pinned: model.pinned ?? false,
-        gpu: model.gpu,
-        state: phase,
-        slot: at?.slot,
-        pid: at?.entry.pid,
-        port: at?.entry.port,
-        in_flight: state?.inFlight ?? 0,
-        waiting: state?.waiting ?? 0,
-        served: state?.served ?? 0,
-        last_request_at: last === undefined ? undefined : new Date(last).toISOString(),
-        ttl_s: ttl,
-        unload_at:
-          idle && ttl > 0 && last !== undefined ? new Date(Math.max(now, last + ttl * 1000)).toISOString() : undefined,
-        tokens_per_second: state?.tokensPerSecond,
-      };
+      return modelView({ model, state, at, last, ttl: this.#ttlOf(model), now });
     });
   }
 

@@ -1,7 +1,7 @@
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { slotsOverlap } from "../slots.ts";
 import { GatewayError } from "./errors.ts";
-import type { Located } from "./gateway.ts";
+import type { Located } from "./types.ts";
 import type { ModelState } from "./state.ts";
 
 /**

@@ -9,6 +9,9 @@ import type { Lease } from "./gateway.ts";
  * when the answer does, however it ends.
  */
 
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+type BodyInit = ConstructorParameters<typeof Response>[0];
+
 /** What to send upstream. */
 export interface ForwardRequest {
   readonly method: string;
