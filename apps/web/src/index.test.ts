@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { indexHtml, webRoutes } from "./index.ts";
+import { indexHtml, PAGE_SECURITY_HEADERS, pageRoutes, webRoutes } from "./index.ts";
 
 // Served as the API will serve it: Bun.serve's routes, production mode (bundled once, no HMR).
 const server = Bun.serve({
@@ -72,5 +72,38 @@ describe("webRoutes", () => {
     expect(inputs.filter((input) => input.startsWith(".."))).toEqual([]);
     const js = await Promise.all(build.outputs.filter((o) => o.path.endsWith(".js")).map((o) => o.text()));
     expect(js.join("\n")).not.toContain("TypeBox");
+  });
+});
+
+describe("pageRoutes", () => {
+  it("serves the bundled page and every file of it with the security headers, and nothing inline", async () => {
+    const routes = await pageRoutes();
+    const secure = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      development: false,
+      routes,
+      fetch: () => new Response(null, { status: 404 }),
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${secure.port}/`);
+      const html = await res.text();
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)]
+        .map((m) => m[1] ?? "")
+        .filter((u) => !u.startsWith("data:"));
+      expect(assets.length).toBeGreaterThanOrEqual(2);
+      // A strict CSP refuses inline scripts and styles: everything must be a file of this server.
+      expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+      expect(html).not.toContain("<style");
+      for (const url of ["/", ...assets]) {
+        const r = await fetch(new URL(url, `http://127.0.0.1:${secure.port}/`));
+        expect({ url, status: r.status }).toEqual({ url, status: 200 });
+        for (const [name, value] of Object.entries(PAGE_SECURITY_HEADERS)) expect(r.headers.get(name)).toBe(value);
+        await r.arrayBuffer();
+      }
+      expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    } finally {
+      secure.stop(true);
+    }
   });
 });

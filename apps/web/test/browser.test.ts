@@ -71,6 +71,62 @@ describe.skipIf(!haveChromium)("the page against the real API", () => {
     expect(await page.evaluate(() => sessionStorage.getItem("corral.token"))).toBe(api.token);
   });
 
+  it("is sent with a strict CSP, no framing and no Referer, and works under them", async () => {
+    const res = await fetch(`${api.url}/`);
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    await res.arrayBuffer();
+    // A CSP violation is a console error: the page-errors check at the end of this block sees it.
+    expect(browser.pageErrors.filter((e) => /Content Security Policy/i.test(e))).toEqual([]);
+  });
+
+  it("changes nothing for a page on another local port that tries fetch and a form POST against corral", async () => {
+    const target = api.url;
+    const hostile = `<!doctype html><title>hostile</title>
+<form id="f" method="POST" action="${target}/api/v1/models/load" enctype="text/plain">
+<input name='{"model_id":"tiny","gpu_id":3,"pad":"' value='"}'></form>
+<script>
+const tries = [
+  fetch("${target}/api/v1/kill", { method: "POST", mode: "no-cors", headers: { "content-type": "text/plain" }, body: '{"name":"tiny"}' }),
+  fetch("${target}/api/v1/cleanup-orphaned?force=true&include_foreign=true", { method: "POST", mode: "no-cors" }),
+  fetch("${target}/api/v1/processes").then((r) => r.text()).then((t) => { window.leaked = t; }),
+];
+Promise.allSettled(tries).then(() => document.getElementById("f").submit());
+</script>`;
+    const evil = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => new Response(hostile, { headers: { "content-type": "text/html" } }),
+    });
+    const other = await browser.context.newPage();
+    try {
+      const before = (
+        (await await fetch(`${target}/api/v1/history?limit=1000`, {
+          headers: { authorization: `Bearer ${api.token}` },
+        }).then((r) => r.json())) as { events: unknown[] }
+      ).events.length;
+      await other.goto(`http://127.0.0.1:${evil.port}/`);
+      await other.waitForURL(`${target}/api/v1/models/load`, SLOW);
+      expect(await other.textContent("body")).toContain("ORIGIN_NOT_ALLOWED");
+      expect(await other.evaluate(() => (window as unknown as { leaked?: string }).leaked)).toBeUndefined();
+      const headers = { authorization: `Bearer ${api.token}` };
+      const after = (await (await fetch(`${target}/api/v1/history?limit=1000`, { headers })).json()) as {
+        events: Array<{ event: string }>;
+      };
+      expect(after.events.length).toBe(before);
+      const listed = (await (await fetch(`${target}/api/v1/processes`, { headers })).json()) as {
+        processes: unknown[];
+      };
+      expect(listed.processes).toEqual([]);
+    } finally {
+      await other.close();
+      evil.stop(true);
+    }
+  }, 30_000);
+
   afterAll(async () => {
     await browser?.close();
     if (api) killStandIns(handStarted, api.exe);

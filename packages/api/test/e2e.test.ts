@@ -1,10 +1,16 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { isPortFree } from "@corral/core";
+import {
+  HistoryEventSchema,
+  isPortFree,
+  LoadResponseSchema,
+  ProcessListSchema,
+  UnloadResponseSchema,
+} from "@corral/core";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, killPids, standInServer, waitFor } from "./helpers.ts";
+import { expectShape, freePort, killPids, sseData, standInServer, waitFor } from "./helpers.ts";
 
 const MAIN = join(import.meta.dir, "..", "src", "main.ts");
 const home = mkdtempSync(join(tmpdir(), "corral-e2e-"));
@@ -78,7 +84,7 @@ describe("the server through a real port", () => {
       body: JSON.stringify({ model_id: "tiny", gpu_id: 0 }),
     });
     expect(loaded.status).toBe(200);
-    const { pid, port } = loaded.body.status;
+    const { pid, port } = expectShape(LoadResponseSchema, loaded.body).status;
     llamaPids.add(pid);
     await waitFor(() => first.output().includes("POST /api/v1/models/load 200"), 5_000, "the request log line");
 
@@ -90,7 +96,7 @@ describe("the server through a real port", () => {
     const second = await startServer();
     expect(second.output()).toContain("1 process recovered");
     const listed = await json(`${second.url}/api/v1/processes`);
-    expect(listed.body.processes).toHaveLength(1);
+    expect(expectShape(ProcessListSchema, listed.body).processes).toHaveLength(1);
     expect(listed.body.processes[0]).toMatchObject({
       slot: "0",
       state: "running",
@@ -106,7 +112,7 @@ describe("the server through a real port", () => {
       body: JSON.stringify({ gpu_id: 0 }),
     });
     expect(unloaded.status).toBe(200);
-    expect(unloaded.body).toMatchObject({ pid, signalled: true, port_freed: true });
+    expect(expectShape(UnloadResponseSchema, unloaded.body)).toMatchObject({ pid, signalled: true, port_freed: true });
     expect(await isPortFree(port)).toBe(true);
     while (!stream.includes('"event":"killed"')) {
       const { value, done } = await reader.read();
@@ -114,8 +120,7 @@ describe("the server through a real port", () => {
       stream += new TextDecoder().decode(value);
     }
     await reader.cancel();
-    expect(stream).toContain('"event":"killed"');
-    expect(stream).toContain(`"pid":${pid}`);
+    expect(sseData(stream, HistoryEventSchema)).toContainEqual(expect.objectContaining({ event: "killed", pid }));
 
     second.proc.kill("SIGTERM");
     expect(await second.proc.exited).toBe(0);

@@ -185,6 +185,20 @@ export function expectShape<T extends TSchema>(schema: T, body: unknown): Static
   );
 }
 
+/**
+ * The `data:` payloads of an event stream's text (complete lines only), parsed, each checked
+ * against `schema`.
+ * @example
+ * const events = sseData(text, HistoryEventSchema)
+ */
+export function sseData<T extends TSchema>(text: string, schema: T): Static<T>[] {
+  return text
+    .slice(0, text.lastIndexOf("\n") + 1)
+    .split("\n")
+    .filter((line) => line.startsWith("data: "))
+    .map((line) => expectShape(schema, JSON.parse(line.slice(6))));
+}
+
 /** The parts of an Elysia app {@link call} reads: `handle`, and `routes` for the declared response schemas. */
 export interface Callable {
   handle(request: Request): Promise<Response>;

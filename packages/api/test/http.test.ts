@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import type { HistoryEvent } from "@corral/core";
+import { HistoryEventSchema, type HistoryEvent } from "@corral/core";
 import type { LogLevel } from "../src/deps.ts";
-import { authed, call, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, sseData, testHome, type TestHome } from "./helpers.ts";
 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());
@@ -239,8 +239,8 @@ describe("GET /api/v1/events", () => {
     await t.controller.registry.record({ event: "note", reason: "hello from the test" });
     const text = await readUntil(reader, "hello from the test");
     // Earlier tests' requests are audited as "request" events, which may still be arriving.
-    const frame = text.split("\n").find((l) => l.startsWith("data: ") && l.includes("hello from the test"))!;
-    expect(JSON.parse(frame.slice(6))).toMatchObject({ event: "note", reason: "hello from the test" });
+    const events = sseData(text, HistoryEventSchema);
+    expect(events.find((e) => e.reason === "hello from the test")).toMatchObject({ event: "note" });
     await reader.cancel();
   });
 

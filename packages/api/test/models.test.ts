@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { isPortFree, pickFreePort } from "@corral/core";
-import { authed, call, freePort, testHome, type TestHome } from "./helpers.ts";
+import { isPortFree, LogBatchSchema, pickFreePort } from "@corral/core";
+import { authed, call, freePort, sseData, testHome, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => homes.forEach((t) => t.cleanup()));
@@ -227,8 +227,9 @@ describe("GET /api/v1/logs", () => {
       if (!text.includes("GET /health")) await fetch(`http://127.0.0.1:${loaded.body.status.port}/health`);
     }
     await reader.cancel();
-    expect(text).toContain('data: {"lines":[');
-    expect(text).toContain("GET /health");
+    const frames = sseData(text, LogBatchSchema);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.flatMap((f) => f.lines).join("\n")).toContain("GET /health");
     await call(app, "POST", "/api/v1/models/unload", { gpu_id: 0 });
   });
 

@@ -105,7 +105,7 @@ export function renderGpus(container: HTMLElement, gpus: readonly GpuCard[], row
             "aria-valuenow": percent,
             "aria-valuetext": memory.text,
           },
-          h("span", { style: `width: ${percent ?? 0}%` }),
+          barFill(percent ?? 0),
         ),
         h("p", {}, memory.text),
         h(
@@ -149,4 +149,11 @@ export function renderHistory(list: HTMLElement, items: readonly HistoryEvent[])
       );
     }),
   );
+}
+
+/** The filled part of a meter, sized through the CSSOM: the page's CSP (default-src 'self') refuses style attributes. */
+function barFill(percent: number): HTMLElement {
+  const span = h("span", {});
+  span.style.width = `${percent}%`;
+  return span;
 }

@@ -1,12 +1,13 @@
 import type { Orphan } from "../process/orphans.ts";
 import type { ProcessUsage } from "../process/usage.ts";
 import type { HealthReport } from "../server/health.ts";
+import type { PlacementReport } from "../placement/check.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import type { ModelView, ProcessStatus, RecoveredSlot } from "./views.ts";
 
 /** Options of `Controller.load`. */
 export interface LoadOptions {
-  /** GPU index or list ("0", "0,1", 1, [0, 1]) @default the model's configured `gpu` */
+  /** GPU index or list ("0", "0,1", 1, [0, 1]), or "auto" (placement picks) @default the model's configured `gpu` */
   readonly gpu?: string | number | readonly number[];
   /** @default the model's `port`, else the GPU's configured port, else a free port from the range */
   readonly port?: number;
@@ -18,6 +19,8 @@ export interface LoadOptions {
   readonly reason?: string;
   /** restart count to record with the new entry (the supervisor's restarts) @default 0 */
   readonly restarts?: number;
+  /** load even when placement finds it does not fit in the free GPU memory @default false */
+  readonly force?: boolean;
 }
 
 /** What `Controller.load` returns once the server answers `/health` with 200. */
@@ -26,12 +29,8 @@ export interface LoadResult {
   readonly entry: ProcessEntry;
   /** ms from spawn to the first 200 from `/health` */
   readonly readyMs: number;
-}
-
-/** What `Controller.switch` returns: the load, and the entry it replaced (read inside the slot's queue). */
-export interface SwitchResult extends LoadResult {
-  /** the slot's entry before the switch; undefined when the slot was empty */
-  readonly previous: ProcessEntry | undefined;
+  /** what placement checked before the spawn (or why it checked nothing) */
+  readonly placement?: PlacementReport;
 }
 
 /** Options of `Controller.unload`. */

@@ -59,8 +59,8 @@ export async function classifyGpus(snapshot: GpuSnapshot, ctx: ClassifyContext):
   const limit = ctx.occupiedMb ?? 1024;
   const judged = new Map<number, Promise<{ command: string; holder: Holder }>>();
   const judge = (pid: number) => {
-    let found = judged.get(pid);
-    if (!found) judged.set(pid, (found = judgeProcess(pid, ctx)));
+    const found = judged.get(pid) ?? judgeProcess(pid, ctx);
+    judged.set(pid, found);
     return found;
   };
   return Promise.all(

@@ -1,0 +1,230 @@
+import type { CorralConfig, ModelConfig } from "../config/load.ts";
+import { InvalidInputError } from "../errors.ts";
+import type { ProcessProbe } from "../process/types.ts";
+import type { GpuSnapshot } from "../server/gpu.ts";
+import type { HistoryEvent, ProcessEntry } from "../store/schema.ts";
+import { parseSlot } from "../slots.ts";
+import { parseMemoryArgs } from "./args.ts";
+import { DoesNotFitError } from "./errors.ts";
+import { estimateMemory } from "./estimate.ts";
+import { type FactsCache, readModelFacts, type ModelFacts } from "./facts.ts";
+import type { GpuFit } from "./fit.ts";
+import { decideFit } from "./fit.ts";
+import { classifyGpus, type GpuState } from "./gpu-state.ts";
+import { LEARNED_MARGIN, learnedKey, loadTimeoutFrom, type LearnedFigure, type LearnedFigures } from "./learned.ts";
+import { pickGpus } from "./pick.ts";
+
+/** What placement needs from the controller. */
+export interface PlaceContext {
+  readonly config: CorralConfig;
+  readonly homeId: string;
+  readonly probe: Pick<ProcessProbe, "get" | "environ">;
+  readonly entries: () => Promise<readonly { readonly slot: string; readonly entry: ProcessEntry }[]>;
+  readonly history: (limit: number) => Promise<readonly HistoryEvent[]>;
+  /** GPU figures, uncached: polled while memory is being released */
+  readonly gpuQuery: () => Promise<GpuSnapshot | undefined>;
+  readonly learned: LearnedFigures;
+  /** @default the module's shared cache */
+  readonly facts?: FactsCache;
+  /** @default 250 */
+  readonly releasePollMs?: number;
+}
+
+/** What placement did before a load; the load result carries it. */
+export interface PlacementReport {
+  /** false: no check was made (no GPU figures, an unreadable model file); `message` says why */
+  readonly checked: boolean;
+  readonly slot: string;
+  readonly message: string;
+  readonly fits?: boolean;
+  /** it did not fit and `force` loaded it anyway */
+  readonly forced?: boolean;
+  /** "measured": figures of an earlier load (plus a margin) stood in for the estimate */
+  readonly source?: "estimate" | "measured";
+  readonly gpus?: readonly GpuFit[];
+  /** memory of servers this home stopped that was still held when the load began */
+  readonly waited?: { readonly pids: readonly number[]; readonly ms: number; readonly released: boolean };
+  /** load timeout from the last measured load time (undefined: none measured yet) */
+  readonly timeout_ms?: number;
+  /** spawn → ready of the last load of this model with these arguments */
+  readonly expected_ready_ms?: number;
+}
+
+const MIB = 2 ** 20;
+const gib = (mib: number) => (mib / 1024).toFixed(1);
+
+/**
+ * Checks a load before anything is spawned: waits (bounded by `gpu_release_wait_ms`) for memory
+ * that servers of this home just stopped still hold on the GPU set, then compares the estimate
+ * (or the figures an earlier load measured, plus a margin) with the free memory of each GPU.
+ * @throws DoesNotFitError when it does not fit and `force` is not set
+ * @example
+ * const report = await checkPlacement(ctx, model, "0", { force: false })
+ * if (!report.checked) console.log(report.message) // "no GPU figures (nvidia-smi): no placement check"
+ */
+export async function checkPlacement(
+  ctx: PlaceContext,
+  model: ModelConfig,
+  slot: string,
+  options: { readonly force?: boolean } = {},
+): Promise<PlacementReport> {
+  const gpus = parseSlot(slot);
+  const learned = await ctx.learned.get(learnedKey(model.id, model.path, model.args, slot)).catch(() => undefined);
+  const timing = timingOf(learned, ctx.config);
+  const first = await ctx.gpuQuery();
+  if (!first) return { checked: false, slot, message: "no GPU figures (nvidia-smi): no placement check", ...timing };
+  const facts = await factsOf(ctx, model);
+  if (typeof facts === "string") return { checked: false, slot, message: facts, ...timing };
+  const { snapshot, waited } = await waitForReleases(ctx, gpus, first);
+  const states = await classify(ctx, snapshot);
+  const measured = measuredMap(learned);
+  const estimate = estimateMemory(facts, parseMemoryArgs(model.args), gpus);
+  const fit = decideFit(model.id, estimate, states, measured);
+  const source = measured.size > 0 ? "measured" : "estimate";
+  const base = { checked: true, slot, source, gpus: fit.gpus, ...(waited ? { waited } : {}), ...timing } as const;
+  if (fit.fits) return { ...base, fits: true, message: fitsMessage(fit.gpus, source) };
+  if (!options.force) throw new DoesNotFitError({ slot, modelId: model.id, detail: fit.message, fit: fit.gpus });
+  return { ...base, fits: false, forced: true, message: `loaded anyway (force): ${fit.message}` };
+}
+
+/**
+ * `gpu: auto`: the slot where the model fits with the most room (see {@link pickGpus}).
+ * @throws InvalidInputError without GPU figures or a readable model; DoesNotFitError when nothing fits
+ * @example
+ * const slot = await chooseSlot(ctx, model) // "1"
+ */
+export async function chooseSlot(ctx: PlaceContext, model: ModelConfig): Promise<string> {
+  const snapshot = await ctx.gpuQuery();
+  if (!snapshot)
+    throw new InvalidInputError("gpu", `gpu auto needs GPU figures, and nvidia-smi gave none: say which GPU`);
+  const facts = await factsOf(ctx, model);
+  if (typeof facts === "string") throw new InvalidInputError("gpu", `gpu auto: ${facts}`);
+  const states = await classify(ctx, snapshot);
+  const args = parseMemoryArgs(model.args);
+  const learned = new Map<string, LearnedFigure | undefined>();
+  for (const gpus of [...states.map((s) => [s.index])]) {
+    const key = learnedKey(model.id, model.path, model.args, gpus.join(","));
+    learned.set(gpus.join(","), await ctx.learned.get(key).catch(() => undefined));
+  }
+  const pick = pickGpus(
+    model.id,
+    (gpus) => estimateMemory(facts, args, gpus),
+    states,
+    (gpus) => measuredMap(learned.get(gpus.join(","))),
+  );
+  if (pick) return pick.gpus.join(",");
+  const each = states.map((s) => {
+    if (s.state === "occupied") return `GPU ${s.index} is occupied by others (${gib(s.others_mib)} GiB)`;
+    const need =
+      (estimateMemory(facts, args, [s.index]).devices.find((d) => d.device === s.index)?.total_bytes ?? 0) / MIB;
+    return `GPU ${s.index} has ${gib(s.free_mib ?? 0)} GiB free of the ${gib(need)} GiB it needs there`;
+  });
+  const fit = states.map((s) => ({
+    gpu: s.index,
+    need_mib: 0,
+    fits: false,
+    state: s.state,
+    ...(s.free_mib !== undefined ? { free_mib: s.free_mib } : {}),
+  }));
+  throw new DoesNotFitError({
+    slot: "auto",
+    modelId: model.id,
+    detail: `no GPU or GPU set fits ${model.id}: ${each.join("; ")}`,
+    fit,
+  });
+}
+
+function timingOf(learned: LearnedFigure | undefined, config: CorralConfig) {
+  if (!learned) return {};
+  return { timeout_ms: loadTimeoutFrom(learned, config.timeouts.load_ms), expected_ready_ms: learned.ready_ms };
+}
+
+function measuredMap(learned: LearnedFigure | undefined): Map<number, number> {
+  const map = new Map<number, number>();
+  for (const [gpu, mib] of Object.entries(learned?.peak_mib ?? {})) map.set(Number(gpu), mib * (1 + LEARNED_MARGIN));
+  return map;
+}
+
+async function factsOf(ctx: PlaceContext, model: ModelConfig): Promise<ModelFacts | string> {
+  try {
+    return await readModelFacts(model.path, { cache: ctx.facts });
+  } catch (error) {
+    return `could not read the GGUF header of ${model.path} (${(error as Error).message}): no placement check`;
+  }
+}
+
+async function classify(ctx: PlaceContext, snapshot: GpuSnapshot): Promise<GpuState[]> {
+  return classifyGpus(snapshot, {
+    entries: await ctx.entries(),
+    homeId: ctx.homeId,
+    probe: ctx.probe,
+    occupiedMb: ctx.config.gpu.occupied_mb,
+  });
+}
+
+function fitsMessage(gpus: readonly GpuFit[], source: "estimate" | "measured"): string {
+  const parts = gpus.map((g) =>
+    g.free_mib === undefined
+      ? `GPU ${g.gpu} reports no memory figures (not checked)`
+      : `GPU ${g.gpu} needs about ${gib(g.need_mib)} GiB of ${gib(g.free_mib)} GiB free`,
+  );
+  return `fits (${source === "measured" ? "as measured at its last load, plus a margin" : "estimated"}): ${parts.join(", ")}`;
+}
+
+/**
+ * A PID this home recorded (in its recent history) that is gone now but whose memory nvidia-smi
+ * still shows on the GPU set: a server stopped a moment ago whose memory the driver is still
+ * releasing. The load waits for it, bounded by `gpu_release_wait_ms`, so it never starts into it.
+ */
+async function waitForReleases(
+  ctx: PlaceContext,
+  gpus: readonly number[],
+  first: GpuSnapshot,
+): Promise<{ snapshot: GpuSnapshot; waited?: PlacementReport["waited"] }> {
+  const recorded = new Set((await ctx.history(200)).flatMap((e) => (e.pid ? [e.pid] : [])));
+  const lingering = async (s: GpuSnapshot) => {
+    const held = s.processes.filter(
+      (p) => p.gpu_index !== undefined && gpus.includes(p.gpu_index) && recorded.has(p.pid),
+    );
+    const gone = await Promise.all(held.map(async (p) => ((await ctx.probe.get(p.pid))?.state ?? "Z") === "Z"));
+    return [...new Set(held.filter((_, i) => gone[i]).map((p) => p.pid))];
+  };
+  let pids = await lingering(first);
+  if (pids.length === 0) return { snapshot: first };
+  const waitingFor = pids;
+  const started = performance.now();
+  const bound = ctx.config.gpu_release_wait_ms;
+  let snapshot = first;
+  while (pids.length > 0 && performance.now() - started < bound) {
+    await Bun.sleep(Math.min(ctx.releasePollMs ?? 250, Math.max(1, bound - (performance.now() - started))));
+    snapshot = (await ctx.gpuQuery()) ?? snapshot;
+    pids = await lingering(snapshot);
+  }
+  const ms = Math.round(performance.now() - started);
+  return { snapshot, waited: { pids: waitingFor, ms, released: pids.length === 0 } };
+}
+
+/**
+ * Records what a load measured, for the next estimate and load timeout: the GPU memory its
+ * server holds per GPU now that it is ready (nvidia-smi), and spawn → ready. Never fails the load.
+ * @example
+ * await learnFromLoad(ctx, model, "0", entry.pid, readyMs)
+ */
+export async function learnFromLoad(
+  ctx: Pick<PlaceContext, "gpuQuery" | "learned">,
+  model: ModelConfig,
+  slot: string,
+  pid: number,
+  readyMs: number,
+): Promise<void> {
+  try {
+    const snapshot = await ctx.gpuQuery();
+    const peak: Record<string, number> = {};
+    for (const p of snapshot?.processes ?? []) {
+      if (p.pid === pid && p.gpu_index !== undefined) peak[p.gpu_index] = (peak[p.gpu_index] ?? 0) + p.used_memory_mib;
+    }
+    await ctx.learned.record(learnedKey(model.id, model.path, model.args, slot), { peak_mib: peak, ready_ms: readyMs });
+  } catch {
+    // Learned figures are a hint for the next load; this one succeeded whatever happens here.
+  }
+}

@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto";
+import { open, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { withFileLock } from "../store/lock.ts";
+
+/** What one load of a model with one argument set measured. */
+export interface LearnedFigure {
+  /** peak GPU memory the server held per GPU index (MiB, from nvidia-smi while it ran) */
+  readonly peak_mib: Readonly<Record<string, number>>;
+  /** spawn → first 200 from /health */
+  readonly ready_ms: number;
+  readonly measured_at: string;
+}
+
+/** Options of {@link LearnedFigures}. */
+export interface LearnedFiguresOptions {
+  /** the JSON file (`<home>/learned.json`) */
+  readonly file: string;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/** The key of a model + argument set + GPU set: a figure learned with other arguments does not apply. */
+export function learnedKey(modelId: string, path: string, args: readonly string[], slot: string): string {
+  return JSON.stringify([modelId, path, args, slot]);
+}
+
+/**
+ * Figures measured at earlier loads, in a small JSON file in the home written like the store
+ * writes (unique temp file, fsync, rename) under a lock, so the CLI and the server both add to it.
+ * A missing or unreadable file is no figures: they are a hint, never a reason to refuse a load.
+ * @example
+ * const learned = new LearnedFigures({ file: join(home, "learned.json") })
+ * await learned.record(key, { peak_mib: { "0": 5230 }, ready_ms: 8200 })
+ * (await learned.get(key))?.ready_ms // 8200
+ */
+export class LearnedFigures {
+  readonly file: string;
+  readonly #now: () => number;
+
+  constructor(options: LearnedFiguresOptions) {
+    this.file = options.file;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The figure for a key, if an earlier load recorded one. */
+  async get(key: string): Promise<LearnedFigure | undefined> {
+    return (await this.#read())[key];
+  }
+
+  /** Records the figure of a key, replacing the one before: the last load is the truest. */
+  async record(key: string, figure: Omit<LearnedFigure, "measured_at">): Promise<void> {
+    await withFileLock(`${this.file}.lock`, async () => {
+      const all = await this.#read();
+      all[key] = { ...figure, measured_at: new Date(this.#now()).toISOString() };
+      await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
+    });
+  }
+
+  async #read(): Promise<Record<string, LearnedFigure>> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(this.file, "utf8"));
+      return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as Record<string, LearnedFigure>)
+        : {};
+    } catch {
+      return {};
+    }
+  }
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const dir = dirname(file);
+  const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  const folder = await open(dir, "r").catch(() => undefined);
+  await folder?.sync().catch(() => {});
+  await folder?.close();
+}
+
+/** Margin added to a measured peak before it is trusted for the next load. */
+export const LEARNED_MARGIN = 0.1;
+/** The load timeout is this many times the last measured load time … */
+export const LOAD_TIMEOUT_FACTOR = 4;
+/** … but never less than this. */
+export const LOAD_TIMEOUT_MIN_MS = 30_000;
+
+/**
+ * The load timeout from the last measured load time: `LOAD_TIMEOUT_FACTOR` × it, at least
+ * `LOAD_TIMEOUT_MIN_MS`; the configured timeout where nothing was measured yet.
+ * @example
+ * loadTimeoutFrom({ ready_ms: 20_000, peak_mib: {}, measured_at: "" }, 300_000) // 80000
+ */
+export function loadTimeoutFrom(figure: LearnedFigure | undefined, configuredMs: number): number {
+  if (!figure) return configuredMs;
+  return Math.max(LOAD_TIMEOUT_MIN_MS, Math.round(figure.ready_ms * LOAD_TIMEOUT_FACTOR));
+}
