@@ -1,27 +1,36 @@
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "../config/load.ts";
-import type { LoadOptions, LoadResult, ModelView, UnloadOptions, UnloadResult } from "./types.ts";
-import { InvalidInputError, LoadFailedError, NotOurProcessError, PortInUseError, SlotInUseError } from "../errors.ts";
-import { createGpuQuery, queryGpus, waitGpuReleased, type GpuSnapshot } from "../server/gpu.ts";
-import { waitReady } from "../server/health.ts";
-import { identityOf } from "../process/identity.ts";
-import { killTree } from "../process/kill-tree.ts";
+import type { LoadOptions, LoadResult, ModelView, SwitchResult, UnloadOptions, UnloadResult } from "./types.ts";
+import { InvalidInputError, LoadFailedError, SlotInUseError } from "../errors.ts";
+import { createGpuQuery, queryGpus, type GpuSnapshot } from "../server/gpu.ts";
+import { gpusView } from "../server/gpu-view.ts";
+import type { GpusView } from "../server/views.ts";
+import { isGone } from "../process/identity.ts";
 import { followFile, tailFile } from "../server/logs.ts";
 import { effectiveUid, ensureSafeHome } from "../store/secure-fs.ts";
-import { assertPortFree, isPortFree, pickFreePort, waitPortFree } from "../server/ports.ts";
+import { isPortFree } from "../server/ports.ts";
 import type { ProcessProbe } from "../process/types.ts";
-import { createRegistry, type Registry } from "../registry/registry.ts";
+import type { Orphan } from "../process/orphans.ts";
+import { createRegistry, type Registry, type VerifiedEntry } from "../registry/registry.ts";
+import type { CleanupResult, KillOptions, KillOutcome, KillPlan, KillSelector, KillTarget } from "../registry/types.ts";
+import type { HistoryEvent } from "../store/schema.ts";
+import type { HistoryReadOptions } from "../store/history.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import { slotKey, slotsOverlap } from "../slots.ts";
-import { spawnServer } from "../server/spawn.ts";
 import type { ProcessStatus, RecoveredSlot } from "./types.ts";
 import { adoptOrphan, type AdoptOptions } from "./adopt.ts";
+import { killTargets, slotMoved } from "./kill.ts";
+import { spawnAndWait, type ControllerHooks, type LoadContext } from "./load.ts";
+import { assertPortAllowed, PortChoice } from "./port-choice.ts";
+import { unloadSlot, type UnloadContext } from "./unload.ts";
 import { recover } from "./recover.ts";
 import { collectStatus } from "./status.ts";
 import { createUsageSampler } from "../process/usage.ts";
 import { checkPlacement, chooseSlot, learnFromLoad, type PlaceContext } from "../placement/check.ts";
 import { LearnedFigures } from "../placement/learned.ts";
+
+export type { ControllerHooks } from "./load.ts";
 
 /** Options of {@link createController}. */
 export interface ControllerOptions {
@@ -45,14 +54,6 @@ export interface ControllerOptions {
   readonly hooks?: ControllerHooks;
 }
 
-/** Points in a load where instrumentation (and crash tests) can step in. */
-export interface ControllerHooks {
-  /** with the chosen port, right before the server is spawned */
-  readonly beforeSpawn?: (port: number) => void | Promise<void>;
-  /** right after the server is spawned, before it is registered */
-  readonly afterSpawn?: (pid: number) => void | Promise<void>;
-}
-
 /**
  * Starts, stops and switches llama-server processes and keeps the registry true to them.
  * Create it with {@link createController}; recovery, status and adoption live beside it.
@@ -65,9 +66,9 @@ export class Controller {
   readonly now: () => number;
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #busy = new Map<string, Promise<unknown>>();
-  /** ports chosen by loads in flight here, not yet registered: two slots loading at once must not pick one port */
-  readonly #reserved = new Set<number>();
-  #portChoice: Promise<unknown> = Promise.resolve();
+  readonly #ports: PortChoice;
+  readonly #loadContext: LoadContext;
+  readonly #unloadContext: UnloadContext;
   readonly #usage = createUsageSampler();
   readonly #hooks: ControllerHooks;
   readonly #gpuFresh: () => Promise<GpuSnapshot | undefined>;
@@ -98,6 +99,15 @@ export class Controller {
       history: (limit) => this.registry.history.read({ limit }),
       gpuQuery: this.#gpuFresh,
       learned: new LearnedFigures({ file: join(this.registry.paths.home, "learned.json") }),
+    };
+    this.#ports = new PortChoice({ registry: this.registry, config: this.config });
+    this.#unloadContext = { registry: this.registry, config: this.config, gpuQuery: this.#gpuFresh };
+    this.#loadContext = {
+      registry: this.registry,
+      config: this.config,
+      now: this.now,
+      env: this.#env,
+      hooks: this.#hooks,
     };
   }
 
@@ -134,6 +144,7 @@ export class Controller {
     const model = findModel(this.config, modelId);
     const gpu = options.gpu ?? model.gpu;
     if (gpu === undefined) throw new InvalidInputError("gpu", `model "${model.id}" has no default gpu: say which GPU`);
+    if (options.port !== undefined) assertPortAllowed(this.config, options.port);
     const slot = gpu === "auto" ? await chooseSlot(this.#place, model) : slotKey(gpu);
     return this.#exclusive(slot, () => this.#load(model, slot, options));
   }
@@ -152,21 +163,24 @@ export class Controller {
 
   /**
    * Unloads a slot and loads another model on the same GPUs (and port, unless the model has its own).
+   * The model it replaced is read inside the slot's queue, so it is the one this switch unloaded.
    * @example
-   * await controller.switch("0", "llama-3-8b")
+   * const { previous } = await controller.switch("0", "llama-3-8b"); console.log(previous?.model_id)
    */
-  switch(slot: string, modelId: string, options: LoadOptions = {}): Promise<LoadResult> {
+  async switch(slot: string, modelId: string, options: LoadOptions = {}): Promise<SwitchResult> {
     const key = slotKey(slot);
     const model = findModel(this.config, modelId);
+    if (options.port !== undefined) assertPortAllowed(this.config, options.port);
     return this.#exclusive(key, async () => {
-      const old = await this.registry.get(key);
-      if (old) await this.#unload(key, { reason: `switching to ${model.id}` });
-      const port = options.port ?? model.port ?? old?.port;
-      return this.#load(model, key, {
+      const previous = await this.registry.get(key);
+      if (previous) await this.#unload(key, { reason: `switching to ${model.id}` });
+      const port = options.port ?? model.port ?? previous?.port;
+      const loaded = await this.#load(model, key, {
         ...options,
         port,
-        reason: options.reason ?? `switched from ${old?.model_id ?? "nothing"}`,
+        reason: options.reason ?? `switched from ${previous?.model_id ?? "nothing"}`,
       });
+      return { ...loaded, previous };
     });
   }
 
@@ -196,6 +210,132 @@ export class Controller {
    */
   adopt(pid: number, options: AdoptOptions = {}): Promise<ProcessEntry> {
     return adoptOrphan(this, pid, options);
+  }
+
+  /**
+   * Receives every event this controller's registry records (use a supervisor's `subscribe` to
+   * hear other processes' events too).
+   * @returns a function that unsubscribes
+   * @example
+   * const off = controller.subscribe((e) => console.log(e.event, e.slot))
+   */
+  subscribe(listener: (event: HistoryEvent) => void): () => void {
+    return this.registry.subscribe(listener);
+  }
+
+  /**
+   * Every tracked entry, sorted by slot.
+   * @example
+   * for (const { slot, entry } of await controller.entries()) console.log(slot, entry.pid)
+   */
+  entries(): Promise<Array<{ slot: string; entry: ProcessEntry }>> {
+    return this.registry.list();
+  }
+
+  /**
+   * The entry in a slot, or undefined.
+   * @example
+   * const entry = await controller.entry("0")
+   */
+  entry(slot: string): Promise<ProcessEntry | undefined> {
+    return this.registry.get(slotKey(slot));
+  }
+
+  /**
+   * Checks a slot's entry against the OS (running, exited, pid-reused …).
+   * @example
+   * const { probe } = await controller.verify("0")
+   */
+  verify(slot: string): Promise<VerifiedEntry> {
+    return this.registry.verify(slotKey(slot));
+  }
+
+  /**
+   * Checks every entry against the OS.
+   * @example
+   * const bad = (await controller.verifyAll()).filter((v) => v.probe.state !== "running")
+   */
+  verifyAll(): Promise<VerifiedEntry[]> {
+    return this.registry.verifyAll();
+  }
+
+  /**
+   * The newest events of the history, newest last.
+   * @example
+   * await controller.history({ slot: "0", limit: 20 })
+   */
+  history(options: HistoryReadOptions = {}): Promise<HistoryEvent[]> {
+    return this.registry.history.read(options);
+  }
+
+  /**
+   * Each GPU with the slots on it and the processes holding its memory, marked with the slot
+   * that tracks each (`{ available: false, gpus: [] }` without nvidia-smi).
+   * @example
+   * for (const g of (await controller.gpus()).gpus) console.log(g.index, g.slots)
+   */
+  async gpus(): Promise<GpusView> {
+    const [snapshot, entries] = await Promise.all([this.gpuQuery(), this.registry.list()]);
+    return gpusView(snapshot, entries);
+  }
+
+  /**
+   * llama-servers nobody tracks, with evidence and a verdict (ours, likely-ours, foreign).
+   * @example
+   * for (const o of await controller.findOrphans()) console.log(o.pid, o.verdict)
+   */
+  findOrphans(): Promise<Orphan[]> {
+    return this.registry.findOrphans();
+  }
+
+  /**
+   * What a kill by PID or name will stop (tracked slots and orphans), for a confirmation.
+   * @throws InvalidNameError (blank name), NameNotFoundError, NotOurProcessError, ForeignProcessError
+   * @example
+   * const { targets, skipped } = await controller.resolveKillTargets({ name: "qwen" })
+   */
+  resolveKillTargets(selector: KillSelector, options: Pick<KillOptions, "includeForeign"> = {}): Promise<KillPlan> {
+    return this.registry.resolveKillTargets(selector, options);
+  }
+
+  /**
+   * Kills by PID or name under the one kill rule: a tracked slot through {@link Controller.unload}
+   * (its queue, then the port and GPU waits), an untracked llama-server only as an orphan, foreign
+   * ones only with `includeForeign`. With `targets` (from {@link Controller.resolveKillTargets},
+   * say after a confirmation) exactly those are killed.
+   * @example
+   * await controller.kill({ name: "qwen" }, { force: true })
+   */
+  async kill(
+    selector: KillSelector | { readonly targets: readonly KillTarget[] },
+    options: KillOptions = {},
+  ): Promise<KillOutcome[]> {
+    const targets =
+      "targets" in selector ? selector.targets : (await this.resolveKillTargets(selector, options)).targets;
+    return killTargets(
+      { registry: this.registry, unloadPid: (slot, pid, o) => this.#unloadPid(slot, pid, o) },
+      targets,
+      options,
+    );
+  }
+
+  /**
+   * Kills one orphan (an untracked llama-server; foreign only with `includeForeign`).
+   * @throws NotOrphanError (tracked, or under a tracked one), ForeignProcessError, ProcessNotFoundError
+   * @example
+   * const { verdict, tree } = await controller.killOrphan(4242)
+   */
+  killOrphan(pid: number, options: KillOptions = {}): Promise<KillOutcome> {
+    return this.registry.killOrphan(pid, options);
+  }
+
+  /**
+   * Kills orphans and says per PID what happened (`outcome`: killed, left-foreign, not-orphan, failed).
+   * @example
+   * summarizeCleanup(await controller.cleanupOrphans({ pids: [4242] })).message
+   */
+  cleanupOrphans(options: KillOptions & { pids?: readonly number[] } = {}): Promise<CleanupResult[]> {
+    return this.registry.cleanupOrphans(options);
   }
 
   /**
@@ -283,9 +423,9 @@ export class Controller {
     const timed = { ...options, timeoutMs: options.timeoutMs ?? placement.timeout_ms };
     const picked = (options.port ?? model.port ?? this.config.ports.gpu[slot]) === undefined;
     for (let attempt = 1; ; attempt++) {
-      const port = await this.#reservePort(slot, model, options.port);
+      const port = await this.#ports.reserve(slot, model, options.port);
       try {
-        const loaded = await this.#spawnAndWait(model, slot, executable, port, timed);
+        const loaded = await spawnAndWait(this.#loadContext, model, slot, executable, port, timed);
         await learnFromLoad(this.#place, model, slot, loaded.entry.pid, loaded.readyMs);
         return { ...loaded, placement };
       } catch (error) {
@@ -294,91 +434,15 @@ export class Controller {
         const lostRace = error instanceof LoadFailedError && error.exitCode !== undefined && !(await isPortFree(port));
         if (!picked || attempt > 1 || !lostRace) throw error;
       } finally {
-        this.#reserved.delete(port);
+        this.#ports.release(port);
       }
     }
-  }
-
-  async #spawnAndWait(
-    model: ModelConfig,
-    slot: string,
-    executable: string,
-    port: number,
-    options: LoadOptions,
-  ): Promise<LoadResult> {
-    const host = this.config.host;
-    await this.#hooks.beforeSpawn?.(port);
-    const spawned = spawnServer({
-      model,
-      slot,
-      executable,
-      host,
-      port,
-      logsDir: this.paths.logs,
-      homeId: this.registry.homeId,
-      env: this.#env,
-      now: this.now(),
-    });
-    const { pid, argv, logFile, instanceId, exited } = spawned;
-    await this.#hooks.afterSpawn?.(pid);
-    try {
-      await this.registry.register(
-        slot,
-        {
-          pid,
-          model_id: model.id,
-          model_name: model.name,
-          model_path: model.path,
-          gpu_id: slot,
-          port,
-          started_at: new Date(this.now()).toISOString(),
-          command_line: argv,
-          status: "loading",
-          log_file: logFile,
-          instance_id: instanceId,
-          host,
-          restarts: options.restarts ?? 0,
-          ...(model.cpu_affinity ? { cpu_affinity: model.cpu_affinity } : {}),
-        },
-        { reason: options.reason ?? "load requested" },
-      );
-    } catch (error) {
-      // Another controller took the slot between our check and our spawn: ours must not linger.
-      await killTree(pid, { force: true, probe: this.probe }).catch(() => undefined);
-      throw error;
-    }
-    const timeoutMs = options.timeoutMs ?? this.config.timeouts.load_ms;
-    const outcome = await waitReady({ host, port, timeoutMs, exited });
-    if (outcome.ready) {
-      const info = await this.probe.get(pid);
-      // Re-read the identity: a cpu_affinity wrapper (taskset) has exec'd into llama-server by now.
-      const identity = info ? identityOf(info) : {};
-      const entry = await this.registry.update(slot, { status: "running", ...identity }, `ready in ${outcome.ms} ms`);
-      return { slot, entry, readyMs: outcome.ms };
-    }
-    if (outcome.reason !== "exited") {
-      await killTree(pid, { timeoutMs: this.config.timeouts.stop_ms, probe: this.probe }).catch(() => undefined);
-    }
-    const logTail = await tailFile(logFile, 20);
-    const reason =
-      outcome.reason === "exited"
-        ? `llama-server exited with code ${outcome.exitCode} while loading`
-        : `not ready after ${timeoutMs} ms; the process tree was killed`;
-    await this.registry.unregister(slot, { pid, event: "load-failed", reason });
-    throw new LoadFailedError({
-      slot,
-      modelId: model.id,
-      reason,
-      exitCode: outcome.reason === "exited" ? outcome.exitCode : undefined,
-      timedOut: outcome.reason === "timeout",
-      logTail,
-    });
   }
 
   async #clearSlot(slot: string, replace: boolean): Promise<void> {
     const overlapping = (await this.registry.verifyAll()).filter((v) => slotsOverlap(v.slot, slot));
     for (const held of overlapping) {
-      if (held.probe.state === "exited" || held.probe.state === "pid-reused") {
+      if (isGone(held.probe.state)) {
         await this.registry.unregister(held.slot, { pid: held.entry.pid, event: "pruned", reason: held.probe.reason });
       } else if (replace) {
         await this.#unload(held.slot, { reason: `replaced by a load in slot ${slot}` });
@@ -388,76 +452,17 @@ export class Controller {
     }
   }
 
-  /** Chooses and reserves a port; choices are made one at a time so two loads never pick the same one. */
-  #reservePort(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
-    const run = this.#portChoice.then(async () => {
-      const port = await this.#choosePort(slot, model, requested);
-      this.#reserved.add(port);
-      return port;
+  /** An unload for a kill decided earlier: refused when the slot no longer holds that PID. */
+  async #unloadPid(slot: string, pid: number, options: UnloadOptions): Promise<KillOutcome> {
+    return this.#exclusive(slot, async () => {
+      const held = await this.registry.get(slot);
+      if (held?.pid !== pid) throw slotMoved(slot, pid, held?.pid);
+      return (await unloadSlot(this.#unloadContext, slot, options)).killed;
     });
-    this.#portChoice = run.catch(() => undefined);
-    return run;
-  }
-
-  async #choosePort(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
-    const entries = await this.registry.list();
-    const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
-    const wanted = requested ?? model.port ?? this.config.ports.gpu[slot];
-    if (wanted !== undefined) {
-      const holder = taken.get(wanted);
-      if (holder)
-        throw new PortInUseError(wanted, holder.entry.pid, `corral slot ${holder.s}, ${holder.entry.model_id}`);
-      if (this.#reserved.has(wanted)) throw new PortInUseError(wanted, undefined, "a load in progress");
-      await assertPortFree(wanted, this.config.host);
-      return wanted;
-    }
-    const exclude = new Set([...taken.keys(), ...this.#reserved]);
-    return pickFreePort(this.config.ports.range, { exclude, host: this.config.host });
   }
 
   async #unload(slot: string, options: UnloadOptions): Promise<UnloadResult> {
-    const reason = options.reason ?? "unload requested";
-    const { entry, probe } = await this.registry.verify(slot);
-    const base = { slot, pid: entry.pid, model_id: entry.model_id, escalated: false, ms: 0 };
-    // Recorded first, so a supervisor (here or in another process) cancels any pending restart.
-    await this.registry.record({ event: "unload-requested", slot, pid: entry.pid, model_id: entry.model_id, reason });
-    if (probe.state === "exited" || probe.state === "pid-reused") {
-      await this.registry.unregister(slot, {
-        pid: entry.pid,
-        event: "pruned",
-        reason: `not signalled: ${probe.reason}`,
-      });
-      return { ...base, signalled: false, portFreed: true, reason: probe.reason };
-    }
-    if (probe.state !== "running") throw new NotOurProcessError(entry.pid, probe.reason);
-    const killed = await this.registry.kill(slot, {
-      force: options.force,
-      timeoutMs: options.timeoutMs ?? this.config.timeouts.stop_ms,
-      reason,
-    });
-    const portFreed = await waitPortFree(entry.port, { host: entry.host ?? this.config.host, timeoutMs: 3000 });
-    const gpu = await waitGpuReleased(entry.pid, {
-      timeoutMs: this.config.gpu_release_wait_ms,
-      query: this.#gpuFresh,
-    });
-    if (gpu.released !== undefined) {
-      await this.registry.record({
-        event: "gpu-released",
-        slot,
-        pid: entry.pid,
-        model_id: entry.model_id,
-        reason: gpu.released ? `GPU memory released after ${gpu.ms} ms` : `GPU memory still held after ${gpu.ms} ms`,
-      });
-    }
-    return {
-      ...base,
-      signalled: killed.signalled,
-      escalated: killed.tree?.escalated ?? false,
-      ms: killed.tree?.ms ?? 0,
-      portFreed,
-      ...(gpu.released !== undefined ? { gpuReleased: gpu.released } : {}),
-      reason,
-    };
+    return (await unloadSlot(this.#unloadContext, slot, options)).result;
   }
 }
 

@@ -33,6 +33,12 @@ export interface LoadResult {
   readonly placement?: PlacementReport;
 }
 
+/** What `Controller.switch` returns: the load, and the entry it replaced (read inside the slot's queue). */
+export interface SwitchResult extends LoadResult {
+  /** the slot's entry before the switch; undefined when the slot was empty */
+  readonly previous: ProcessEntry | undefined;
+}
+
 /** Options of `Controller.unload`. */
 export interface UnloadOptions {
   /** SIGKILL at once @default false */
