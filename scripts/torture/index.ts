@@ -7,6 +7,7 @@ import { corruptRegistry } from "./corrupt-registry.ts";
 import { diskFull } from "./disk-full.ts";
 import { foreignUsers } from "./foreign-users.ts";
 import { hostileApi } from "./hostile-api.ts";
+import { hostileClients } from "./hostile-clients.ts";
 import { pidReuse } from "./pid-reuse.ts";
 import { storeCrash } from "./store-crash.ts";
 import { messageOf, type Scenario, type ScenarioResult, type TortureForm } from "./types.ts";
@@ -15,7 +16,7 @@ export { cleanupAll } from "./scope.ts";
 export type { Scenario, ScenarioOptions, ScenarioResult, TortureForm } from "./types.ts";
 
 /**
- * The seven scenarios, in the order of issue 10.
+ * The scenarios: the seven of issue 10 in its order, then issue 14's hostile clients.
  * @example
  * for (const s of SCENARIOS) console.log(s.id, s.name)
  */
@@ -27,6 +28,7 @@ export const SCENARIOS: readonly Scenario[] = [
   diskFull,
   foreignUsers,
   pidReuse,
+  hostileClients,
 ];
 
 /**
