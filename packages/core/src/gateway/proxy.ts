@@ -97,14 +97,7 @@ export async function forward(lease: Lease, request: ForwardRequest, options: Fo
   };
   let response: Response;
   try {
-    response = await (options.fetch ?? fetch)(`${lease.baseUrl}${request.path}`, {
-      method: request.method,
-      headers: upstreamHeaders(request.headers),
-      body: request.body ?? null,
-      signal: upstream.signal,
-      // Bun: never decompress or re-encode what llama-server sends.
-      decompress: false,
-    } as RequestInit);
+    response = await send(options.fetch ?? fetch, `${lease.baseUrl}${request.path}`, request, upstream.signal);
   } catch (error) {
     finish();
     const why = error instanceof Error ? error.message : String(error);
@@ -152,6 +145,39 @@ export async function forward(lease: Lease, request: ForwardRequest, options: Fo
  */
 export function openaiStreamComplete(tail: string): boolean {
   return tail.includes("[DONE]");
+}
+
+/**
+ * The upstream fetch. llama-server closes a kept-alive connection after a streamed answer, and a
+ * pooled connection it closed just before we reuse it fails with ECONNRESET before any byte of
+ * the request is read: that one failure is retried once on a fresh connection.
+ */
+async function send(
+  fetcher: typeof fetch,
+  url: string,
+  request: ForwardRequest,
+  signal: AbortSignal,
+): Promise<Response> {
+  const init = {
+    method: request.method,
+    headers: upstreamHeaders(request.headers),
+    body: request.body ?? null,
+    signal,
+    // Bun: never decompress or re-encode what llama-server sends.
+    decompress: false,
+  } as RequestInit;
+  try {
+    return await fetcher(url, init);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const replayable =
+      request.body === undefined ||
+      request.body === null ||
+      typeof request.body === "string" ||
+      request.body instanceof Uint8Array;
+    if (code !== "ECONNRESET" || signal.aborted || !replayable) throw error;
+    return fetcher(url, { ...init, keepalive: false } as RequestInit);
+  }
 }
 
 function passThrough(
