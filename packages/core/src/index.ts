@@ -45,6 +45,17 @@ export * from "./lifecycle/load.ts";
 export * from "./lifecycle/port-choice.ts";
 export * from "./lifecycle/unload.ts";
 
+export * from "./placement/facts.ts";
+export * from "./placement/ggml-types.ts";
+export * from "./placement/args.ts";
+export * from "./placement/estimate.ts";
+export * from "./placement/gpu-state.ts";
+export * from "./placement/fit.ts";
+export * from "./placement/pick.ts";
+export * from "./placement/errors.ts";
+export * from "./placement/learned.ts";
+export * from "./placement/check.ts";
+
 export * from "./supervision/alerts.ts";
 export * from "./supervision/watch-rules.ts";
 export * from "./supervision/supervisor.ts";

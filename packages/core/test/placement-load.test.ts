@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { llamaBuildPaths } from "../../../scripts/llama-paths.ts";
 import { createController, type Controller } from "../src/lifecycle/controller.ts";
 import { DoesNotFitError } from "../src/placement/errors.ts";
+import { LearnedFigures, learnedKey } from "../src/placement/learned.ts";
 import { MARKER_ENV } from "../src/process/types.ts";
 import { queryGpus } from "../src/server/gpu.ts";
 import { standInServer } from "./fixtures/index.ts";
@@ -176,5 +177,46 @@ describe.skipIf(!llama.chatReady)("placement before a load", () => {
     expect(second.placement?.waited).toMatchObject({ pids: [first.entry.pid], released: true });
     // The recording shows the memory for 3 runs: the load queried until the 4th.
     expect(Number(readFileSync(join(state, "apps-runs"), "utf8"))).toBeGreaterThanOrEqual(4);
+  });
+
+  it("records each load's GPU memory and load time, and the next load uses them instead of the estimate", async () => {
+    const pids: Record<number, number> = {};
+    const { controller, home } = await setup(fakeGpus("two-gpus-uneven", pids), [{ id: "tiny", gpu: "1" }]);
+    const marker = { [MARKER_ENV.home]: controller.registry.homeId };
+    pids[41001] = await holder("llama-server", marker);
+    // The recording's 3600 MiB on GPU 1 become the server's own once it is spawned.
+    const spawned = controller.registry.subscribe((e) => {
+      if (e.event === "registered" && e.pid) pids[41002] = e.pid;
+    });
+    const first = await controller.load("tiny");
+    spawned();
+    const key = learnedKey("tiny", llama.chatModel, [], "1");
+    const learned = await new LearnedFigures({ file: join(home, "learned.json") }).get(key);
+    expect(learned).toMatchObject({ peak_mib: { "1": 3600 }, ready_ms: first.readyMs });
+    pids[41002] = await holder("llama-server", marker);
+    await controller.unload("1");
+    const second = await controller.load("tiny");
+    expect(second.placement).toMatchObject({
+      source: "measured",
+      gpus: [{ gpu: 1, need_mib: 3960, fits: true }],
+      expected_ready_ms: first.readyMs,
+      timeout_ms: 15000,
+    });
+    expect(second.placement?.message).toStartWith("fits (as measured at its last load, plus a margin)");
+  });
+
+  it("refuses by a measured figure that no longer fits, saying it was measured", async () => {
+    const pids: Record<number, number> = {};
+    const { controller, home } = await setup(fakeGpus("two-gpus-uneven", pids), [{ id: "tiny", gpu: "1" }]);
+    const key = learnedKey("tiny", llama.chatModel, [], "1");
+    await new LearnedFigures({ file: join(home, "learned.json") }).record(key, {
+      peak_mib: { "1": 19500 },
+      ready_ms: 50,
+    });
+    const error = (await controller.load("tiny").catch((e: unknown) => e)) as DoesNotFitError;
+    expect(error).toBeInstanceOf(DoesNotFitError);
+    expect(error.detail).toStartWith(
+      "tiny needs about 20.9 GiB on GPU 1 (measured at its last load, plus a margin); 20.0 GiB free",
+    );
   });
 });

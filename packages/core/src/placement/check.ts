@@ -141,7 +141,8 @@ function timingOf(learned: LearnedFigure | undefined, config: CorralConfig) {
 
 function measuredMap(learned: LearnedFigure | undefined): Map<number, number> {
   const map = new Map<number, number>();
-  for (const [gpu, mib] of Object.entries(learned?.peak_mib ?? {})) map.set(Number(gpu), mib * (1 + LEARNED_MARGIN));
+  for (const [gpu, mib] of Object.entries(learned?.peak_mib ?? {}))
+    map.set(Number(gpu), Math.round(mib * (1 + LEARNED_MARGIN)));
   return map;
 }
 

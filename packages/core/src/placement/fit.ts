@@ -22,17 +22,12 @@ export interface FitDecision {
 const MIB = 2 ** 20;
 const gib = (mib: number) => (mib / 1024).toFixed(1);
 
-/** Where the figures of a device came from: the estimate, or what an earlier load of it measured. */
-export interface NeedSource {
-  /** MiB measured for this GPU last time (margin included); replaces the estimate's total */
-  readonly measured_mib?: number;
-}
-
 /**
  * Compares what each GPU of the set needs with what it has free, and says it the way a person
  * would read it: "qwen-32b needs about 21.4 GiB on GPU 0 (weights 18.1, KV 2.6 at ctx 8192,
  * compute 0.7); 9.2 GiB free: 14.3 GiB held by pid 4242 (python train.py, not corral's)".
- * A GPU the snapshot does not list, or one without memory figures, is not checked.
+ * A GPU the snapshot does not list, or one without memory figures, is not checked. `measured`
+ * (GPU index → MiB, margin included) replaces the estimate where an earlier load measured it.
  * @example
  * const fit = decideFit("qwen-32b", estimate, await classifyGpus(snapshot, ctx))
  * if (!fit.fits) throw new Error(fit.message)

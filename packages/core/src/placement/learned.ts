@@ -98,12 +98,15 @@ export const LOAD_TIMEOUT_FACTOR = 4;
 export const LOAD_TIMEOUT_MIN_MS = 30_000;
 
 /**
- * The load timeout from the last measured load time: `LOAD_TIMEOUT_FACTOR` × it, at least
- * `LOAD_TIMEOUT_MIN_MS`; the configured timeout where nothing was measured yet.
+ * The load timeout from the last measured load time: `LOAD_TIMEOUT_FACTOR` × it, and at least
+ * `LOAD_TIMEOUT_MIN_MS` (or the configured timeout where that is lower); the configured timeout
+ * where nothing was measured yet. A 70B model is not killed by a timeout made for a 7B one, and a
+ * stuck load of a small one is noticed sooner.
  * @example
  * loadTimeoutFrom({ ready_ms: 20_000, peak_mib: {}, measured_at: "" }, 300_000) // 80000
  */
 export function loadTimeoutFrom(figure: LearnedFigure | undefined, configuredMs: number): number {
   if (!figure) return configuredMs;
-  return Math.max(LOAD_TIMEOUT_MIN_MS, Math.round(figure.ready_ms * LOAD_TIMEOUT_FACTOR));
+  const floor = Math.min(LOAD_TIMEOUT_MIN_MS, configuredMs);
+  return Math.max(floor, Math.round(figure.ready_ms * LOAD_TIMEOUT_FACTOR));
 }
