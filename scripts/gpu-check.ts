@@ -22,7 +22,7 @@ import {
   queryGpus,
   waitGpuReleased,
   type GpuSnapshot,
-} from "../packages/core/src/server/gpu.ts";
+} from "@corral/core";
 
 const WHOLE_CHECK_MS = 4 * 60_000;
 const HOLDER_MIB = 256;

@@ -5,7 +5,7 @@ import {
   type ProcessInfo,
   type ProcessProbe,
   type Registry,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 
 /**
  * The entry corral would write for a process it started in `slot`, with its full identity

@@ -3,7 +3,7 @@
  * them (`controller.load`, one per GPU slot 0..15), shared by the server and CLI scenarios.
  * Started on first use, stopped by `closeFleet()` (the suite calls it at the end).
  */
-import { createController, type Controller } from "../../packages/core/src/index.ts";
+import { createController, type Controller } from "@corral/core";
 import { makeHome, type TestHome } from "../../packages/core/test/helpers/home.ts";
 import { within, type Tracker } from "./harness.ts";
 

@@ -7,7 +7,7 @@
  * server that exits at once on SIGTERM, timed until it returns with the entry unregistered and
  * the port free (both checked afterwards). Targets: under 100 ms each.
  */
-import { createController, isPortFree } from "../../packages/core/src/index.ts";
+import { createController, isPortFree } from "@corral/core";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
 import { makeHome } from "../../packages/core/test/helpers/home.ts";
 import { figure, isAlive, median, round, type Figure, type Scenario } from "./harness.ts";

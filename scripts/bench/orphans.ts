@@ -5,7 +5,7 @@
  * read per process on the host) and as the original's `find_orphaned_processes` (Python,
  * psutil) over the same registry. Target: within 1.5× of the floor.
  */
-import { createRegistry, defaultProbe, MARKER_ENV } from "../../packages/core/src/index.ts";
+import { createRegistry, defaultProbe, MARKER_ENV } from "@corral/core";
 import { crowd } from "./crowd.ts";
 import { fillRegistry } from "./entries.ts";
 import { statFloorAll } from "./floor.ts";

@@ -2,7 +2,7 @@
  * Scenario 8: the Linux /proc probe against the ps-list probe, the same work (one full
  * scan of the process table) in the same run, interleaved so both see the same host load.
  */
-import { procfsProbe, psListProbe } from "../../packages/core/src/index.ts";
+import { procfsProbe, psListProbe } from "@corral/core";
 import { figure, median, round, type Scenario } from "./harness.ts";
 
 export const probesScenario: Scenario = {

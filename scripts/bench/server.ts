@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import type { ProcessStatus } from "../../packages/core/src/index.ts";
+import type { ProcessStatus } from "@corral/core";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
 import { fleet, FLEET_SIZE, type Fleet } from "./fleet.ts";
 import {

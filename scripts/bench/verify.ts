@@ -5,7 +5,7 @@
  * and as the original controller's `verify_all_processes` (Python, psutil) over the same
  * registry file. Target: within 1.5× of the floor.
  */
-import { createRegistry, defaultProbe } from "../../packages/core/src/index.ts";
+import { createRegistry, defaultProbe } from "@corral/core";
 import { crowd } from "./crowd.ts";
 import { fillRegistry } from "./entries.ts";
 import { statFloorPids } from "./floor.ts";

@@ -4,7 +4,7 @@
  * usage: bun scripts/bench/writer.ts <home> <first slot> <count>
  * stdout: "ready", then one JSON line { first, count, startedAt, endedAt } (epoch ms, sub-ms).
  */
-import { createRegistry } from "../../packages/core/src/index.ts";
+import { createRegistry } from "@corral/core";
 import { entryFor } from "./entries.ts";
 
 const [home, firstArg, countArg] = process.argv.slice(2);

@@ -5,7 +5,7 @@
  * (target: 0 lost).
  */
 import { join } from "node:path";
-import { createRegistry } from "../../packages/core/src/index.ts";
+import { createRegistry } from "@corral/core";
 import { figure, round, within, type Scenario } from "./harness.ts";
 
 const WRITERS = 4;

@@ -6,7 +6,7 @@
  * home started is tracked (no orphan), and every load the API acknowledged, with nothing sent
  * for that slot since, is still tracked (nothing lost).
  */
-import { createRegistry, type ProcessInfo } from "../../packages/core/src/index.ts";
+import { createRegistry, type ProcessInfo } from "@corral/core";
 import { makeHome, type TortureHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope } from "./scope.ts";

@@ -14,7 +14,7 @@ import {
   RegistryCorruptError,
   type Controller,
   type ProcessEntry,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 import { makeHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope } from "./scope.ts";

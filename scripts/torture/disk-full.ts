@@ -16,7 +16,7 @@ import {
   StoreWriteError,
   type Controller,
   type ProcessEntry,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 import { makeHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope, until } from "./scope.ts";

@@ -16,7 +16,7 @@ import {
   descendantsIn,
   NotOurProcessError,
   type Controller,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
 import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../../packages/api/src/index.ts";
-import { createController } from "../../packages/core/src/index.ts";
+import { createController } from "@corral/core";
 import { namedCopy } from "../../packages/core/test/fixtures/index.ts";
 import { hostileCorpus, type CorpusContext, type HostileRequest } from "./hostile-corpus.ts";
 import { diffFingerprints, fingerprint, makeHome } from "./home.ts";
@@ -200,7 +200,7 @@ function judge(request: HostileRequest, answer: Answer, canary: string, tally: T
 
 async function send(base: string, port: number, request: HostileRequest): Promise<Answer> {
   if (request.kind === "raw") return sendRaw(port, request.bytes);
-  let body: BodyInit | undefined;
+  let body: RequestInit["body"];
   if (request.body === "stream") body = chunked(request.streamBytes ?? 0);
   // A copy: fetch wants bytes over a plain ArrayBuffer.
   else body = typeof request.body === "string" || request.body === undefined ? request.body : request.body.slice();

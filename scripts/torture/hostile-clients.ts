@@ -8,7 +8,7 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type Socket } from "node:net";
-import { createTokenStore } from "../../packages/core/src/index.ts";
+import { createTokenStore } from "@corral/core";
 import { makeHome, type TortureHome } from "./home.ts";
 import { hostileUsers } from "./hostile-users.ts";
 import { Scope, until } from "./scope.ts";

@@ -5,7 +5,7 @@
  * the configured model with otherwise valid fields, the tracked slot or PID with a valid token,
  * or a stream that would stay open. A request that is accepted anyway is itself a finding.
  */
-import { parseSlot } from "../../packages/core/src/index.ts";
+import { parseSlot } from "@corral/core";
 import { Rng } from "./random.ts";
 
 /**

@@ -15,7 +15,7 @@ import {
   NotOurProcessError,
   type Controller,
   type ProcessEntry,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 import { freePort, namedCopy, spawnStandIn } from "../../packages/core/test/fixtures/index.ts";
 import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";

@@ -14,7 +14,7 @@ import {
   MARKER_ENV,
   type ProcessInfo,
   type ProcessProbe,
-} from "../../packages/core/src/index.ts";
+} from "@corral/core";
 
 /**
  * Start time of a live, non-zombie process in clock ticks since boot (`/proc/<pid>/stat`

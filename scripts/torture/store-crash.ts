@@ -8,7 +8,7 @@
 import type { Subprocess } from "bun";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRegistry, createStore, type RegistrySnapshot } from "../../packages/core/src/index.ts";
+import { createRegistry, createStore, type RegistrySnapshot } from "@corral/core";
 import { Rng } from "./random.ts";
 import { Scope, until } from "./scope.ts";
 import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";

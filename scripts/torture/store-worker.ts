@@ -4,7 +4,7 @@
 // SIGKILL leaves whole lines only. On any error it writes "! …" and exits 3.
 // usage: bun store-worker.ts <home> <worker> <incarnation> <ack file> <seed>
 import { appendFileSync } from "node:fs";
-import { createRegistry, type ProcessEntry } from "../../packages/core/src/index.ts";
+import { createRegistry, type ProcessEntry } from "@corral/core";
 import { Rng } from "./random.ts";
 
 // Worker w owns slots w*100 … w*100+SLOTS_PER_WORKER-1; the parent tells a slot's worker by slot / 100.

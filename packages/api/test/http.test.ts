@@ -221,7 +221,10 @@ describe("the OpenAPI document", () => {
 });
 
 describe("GET /api/v1/events", () => {
-  async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, needle: string): Promise<string> {
+  async function readUntil(
+    reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
+    needle: string,
+  ): Promise<string> {
     let text = "";
     while (!text.includes(needle)) {
       const { value, done } = await reader.read();
