@@ -122,7 +122,8 @@ async function once(base: string, body: string): Promise<number> {
 async function streamed(base: string, body: string): Promise<{ ttft: number; tokens: number; ms: number }> {
   const started = performance.now();
   const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: JSON_HEADERS, body });
-  const reader = res.body!.getReader();
+  if (!res.ok || !res.body) throw new Error(`${base}: ${res.status} ${await res.text()}`);
+  const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let ttft = Number.NaN;
   let tokens = 0;
