@@ -3,7 +3,7 @@
 //   bun run torture [--short] [--seed N] [--only 1,3] [--quiet]
 //
 // Scenarios: 1 store crash consistency, 2 controller crashes, 3 hostile API input,
-// 4 corrupt registry files, 5 disk full, 6 other users' processes, 7 PID reuse.
+// 4 corrupt registry files, 5 disk full, 6 other users' processes, 7 PID reuse, 8 hostile clients (issue 14).
 // The long form (default) is the issue's numbers: 200 store rounds, 50 controller crashes,
 // 12,000 hostile requests …; --short is what the test command runs. Prints one line per
 // scenario (trials, failures, entries lost), then the first problems of failing ones.

@@ -269,6 +269,8 @@ Promise.allSettled(tries).then(() => document.getElementById("f").submit());
       parts.reduce((l, part) => l.filter({ hasText: part }), page.locator("#history li")).first();
     await entry("registered", "slot 0 · tiny", "load requested").waitFor(SLOW);
     await entry("killed", "slot 0 · tiny", "unload requested").waitFor(SLOW);
+    // Who asked: the page's requests carry the server's own token.
+    await entry("request", "/api/v1/", "by server").waitFor(SLOW);
     expect(browser.pageErrors).toEqual([]);
   }, 60_000);
 });

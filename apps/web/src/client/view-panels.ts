@@ -146,6 +146,7 @@ export function renderHistory(list: HTMLElement, items: readonly HistoryEvent[])
         h("strong", {}, item.event),
         what.length > 0 ? h("span", {}, what.join(" · ")) : undefined,
         item.reason ? h("span", { class: "muted" }, item.reason) : undefined,
+        item.by ? h("span", { class: "muted" }, `by ${item.by}`) : undefined,
       );
     }),
   );
