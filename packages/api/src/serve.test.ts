@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { ConfigError, PortInUseError } from "@corral/core";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import page from "../test/fixtures/page.html";
@@ -58,6 +58,38 @@ describe("serve", () => {
       expect(error.key).toBe("server.cors");
     } finally {
       rmSync(star, { recursive: true, force: true });
+    }
+  });
+
+  it("warns when corral.yaml holds a token and others can read it", async () => {
+    const own = mkdtempSync(join(tmpdir(), "corral-serve-yaml-"));
+    try {
+      const file = join(own, "corral.yaml");
+      writeFileSync(file, "server: { token: s3cret-of-mine }\n", { mode: 0o644 });
+      chmodSync(file, 0o644);
+      const lines: string[] = [];
+      const server = await serve({
+        home: own,
+        port: 0,
+        env: {},
+        handleSignals: false,
+        logger: (l, t) => lines.push(`${l} ${t}`),
+      });
+      await server.stop();
+      expect(lines.some((l) => l.startsWith("warn ") && l.includes(`chmod 600 ${file}`))).toBe(true);
+      chmodSync(file, 0o600);
+      const quiet: string[] = [];
+      const again = await serve({
+        home: own,
+        port: 0,
+        env: {},
+        handleSignals: false,
+        logger: (l, t) => quiet.push(`${l} ${t}`),
+      });
+      await again.stop();
+      expect(quiet.some((l) => l.includes("chmod 600"))).toBe(false);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
     }
   });
 

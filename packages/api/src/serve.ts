@@ -128,6 +128,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       `${controller.config.file} holds server.token and other users can read it: run \`chmod 600 ${controller.config.file}\``,
     );
   }
+  if (controller.config.gateway?.auth === "none" && !isLoopback(host)) {
+    log("warn", `gateway.auth: none is ignored on ${host}: the model routes want a token off loopback too`);
+  }
   const recovered = await controller.recover();
   // The watch loop goes on after an error (a corrupt registry, a lock timeout): the log hears of each.
   const supervisor = createSupervisor(controller, {

@@ -54,6 +54,7 @@ describe("corral without a command", () => {
       "history",
       "gpus",
       "serve",
+      "token",
     ]) {
       expect(stdout).toContain(`  ${name} `);
     }
@@ -87,6 +88,7 @@ describe("--help of every subcommand", () => {
     "history",
     "gpus",
     "serve",
+    "token",
   ]) {
     it(`explains ${name} and exits 0`, async () => {
       const { code, stdout } = await corral(undefined, [name, "--help"]);

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { corral, makeHome, type TestHome } from "./helpers.ts";
+import { corral, makeHome, readUntil, spawnCorral, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(async () => {
@@ -69,4 +69,44 @@ describe("the home", () => {
       rmSync(parent, { recursive: true, force: true });
     }
   });
+});
+
+describe("corral serve", () => {
+  it("prints the page's link with the token it made, which the API then wants", async () => {
+    const home = await makeHome();
+    homes.push(home);
+    const proc = spawnCorral(home, ["serve", "--port", "0"]);
+    try {
+      const out = await readUntil(proc.stdout, /open the page: (http:\/\/\S+)/);
+      const link = /open the page: (http:\/\/\S+)/.exec(out)?.[1] ?? "";
+      const token = readFileSync(join(home.dir, "token"), "utf8").trim();
+      expect(link).toEndWith(`/#token=${token}`);
+      const api = new URL("api/v1/processes", link);
+      expect((await fetch(api)).status).toBe(401);
+      expect((await fetch(api, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);
+
+  it("with --no-auth wants no token, and still refuses a foreign page's POST", async () => {
+    const home = await makeHome();
+    homes.push(home);
+    const proc = spawnCorral(home, ["serve", "--port", "0", "--no-auth"]);
+    try {
+      const out = await readUntil(proc.stdout, /serving on (http:\/\/\S+)/);
+      const url = /serving on (http:\/\/\S+)/.exec(out)?.[1] ?? "";
+      expect(out).not.toContain("#token=");
+      expect((await fetch(new URL("api/v1/processes", url))).status).toBe(200);
+      const csrf = await fetch(new URL("api/v1/cleanup-orphaned?force=true", url), {
+        method: "POST",
+        headers: { origin: "http://evil.example" },
+      });
+      expect(csrf.status).toBe(403);
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 60_000);
 });
