@@ -1,4 +1,5 @@
-import { ErrorBodySchema, slotKey, type UnloadResult, type UnloadView } from "@corral/core";
+// SLOT_PATTERN is core's parseSlot grammar: digits and commas only, no leading zeros, so no path tricks reach the log folder.
+import { ErrorBodySchema, SLOT_PATTERN, slotKey, type UnloadResult, type UnloadView } from "@corral/core";
 import { t } from "elysia";
 
 /**
@@ -9,9 +10,6 @@ import { t } from "elysia";
  * @example
  * app.get("/x/:slot", handler, { params: t.Object({ slot: Slot }), query: t.Object({ lines: t.Optional(Lines) }) })
  */
-
-/** core's parseSlot rule: digits and commas only ("0", "0,1"), so no path tricks reach the log folder. */
-const SLOT_PATTERN = "^\\d{1,3}(,\\d{1,3}){0,15}$";
 
 /** A slot key in a URL: `/processes/0,1`. */
 export const Slot = t.String({

@@ -3,6 +3,7 @@ import {
   createController,
   createSupervisor,
   reattached,
+  serverUrl,
   createTokenStore,
   ensureServerToken,
   PortInUseError,
@@ -174,9 +175,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     throw new PortInUseError(port, holder?.pid, holder?.name);
   }
   const server = app.server!;
-  const url = new URL(
-    `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}/`,
-  );
+  const url = new URL(serverUrl(server.hostname ?? host, server.port ?? port, "/"));
   // The server's own token goes in the fragment; a token the user chose is theirs to give out.
   const pageUrl = token !== undefined && chosen === undefined ? `${url.href}#token=${token}` : url.href;
   let stopping: Promise<void> | undefined;

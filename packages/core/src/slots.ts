@@ -1,6 +1,14 @@
 import { InvalidInputError } from "./errors.ts";
 
-const SLOT_RE = /^(0|[1-9]\d{0,2})(,(0|[1-9]\d{0,2})){0,15}$/;
+/**
+ * The one slot grammar, as a regular-expression source: a GPU index 0-999 without leading zeros,
+ * or up to 16 of them separated by commas. The API's schemas and the page's form fields use it.
+ * @example
+ * new RegExp(SLOT_PATTERN).test("0,1") // true; "01" and "0, 1" are not slot keys
+ */
+export const SLOT_PATTERN = "^(0|[1-9]\\d{0,2})(,(0|[1-9]\\d{0,2})){0,15}$";
+
+const SLOT_RE = new RegExp(SLOT_PATTERN);
 
 /**
  * Validates a slot key: one GPU index ("0") or a comma list ("0,1"). Anything else,

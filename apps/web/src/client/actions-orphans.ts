@@ -45,7 +45,8 @@ export function orphanActions(ctx: Pick<ActionContext, "api" | "announce">, atte
       const slot = field(
         "Slot (optional)",
         "slot",
-        { pattern: "\\d{1,3}(,\\d{1,3})*" },
+        // core's SLOT_PATTERN (the page bundles no core code; an HTML pattern is anchored already)
+        { pattern: "(0|[1-9]\\d{0,2})(,(0|[1-9]\\d{0,2})){0,15}" },
         "Left empty: the GPU the process was started on.",
       );
       const data = await formDialog({

@@ -1,4 +1,4 @@
-import { findModel, type Controller, type LoadResult } from "@corral/core";
+import { findModel, serverUrl, type Controller, type LoadResult } from "@corral/core";
 import { booleanFlag, integerFlag, stringFlag } from "../args.ts";
 import type { Command, Context, Outcome } from "../context.ts";
 import { answer, pickGpu, pickModel, pickPort, withSpinner } from "../prompts.ts";
@@ -103,7 +103,7 @@ function spinLoad(
  */
 export function loadOutcome(result: LoadResult, verb: string): Outcome {
   const { slot, entry, readyMs } = result;
-  const url = `http://${entry.host ?? "127.0.0.1"}:${entry.port}`;
+  const url = serverUrl(entry.host ?? "127.0.0.1", entry.port);
   return {
     data: result,
     lines: [`${verb} ${entry.model_id} in slot ${slot}: pid ${entry.pid}, ${url}, ready in ${duration(readyMs)}`],

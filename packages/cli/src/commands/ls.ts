@@ -4,6 +4,7 @@ import {
   type GatewayModelView,
   type ModelView,
   type ProcessStatus,
+  serverUrl,
 } from "@corral/core";
 import { readFileSync } from "node:fs";
 import { booleanFlag } from "../args.ts";
@@ -78,7 +79,7 @@ async function gatewayViews(controller: Controller): Promise<GatewayModelView[]>
     // no token file: the server runs without one, or not at all
   }
   try {
-    const res = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${port}/v1/models`, {
+    const res = await fetch(serverUrl(host, port, "/v1/models"), {
       headers: token ? { authorization: `Bearer ${token}` } : {},
       signal: AbortSignal.timeout(500),
     });

@@ -11,18 +11,24 @@ import { assertPortFree, pickFreePort } from "../server/ports.ts";
  * assertPortAllowed(config, 8085) // in the default range 8081-8099: fine
  */
 export function assertPortAllowed(config: CorralConfig, port: number): void {
+  if (isPortAllowed(config, port)) return;
   const [low, high] = config.ports.range;
-  if (port >= low && port <= high) return;
-  const named = new Set([
-    ...Object.values(config.ports.gpu),
-    ...config.models.flatMap((m) => (m.port ? [m.port] : [])),
-  ]);
-  if (named.has(port)) return;
-  throw new PortNotAllowedError(
-    port,
-    config.ports.range,
-    [...named].filter((p) => p < low || p > high).sort((a, b) => a - b),
-  );
+  const outside = [...namedPorts(config)].filter((p) => p < low || p > high).sort((a, b) => a - b);
+  throw new PortNotAllowedError(port, config.ports.range, outside);
+}
+
+/**
+ * Whether the configuration allows a load on this port (see {@link assertPortAllowed}).
+ * @example
+ * isPortAllowed(config, 22) // false
+ */
+export function isPortAllowed(config: CorralConfig, port: number): boolean {
+  const [low, high] = config.ports.range;
+  return (port >= low && port <= high) || namedPorts(config).has(port);
+}
+
+function namedPorts(config: CorralConfig): Set<number> {
+  return new Set([...Object.values(config.ports.gpu), ...config.models.flatMap((m) => (m.port ? [m.port] : []))]);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import treeKill from "tree-kill";
 import { KillFailedError, NotOurProcessError } from "../errors.ts";
+import { errorCode, pidExists } from "../os.ts";
 import { startTimeMatches } from "./identity.ts";
 import { defaultProbe } from "./probe.ts";
 import type { ProcessInfo, ProcessProbe } from "./types.ts";
@@ -143,15 +144,6 @@ function sendSignal(pid: number, signal: Signal, rethrow = false): void {
   }
 }
 
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errorCode(e) === "EPERM";
-  }
-}
-
 /** Polls until every target is gone or `budgetMs` passes; returns the survivors as they are now. */
 async function waitGone(
   probe: ProcessProbe,
@@ -175,7 +167,7 @@ async function survivorsOf(
 ): Promise<Map<number, ProcessInfo>> {
   const alive = new Map<number, ProcessInfo>();
   for (const [pid, was] of targets) {
-    if (!exists(pid)) continue;
+    if (!pidExists(pid)) continue;
     const now = await probe.get(pid);
     if (!now || now.state === "Z") continue;
     if (was.startTimeMs !== undefined && !startTimeMatches(was.startTimeMs, now)) continue;
@@ -261,8 +253,4 @@ export function descendantsIn(table: ReadonlyMap<number, ProcessInfo>, pid: numb
     }
   }
   return out;
-}
-
-function errorCode(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined;
 }

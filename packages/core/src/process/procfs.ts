@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { clockTicks, commOf, type ProcStat, parseProcStat, readProcText } from "./proc-stat.ts";
 import type { KnownIdentity, ProcessInfo, ProcessProbe } from "./types.ts";
+import { errorCode } from "../os.ts";
 
 export { type ProcStat, parseProcStat } from "./proc-stat.ts";
 
@@ -107,10 +108,6 @@ interface ReadContext {
 function isPidName(name: string): boolean {
   const c = name.charCodeAt(0);
   return c >= 48 && c <= 57 && /^\d+$/.test(name);
-}
-
-function errorCode(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined;
 }
 
 /** The process went away while we read it. */

@@ -12,6 +12,7 @@ import {
 import { resolve } from "node:path";
 import { LockTimeoutError } from "../errors.ts";
 import { assertRegularFile, effectiveUid, openNoFollowSync } from "./secure-fs.ts";
+import { pidExists } from "../os.ts";
 
 /**
  * How the cross-process half of the lock is taken.
@@ -266,20 +267,11 @@ function removeIfStale(file: string): void {
   }
   const pid = holderPid(file);
   // A file without a pid is a holder between create and write, unless it has been like that for a while.
-  const stale = pid === undefined ? ageMs > 5_000 : !isAlive(pid);
+  const stale = pid === undefined ? ageMs > 5_000 : !pidExists(pid);
   if (!stale) return;
   try {
     if (readFileSync(file, "utf8") === text) unlinkSync(file);
   } catch {
     // someone else cleaned it up first
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

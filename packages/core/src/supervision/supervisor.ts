@@ -1,3 +1,4 @@
+import { isPortAllowed } from "../lifecycle/port-choice.ts";
 import { createAlerter, type Alerter } from "./alerts.ts";
 import type { WatcherView } from "./views.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
@@ -312,9 +313,10 @@ export class Supervisor {
       return;
     }
     try {
+      // The crashed server's port, unless the configuration no longer allows it (then a free one is picked).
       const { entry } = await this.controller.load(last.model_id, {
         gpu: slot,
-        port: last.port,
+        ...(isPortAllowed(this.controller.config, last.port) ? { port: last.port } : {}),
         reason: `restart attempt ${state.attempts} after a crash`,
         restarts: last.restarts + 1,
       });
