@@ -1,5 +1,4 @@
-import { readdirSync, statSync } from "node:fs";
-import { dirname, join, resolve as resolvePath } from "node:path";
+import { join } from "node:path";
 import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "../config/load.ts";
 import type { LoadOptions, LoadResult, ModelView, SwitchResult, UnloadOptions, UnloadResult } from "./types.ts";
 import { InvalidInputError, LoadFailedError, SlotInUseError } from "../errors.ts";
@@ -7,8 +6,7 @@ import { createGpuQuery, queryGpus, type GpuSnapshot } from "../server/gpu.ts";
 import { gpusView } from "../server/gpu-view.ts";
 import type { GpusView } from "../server/views.ts";
 import { isGone } from "../process/identity.ts";
-import { followFile, tailFile } from "../server/logs.ts";
-import { effectiveUid, ensureSafeHome } from "../store/secure-fs.ts";
+import { ensureSafeHome } from "../store/secure-fs.ts";
 import { isPortFree } from "../server/ports.ts";
 import type { ProcessProbe } from "../process/types.ts";
 import type { Orphan } from "../process/orphans.ts";
@@ -24,6 +22,7 @@ import { killTargets, slotMoved } from "./kill.ts";
 import { spawnAndWait, type ControllerHooks, type LoadContext } from "./load.ts";
 import { assertPortAllowed, PortChoice } from "./port-choice.ts";
 import { unloadSlot, type UnloadContext } from "./unload.ts";
+import { followSlotLog, slotLogFile, slotLogs } from "./logs.ts";
 import { recover } from "./recover.ts";
 import { collectStatus } from "./status.ts";
 import { createUsageSampler } from "../process/usage.ts";
@@ -344,9 +343,8 @@ export class Controller {
    * @example
    * console.log((await controller.logs("0", 50)).join("\n"))
    */
-  async logs(slot: string, lines = 100): Promise<string[]> {
-    const file = await this.logFile(slot);
-    return file ? tailFile(file, lines, await this.#logOwners(slot, file)) : [];
+  logs(slot: string, lines = 100): Promise<string[]> {
+    return slotLogs(this.registry, slot, lines);
   }
 
   /**
@@ -355,30 +353,13 @@ export class Controller {
    * @example
    * const ac = new AbortController(); controller.followLogs("0", (l) => console.log(l.join("\n")), ac.signal)
    */
-  async followLogs(
+  followLogs(
     slot: string,
     onLines: (lines: string[]) => void,
     signal?: AbortSignal,
     options: { tail?: number } = {},
   ): Promise<void> {
-    const file = await this.logFile(slot);
-    if (!file) throw new InvalidInputError("slot", `slot "${slot}" has no log`);
-    await followFile(file, onLines, {
-      signal,
-      backLines: options.tail ?? 0,
-      owners: await this.#logOwners(slot, file),
-    });
-  }
-
-  /**
-   * Who may own a slot's log: corral for files in its own logs folder; elsewhere (an adopted
-   * server's stdout file) only the user the llama-server runs as, so a path through another
-   * user's folders can never lead corral to a file of its own, such as root's /etc/shadow.
-   */
-  async #logOwners(slot: string, file: string): Promise<Array<number | undefined>> {
-    if (dirname(resolvePath(file)) === this.paths.logs) return [effectiveUid()];
-    const entry = await this.registry.get(slotKey(slot));
-    return [entry?.uid ?? effectiveUid()];
+    return followSlotLog(this.registry, slot, onLines, signal, options.tail ?? 0);
   }
 
   /**
@@ -386,21 +367,8 @@ export class Controller {
    * @example
    * await controller.logFile("0") // "/home/me/.local/state/corral/logs/slot-0-qwen-20261126T120000Z.log"
    */
-  async logFile(slot: string): Promise<string | undefined> {
-    const key = slotKey(slot);
-    const entry = await this.registry.get(key);
-    if (entry?.log_file) return entry.log_file;
-    const prefix = `slot-${key.replaceAll(",", "_")}-`;
-    let names: string[];
-    try {
-      names = readdirSync(this.paths.logs).filter((n) => n.startsWith(prefix) && n.endsWith(".log"));
-    } catch {
-      return undefined;
-    }
-    const newest = names
-      .map((n) => ({ file: join(this.paths.logs, n), mtime: statSync(join(this.paths.logs, n)).mtimeMs }))
-      .sort((a, b) => b.mtime - a.mtime)[0];
-    return newest?.file;
+  logFile(slot: string): Promise<string | undefined> {
+    return slotLogFile(this.registry, slot);
   }
 
   /** Serialises operations on one slot inside this process (other processes are kept honest by the store's lock). */
