@@ -62,12 +62,12 @@ export interface AppDeps {
   /** SSE heartbeat interval @default 15000 */
   readonly heartbeatMs?: number;
   /**
-   * The web page as `Bun.serve` routes (`webRoutes()` of @corral/web), served through Bun's own
-   * routes, so only on a listening server. The composing entry passes it (the CLI's `serve`):
+   * The web page as `Bun.serve` routes (`pageRoutes()` or `webRoutes()` of @corral/web), served
+   * through Bun's own routes, so only on a listening server. The composing entry passes it (the CLI's `serve`):
    * the API does not depend on the page.
    * @default {} (no page)
    */
-  readonly page?: Readonly<Record<string, Bun.HTMLBundle>>;
+  readonly page?: Readonly<Record<string, Bun.HTMLBundle | Response>>;
 }
 
 /**
