@@ -55,6 +55,7 @@ export * from "./placement/pick.ts";
 export * from "./placement/errors.ts";
 export * from "./placement/learned.ts";
 export * from "./placement/check.ts";
+export * from "./placement/views.ts";
 
 export * from "./supervision/alerts.ts";
 export * from "./supervision/watch-rules.ts";

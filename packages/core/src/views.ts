@@ -7,5 +7,6 @@ export * from "./process/views.ts";
 export * from "./server/views.ts";
 export * from "./registry/views.ts";
 export * from "./lifecycle/views.ts";
+export * from "./placement/views.ts";
 export * from "./supervision/views.ts";
 export * from "./auth/views.ts";

@@ -32,8 +32,8 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           status: m.loaded_in.length > 0 ? ("loaded" as const) : ("available" as const),
           loaded: m.loaded_in.length > 0,
           description: "",
-          parameter_count: "",
-          quantization: "",
+          parameter_count: m.parameter_count ?? "",
+          quantization: m.quantization ?? "",
           ...(m.gpu !== undefined ? { gpu: m.gpu } : {}),
           ...(m.port !== undefined ? { port: m.port } : {}),
           loaded_in: m.loaded_in,
@@ -45,20 +45,24 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       "/models/load",
       async ({ body, request, server }) => {
         server?.timeout(request, 0); // a load may take minutes; the idle timer must not cut it off
-        const { slot, entry, readyMs } = await controller.load(body.model_id, {
+        const { slot, entry, readyMs, placement } = await controller.load(body.model_id, {
           gpu: body.gpu_id !== undefined ? toSlot(body.gpu_id) : defaultGpu(controller, body.model_id),
           port: body.port,
           replace: body.replace,
           timeoutMs: body.timeout_ms,
+          force: body.force,
         });
         return {
           success: true,
           model_id: entry.model_id,
-          message: `loaded ${entry.model_id} in slot ${slot} on port ${entry.port} in ${Math.round(readyMs)} ms`,
+          message:
+            `loaded ${entry.model_id} in slot ${slot} on port ${entry.port} in ${Math.round(readyMs)} ms` +
+            (placement ? `; placement: ${placement.message}` : ""),
           status: modelStatus(entry, controller.config.host),
           slot,
           ready_ms: readyMs,
           entry,
+          ...(placement ? { placement } : {}),
         };
       },
       {
@@ -74,6 +78,12 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
             }),
           ),
           timeout_ms: t.Optional(TimeoutMs),
+          force: t.Optional(
+            t.Boolean({
+              description: "load even when placement finds it does not fit in the free GPU memory",
+              error: "force: true or false",
+            }),
+          ),
         }),
         response: LoadResponseSchema,
         detail: { summary: "Load a model; answers once its /health says ready" },

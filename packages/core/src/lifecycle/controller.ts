@@ -28,6 +28,7 @@ import { collectStatus } from "./status.ts";
 import { createUsageSampler } from "../process/usage.ts";
 import { checkPlacement, chooseSlot, learnFromLoad, type PlaceContext } from "../placement/check.ts";
 import { LearnedFigures } from "../placement/learned.ts";
+import { modelLabels } from "../placement/facts.ts";
 
 export type { ControllerHooks } from "./load.ts";
 
@@ -122,13 +123,15 @@ export class Controller {
    */
   async models(): Promise<ModelView[]> {
     const entries = await this.registry.list();
-    return this.config.models.map((m) => ({
+    const labels = await Promise.all(this.config.models.map((m) => modelLabels(m.path)));
+    return this.config.models.map((m, i) => ({
       id: m.id,
       name: m.name,
       path: m.path,
       gpu: m.gpu,
       port: m.port,
       loaded_in: entries.filter(({ entry }) => entry.model_id === m.id).map(({ slot }) => slot),
+      ...labels[i],
     }));
   }
 

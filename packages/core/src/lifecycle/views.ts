@@ -7,6 +7,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { ProbeStateSchema, ProcessUsageSchema } from "../process/views.ts";
 import { HealthReportSchema } from "../server/views.ts";
 import { ProcessEntrySchema } from "../store/schema.ts";
+import { PlacementReportSchema } from "../placement/views.ts";
 
 /**
  * One tracked process with everything known about it right now (the API's and CLI's row).
@@ -48,6 +49,8 @@ export const ModelViewSchema = Type.Object({
   gpu: Type.Optional(Type.String({ description: "configured default slot" })),
   port: Type.Optional(Type.Integer()),
   loaded_in: Type.Array(Type.String(), { description: "slots it is loaded in now" }),
+  parameter_count: Type.Optional(Type.String({ description: 'from the GGUF header, e.g. "7.6B"' })),
+  quantization: Type.Optional(Type.String({ description: 'from the GGUF header, e.g. "Q4_K_M"' })),
 });
 /** @see ModelViewSchema */
 export type ModelView = Static<typeof ModelViewSchema>;
@@ -109,6 +112,7 @@ export const LoadResponseSchema = Type.Object({
   slot: Type.String(),
   ready_ms: Type.Number({ description: "ms from spawn to the first 200 from /health" }),
   entry: ProcessEntrySchema,
+  placement: Type.Optional(PlacementReportSchema),
 });
 /** @see LoadResponseSchema */
 export type LoadResponse = Static<typeof LoadResponseSchema>;

@@ -13,6 +13,7 @@ import { decideFit } from "./fit.ts";
 import { classifyGpus, type GpuState } from "./gpu-state.ts";
 import { LEARNED_MARGIN, learnedKey, loadTimeoutFrom, type LearnedFigure, type LearnedFigures } from "./learned.ts";
 import { pickGpus } from "./pick.ts";
+import type { PlacementReport } from "./views.ts";
 
 /** What placement needs from the controller. */
 export interface PlaceContext {
@@ -30,25 +31,7 @@ export interface PlaceContext {
   readonly releasePollMs?: number;
 }
 
-/** What placement did before a load; the load result carries it. */
-export interface PlacementReport {
-  /** false: no check was made (no GPU figures, an unreadable model file); `message` says why */
-  readonly checked: boolean;
-  readonly slot: string;
-  readonly message: string;
-  readonly fits?: boolean;
-  /** it did not fit and `force` loaded it anyway */
-  readonly forced?: boolean;
-  /** "measured": figures of an earlier load (plus a margin) stood in for the estimate */
-  readonly source?: "estimate" | "measured";
-  readonly gpus?: readonly GpuFit[];
-  /** memory of servers this home stopped that was still held when the load began */
-  readonly waited?: { readonly pids: readonly number[]; readonly ms: number; readonly released: boolean };
-  /** load timeout from the last measured load time (undefined: none measured yet) */
-  readonly timeout_ms?: number;
-  /** spawn → ready of the last load of this model with these arguments */
-  readonly expected_ready_ms?: number;
-}
+export type { PlacementReport };
 
 const MIB = 2 ** 20;
 const gib = (mib: number) => (mib / 1024).toFixed(1);
@@ -80,8 +63,8 @@ export async function checkPlacement(
   const measured = measuredMap(learned);
   const estimate = estimateMemory(facts, parseMemoryArgs(model.args), gpus);
   const fit = decideFit(model.id, estimate, states, measured);
-  const source = measured.size > 0 ? "measured" : "estimate";
-  const base = { checked: true, slot, source, gpus: fit.gpus, ...(waited ? { waited } : {}), ...timing } as const;
+  const source: "estimate" | "measured" = measured.size > 0 ? "measured" : "estimate";
+  const base = { checked: true, slot, source, gpus: [...fit.gpus], ...(waited ? { waited } : {}), ...timing };
   if (fit.fits) return { ...base, fits: true, message: fitsMessage(fit.gpus, source) };
   if (!options.force) throw new DoesNotFitError({ slot, modelId: model.id, detail: fit.message, fit: fit.gpus });
   return { ...base, fits: false, forced: true, message: `loaded anyway (force): ${fit.message}` };

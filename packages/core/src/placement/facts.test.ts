@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { llamaBuildPaths } from "../../../../scripts/llama-paths.ts";
-import { FactsCache, readModelFacts } from "./facts.ts";
+import { FactsCache, formatParameterCount, modelLabels, readModelFacts } from "./facts.ts";
 
 const llama = llamaBuildPaths();
 if (!llama.chatReady) console.log(`GGUF facts tests skipped: no tiny-chat.gguf: run \`bun run llama:build\``);
@@ -54,5 +54,22 @@ describe.skipIf(!llama.chatReady)("readModelFacts", () => {
     await expect(readModelFacts(file, { cache })).rejects.toThrow();
     await expect(readModelFacts(file, { cache })).rejects.toThrow();
     expect(cache.reads).toBe(2);
+  });
+});
+
+describe("formatParameterCount and modelLabels", () => {
+  it("says parameter counts the way model names do", () => {
+    expect([7_615_616_512, 70_553_706_496, 494_032_768, 4_178_240, 12_345, 123].map(formatParameterCount)).toEqual([
+      "7.6B",
+      "70.6B",
+      "494M",
+      "4.2M",
+      "12.3K",
+      "123",
+    ]);
+  });
+
+  it("gives empty labels for a file that is not a GGUF", async () => {
+    expect(await modelLabels(import.meta.path)).toEqual({ parameter_count: "", quantization: "" });
   });
 });

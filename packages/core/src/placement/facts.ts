@@ -171,3 +171,29 @@ function tensorSizes(tensors: readonly TensorInfo[], layers: number) {
   if (!hasHead) output += embeddings;
   return { tensor_bytes: total, layer_bytes: layerBytes, input_bytes: input, output_bytes: output };
 }
+
+/**
+ * A parameter count the way model names say it: "7.6B", "494M", "1.2K".
+ * @example
+ * formatParameterCount(7_615_616_512) // "7.6B"
+ */
+export function formatParameterCount(n: number): string {
+  const [unit, size] = n >= 1e9 ? ["B", 1e9] : n >= 1e6 ? ["M", 1e6] : n >= 1e3 ? ["K", 1e3] : ["", 1];
+  const value = n / (size as number);
+  return `${value >= 100 || unit === "" ? Math.round(value) : Number(value.toPrecision(value >= 10 ? 3 : 2))}${unit}`;
+}
+
+/**
+ * The parameter count and quantization of a model file for listings (`GET /api/v1/models`,
+ * `corral ls --models`); empty where the file cannot be read as a GGUF.
+ * @example
+ * await modelLabels("/m/qwen2.5-7b-q4_k_m.gguf") // { parameter_count: "7.6B", quantization: "Q4_K_M" }
+ */
+export async function modelLabels(path: string): Promise<{ parameter_count: string; quantization: string }> {
+  try {
+    const facts = await readModelFacts(path);
+    return { parameter_count: formatParameterCount(facts.parameter_count), quantization: facts.quantization };
+  } catch {
+    return { parameter_count: "", quantization: "" };
+  }
+}

@@ -1,15 +1,8 @@
 import type { DeviceEstimate, MemoryEstimate } from "./estimate.ts";
 import { describeHolder, type GpuState } from "./gpu-state.ts";
+import type { GpuFit } from "./views.ts";
 
-/** One GPU of the set, checked. */
-export interface GpuFit {
-  readonly gpu: number;
-  readonly need_mib: number;
-  /** undefined where the board reports no memory figures (then it is not checked) */
-  readonly free_mib?: number;
-  readonly fits: boolean;
-  readonly state: GpuState["state"] | "unknown";
-}
+export type { GpuFit };
 
 /** Whether a load fits, GPU by GPU, with the sentence that says why not. */
 export interface FitDecision {
