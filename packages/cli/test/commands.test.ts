@@ -438,6 +438,27 @@ describe("orphans, cleanup, kill and adopt", () => {
     },
     SLOW,
   );
+
+  it(
+    "refuses to adopt or kill another corral home's server unless --include-foreign",
+    async () => {
+      const s = await spawnStandIn({ model: home.modelFile, env: { CORRAL_HOME_ID: "another-home" } });
+      standIns.push(s);
+      const adopt = await corral(home, ["adopt", String(s.pid), "--slot", "4"]);
+      expect(adopt.code).toBe(1);
+      expect(adopt.stderr).toContain("foreign");
+      const kill = await corral(home, ["kill", "--pid", String(s.pid), "--yes"]);
+      expect(kill.code).toBe(1);
+      expect(kill.stderr).toContain("foreign");
+      expect(isGone(s.pid)).toBe(false);
+      const adopted = await corral(home, ["adopt", String(s.pid), "--slot", "4", "--include-foreign", "--json"]);
+      expect(adopted.code).toBe(0);
+      expect(parse(adopted.stdout)).toMatchObject({ pid: s.pid, adopted: true });
+      expect((await corral(home, ["unload", "4", "--yes"])).code).toBe(0);
+      await waitFor(() => isGone(s.pid), 10_000, `pid ${s.pid} gone`);
+    },
+    SLOW,
+  );
 });
 
 describe("gpus", () => {

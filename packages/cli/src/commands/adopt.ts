@@ -1,5 +1,5 @@
 import type { Controller, ProcessEntry } from "@corral/core";
-import { integerValue, stringFlag } from "../args.ts";
+import { booleanFlag, integerValue, stringFlag } from "../args.ts";
 import type { Command, Context, Outcome } from "../context.ts";
 import { answer, need } from "../prompts.ts";
 
@@ -19,6 +19,7 @@ export const command: Command = {
       value: "ID",
       description: "model id to record [default: the configured model with its path]",
     },
+    "include-foreign": { type: "boolean", description: "adopt another user's or another corral home's server" },
   },
   json: true,
   examples: ["corral adopt 4242", "corral adopt 4242 --slot 0,1 --model qwen-7b"],
@@ -46,6 +47,9 @@ export const command: Command = {
       pid,
       stringFlag(input, "slot"),
       stringFlag(input, "model"),
+      {
+        includeForeign: booleanFlag(input, "include-foreign"),
+      },
     );
     return adoptOutcome([entry]);
   },
@@ -62,8 +66,13 @@ export async function adoptAsking(
   pid: number,
   slot?: string,
   modelId?: string,
+  rule: { readonly includeForeign?: boolean } = {},
 ): Promise<ProcessEntry> {
-  const options = { ...(slot === undefined ? {} : { slot }), ...(modelId === undefined ? {} : { modelId }) };
+  const options = {
+    ...(slot === undefined ? {} : { slot }),
+    ...(modelId === undefined ? {} : { modelId }),
+    ...(rule.includeForeign ? { includeForeign: true } : {}),
+  };
   try {
     return await controller.adopt(pid, options);
   } catch (error) {
