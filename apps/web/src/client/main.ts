@@ -19,6 +19,7 @@ import type {
 import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
 import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
+import { type GatewayModelList, renderModels } from "./view-models.ts";
 import { bySlot, PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
 
 /** How often figures are re-read while the tab is visible and no event came. */
@@ -42,6 +43,8 @@ const el = {
   body: byId("processes-body", HTMLTableSectionElement),
   processesNote: byId("processes-note", HTMLParagraphElement),
   watcherNote: byId("watcher-note", HTMLParagraphElement),
+  models: byId("models", HTMLUListElement),
+  modelsNote: byId("models-note", HTMLParagraphElement),
   gpus: byId("gpus", HTMLDivElement),
   gpusNote: byId("gpus-note", HTMLParagraphElement),
   orphans: byId("orphans", HTMLUListElement),
@@ -106,6 +109,14 @@ async function refreshAll(): Promise<void> {
       renderOrphans(el.orphans, orphans, actions);
       el.cleanup.disabled = !orphans.some((o) => o.verdict !== "foreign");
       return orphans.length === 0 ? "No orphaned llama-server processes." : "";
+    }),
+    section<GatewayModelList>(el.modelsNote, "/v1/models", ({ data }) => {
+      renderModels(
+        el.models,
+        data.map((d) => d.corral),
+        api,
+      );
+      return data.length === 0 ? "No models are configured (models: in corral.yaml)." : "";
     }),
     section<GpusView>(el.gpusNote, "/api/v1/gpus", (view) => {
       state.gpus = view.available && view.gpus.length > 0 ? view.gpus : undefined;

@@ -30,6 +30,8 @@ export interface TestModel {
   readonly id: string;
   /** stand-in flags, e.g. ["--fake-load-ms", "1500"] */
   readonly args?: readonly string[];
+  /** its `gpu` slot, so the gateway can load it on demand @default none */
+  readonly gpu?: string;
 }
 
 /** A running API subprocess. */
@@ -65,7 +67,7 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
     models: models.map((m) => {
       const path = join(home, `${m.id}.gguf`);
       writeFileSync(path, "GGUF stand-in model\n");
-      return { id: m.id, path, args: m.args ?? [] };
+      return { id: m.id, path, args: m.args ?? [], ...(m.gpu === undefined ? {} : { gpu: m.gpu }) };
     }),
   };
   // JSON is YAML: corral.yaml holds it as is.
