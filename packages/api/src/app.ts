@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps) {
     .use(cors({ origins: deps.cors }))
     .use(browserGuard({ bindHost: deps.bindHost, hosts: deps.hosts, origins: deps.cors }))
     .use(auth({ token: deps.token, tokens: deps.tokens, mode: deps.auth, inferenceAuth: deps.inferenceAuth }))
-    .use(audit(controller.registry))
+    .use(audit(controller))
     .use(jsonBody({ limitBytes: deps.bodyLimitBytes }))
     .use(
       openapi({

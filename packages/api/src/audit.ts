@@ -16,7 +16,7 @@ export interface AuditSink {
  * history: `by` (the token's name), the method and path (never the query) and the status.
  * Refused requests are not recorded, so a stranger cannot fill the history.
  * @example
- * new Elysia().use(audit(controller.registry))
+ * new Elysia().use(audit(controller))
  */
 export function audit(sink: AuditSink) {
   return new Elysia().onAfterResponse({ as: "global" }, ({ request, set }) => {

@@ -226,6 +226,16 @@ export class Controller {
   }
 
   /**
+   * Appends an event to the history (and tells subscribers): for front-ends that record what
+   * they did, such as the API's audit of requests.
+   * @example
+   * await controller.record({ event: "request", by: "ci", reason: "POST /api/v1/models/load → 200" })
+   */
+  record(event: Omit<HistoryEvent, "time">): Promise<HistoryEvent> {
+    return this.registry.record(event);
+  }
+
+  /**
    * Every tracked entry, sorted by slot.
    * @example
    * for (const { slot, entry } of await controller.entries()) console.log(slot, entry.pid)
