@@ -155,7 +155,7 @@ async function crashUnderLoad(ctx: BenchContext, f: Fleet, url: string): Promise
     ctx.tracker.forget(pid);
     for (;;) {
       const row = (await rows(url).catch(() => undefined))?.find((r) => r.slot === slot);
-      if (!row || row.state !== "running") break;
+      if (row?.state !== "running") break;
       if (Date.now() - killedAt > 15_000)
         throw new Error(`slot ${slot} still shown running 15 s after its server was killed`);
       await Bun.sleep(10);

@@ -6,7 +6,7 @@
  * home started is tracked (no orphan), and every load the API acknowledged, with nothing sent
  * for that slot since, is still tracked (nothing lost).
  */
-import { createRegistry, type ProcessInfo } from "@corral/core";
+import { createRegistry, type ProcessInfo, type VerifiedEntry } from "@corral/core";
 import { makeHome, type TortureHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope } from "./scope.ts";
@@ -176,7 +176,7 @@ async function check(
   when: string,
 ): Promise<void> {
   const registry = createRegistry({ home: h.home });
-  let verified;
+  let verified: VerifiedEntry[];
   try {
     const snapshot = await registry.snapshot();
     tally.check(snapshot.invalid.length === 0, `${when}: ${snapshot.invalid.length} invalid entries`);

@@ -240,7 +240,11 @@ export function hostileCorpus(ctx: CorpusContext, seed: number, count: number): 
   const out: HostileRequest[] = [];
   while (out.length < count) {
     let roll = rng.next() * total;
-    const make = kinds.find(([w]) => (roll -= w) < 0)?.[1] ?? badAuth;
+    const make =
+      kinds.find(([w]) => {
+        roll -= w;
+        return roll < 0;
+      })?.[1] ?? badAuth;
     out.push(make(rng, ctx));
   }
   return out;

@@ -14,7 +14,7 @@ import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import { makeHome } from "./home.ts";
 import { type Scope, until } from "./scope.ts";
 import { runServe } from "./serve-proc.ts";
-import { messageOf, type ScenarioOptions, type Tally } from "./types.ts";
+import type { ScenarioOptions, Tally } from "./types.ts";
 
 const NOBODY = 65_534;
 const AS_NOBODY = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];

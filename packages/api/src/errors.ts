@@ -111,7 +111,7 @@ function describeAggregate(error: AggregateError): ErrorReply {
     return { status: one.status, code: one.body.error.code, message: one.body.error.message };
   });
   const statuses = new Set(items.map((i) => i.status));
-  const status = statuses.size === 1 ? items[0]!.status : 207;
+  const status = statuses.size === 1 ? (items[0]?.status ?? 207) : 207;
   const message = `${error.message}: ${items.map((i) => i.message).join("; ")}`;
   return {
     status,

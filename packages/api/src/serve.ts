@@ -174,7 +174,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     const holder = await portHolder(port).catch(() => undefined);
     throw new PortInUseError(port, holder?.pid, holder?.name);
   }
-  const server = app.server!;
+  const server = app.server;
+  if (!server) throw new Error("the API server did not start listening");
   const url = new URL(serverUrl(server.hostname ?? host, server.port ?? port, "/"));
   // The server's own token goes in the fragment; a token the user chose is theirs to give out.
   const pageUrl = token !== undefined && chosen === undefined ? `${url.href}#token=${token}` : url.href;

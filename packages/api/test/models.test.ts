@@ -1,9 +1,11 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree, LogBatchSchema, pickFreePort } from "@corral/core";
-import { authed, call, freePort, sseData, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, sseData, testHome, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
-afterAll(() => homes.forEach((t) => t.cleanup()));
+afterAll(() => {
+  for (const t of homes) t.cleanup();
+});
 
 async function home(...args: Parameters<typeof testHome>): Promise<TestHome> {
   const t = await testHome(...args);

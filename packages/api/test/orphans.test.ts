@@ -5,7 +5,7 @@ const homes: TestHome[] = [];
 const started = new Set<number>();
 afterAll(() => {
   killPids(started);
-  homes.forEach((t) => t.cleanup());
+  for (const t of homes) t.cleanup();
 });
 
 async function home(): Promise<TestHome> {

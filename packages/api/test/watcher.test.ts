@@ -7,7 +7,7 @@ const homes: TestHome[] = [];
 const supervisors: Supervisor[] = [];
 afterAll(async () => {
   for (const s of supervisors) await s.stop();
-  homes.forEach((t) => t.cleanup());
+  for (const t of homes) t.cleanup();
 });
 
 describe("GET /api/v1/watcher", () => {

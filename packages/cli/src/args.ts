@@ -115,7 +115,7 @@ export function splitCommand(argv: readonly string[]): TopLevel {
   const valued = new Set(["--home", "--config"]);
   let index = -1;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i] ?? "";
     if (arg === "--") break;
     if (valued.has(arg)) {
       i++;
@@ -153,7 +153,7 @@ export function parseCommand(
       ...(option.multiple ? { multiple: true } : {}),
     };
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true });
   } catch (error) {

@@ -36,6 +36,7 @@ export interface Context {
 }
 
 /** A subcommand as corral runs it. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a command that has nothing to report just returns
 export type Command = CommandSpec<Context, Outcome | void>;
 
 /** State shared by every command of one run (the menu runs several). */

@@ -25,6 +25,7 @@ describe("table", () => {
       { header: "NAME", cell: (r) => r.name },
       { header: "N", cell: (r) => String(r.n), align: "right" },
     ]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour sequences, which start with ESC
     expect(lines.map((l) => l.replace(/\u001b\[[0-9;]*m/g, ""))).toEqual([
       "NAME        N",
       "a           5",

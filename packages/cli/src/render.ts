@@ -39,6 +39,7 @@ export const style = {
   cyan: paint(36, 39),
 } as const;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what an ANSI colour sequence starts with
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /**

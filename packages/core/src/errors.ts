@@ -70,7 +70,7 @@ export class LockTimeoutError extends CorralError {
   constructor(file: string, waitedMs: number, holderPid?: number) {
     super(
       "LOCK_TIMEOUT",
-      `could not lock ${file} within ${waitedMs} ms` + (holderPid ? ` (held by pid ${holderPid})` : ""),
+      `could not lock ${file} within ${waitedMs} ms${holderPid ? ` (held by pid ${holderPid})` : ""}`,
     );
     this.file = file;
     this.holderPid = holderPid;
@@ -186,10 +186,7 @@ export class PortInUseError extends CorralError {
   readonly pid: number | undefined;
   readonly holder: string | undefined;
   constructor(port: number, pid?: number, holder?: string) {
-    super(
-      "PORT_IN_USE",
-      `port ${port} is already in use` + (pid ? ` by pid ${pid}${holder ? ` (${holder})` : ""}` : ""),
-    );
+    super("PORT_IN_USE", `port ${port} is already in use${pid ? ` by pid ${pid}${holder ? ` (${holder})` : ""}` : ""}`);
     this.port = port;
     this.pid = pid;
     this.holder = holder;
@@ -240,7 +237,7 @@ export class UnknownModelError extends CorralError {
   readonly modelId: string;
   readonly known: string[];
   constructor(modelId: string, known: string[]) {
-    super("UNKNOWN_MODEL", `unknown model "${modelId}"` + (known.length ? ` (known: ${known.join(", ")})` : ""));
+    super("UNKNOWN_MODEL", `unknown model "${modelId}"${known.length ? ` (known: ${known.join(", ")})` : ""}`);
     this.modelId = modelId;
     this.known = known;
   }

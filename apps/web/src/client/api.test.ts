@@ -7,7 +7,9 @@ function memoryStore(initial: Record<string, string> = {}): TokenStore & { data:
   return {
     data,
     getItem: (k) => data[k] ?? null,
-    setItem: (k, v) => void (data[k] = v),
+    setItem: (k, v) => {
+      data[k] = v;
+    },
     removeItem: (k) => void delete data[k],
   };
 }
@@ -46,7 +48,14 @@ describe("createApiClient", () => {
   it("asks once for a token when concurrent calls get 401, keeps it and retries them", async () => {
     const storage = memoryStore();
     const prompts: string[] = [];
-    const api = createApiClient({ base, storage, askToken: async (m) => (prompts.push(m), " s3cret ") });
+    const api = createApiClient({
+      base,
+      storage,
+      askToken: async (m) => {
+        prompts.push(m);
+        return " s3cret ";
+      },
+    });
     const results = await Promise.all([api.get("/a"), api.get("/b"), api.del("/c")]);
     expect(results.every((r) => (r as { ok: boolean }).ok)).toBe(true);
     expect(prompts).toEqual(["a bearer token is required"]);
@@ -56,7 +65,14 @@ describe("createApiClient", () => {
   it("forgets a refused token and says so in the prompt", async () => {
     const storage = memoryStore({ [TOKEN_KEY]: "wrong" });
     const prompts: string[] = [];
-    const api = createApiClient({ base, storage, askToken: async (m) => (prompts.push(m), undefined) });
+    const api = createApiClient({
+      base,
+      storage,
+      askToken: async (m) => {
+        prompts.push(m);
+        return undefined;
+      },
+    });
     const error = await api.get("/a").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 401, code: "UNAUTHORIZED", message: "a bearer token is required" });

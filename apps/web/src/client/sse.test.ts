@@ -52,7 +52,9 @@ const until = async (check: () => boolean) => {
 
 describe("openEventStream", () => {
   const cleanups: Array<() => void> = [];
-  afterEach(() => cleanups.splice(0).forEach((f) => f()));
+  afterEach(() => {
+    for (const f of cleanups.splice(0)) f();
+  });
 
   it("delivers events and reconnects after the stream ends, resetting the back-off once open", async () => {
     const sse = sseServer([{ events: ["data: one\n\n"] }, { events: ["event: status\ndata: two\n\n"] }]);

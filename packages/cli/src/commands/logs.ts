@@ -40,7 +40,7 @@ export const command: Command = {
 /** Under --json every log line is printed as one JSON string per line (NDJSON), so a reader can stream it. */
 function printLines(ctx: Context, lines: readonly string[]): Promise<void> {
   if (lines.length === 0) return Promise.resolve();
-  return ctx.print(ctx.json ? lines.map((l) => json(l).trimEnd()).join("\n") + "\n" : `${lines.join("\n")}\n`);
+  return ctx.print(ctx.json ? `${lines.map((l) => json(l).trimEnd()).join("\n")}\n` : `${lines.join("\n")}\n`);
 }
 
 async function follow(

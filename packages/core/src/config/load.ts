@@ -408,7 +408,7 @@ export async function checkRunnable(config: CorralConfig, model: ModelConfig): P
   }
   const key = keyPath(modelKeyPath(model), "path");
   const path = resolve(model.path);
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import type { ModelConfig } from "../config/load.ts";
-import { GatewayError } from "./errors.ts";
+import type { GatewayError } from "./errors.ts";
 import { createResolver } from "./resolve.ts";
 
 const model = (id: string, path: string, aliases?: string[]): ModelConfig => ({

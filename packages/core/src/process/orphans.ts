@@ -205,7 +205,7 @@ const VALUE_FLAGS: Readonly<Record<string, keyof ServerArgs>> = {
 export function parseServerArgs(cmdline: readonly string[]): ServerArgs {
   const out: ServerArgs = {};
   for (let i = 1; i < cmdline.length; i++) {
-    const arg = cmdline[i]!;
+    const arg = cmdline[i] ?? "";
     const eq = arg.indexOf("=");
     const flag = eq > 0 && arg.startsWith("--") ? arg.slice(0, eq) : arg;
     let key = VALUE_FLAGS[flag];

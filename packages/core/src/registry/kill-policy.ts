@@ -200,7 +200,9 @@ export async function resolveKillTargets(
   );
   if (named.length === 0) throw new NameNotFoundError(selector.name);
   const servers = named.filter((p) => isServerProcess(p, ctx.names));
-  if (servers.length === 0) throw new NotOurProcessError(named[0]!.pid, `"${selector.name}" is not a llama-server`);
+  const [first] = named;
+  if (servers.length === 0 && first)
+    throw new NotOurProcessError(first.pid, `"${selector.name}" is not a llama-server`);
   const orphans = new Map((await ctx.findOrphans()).map((o) => [o.pid, o]));
   for (const p of servers) {
     const tracked = entries.find(({ entry }) => entry.pid === p.pid);

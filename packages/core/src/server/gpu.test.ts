@@ -75,7 +75,12 @@ const snapshot = (pids: number[]): GpuSnapshot => ({
 describe("waitGpuReleased", () => {
   it("answers undefined at once when there are no GPU figures", async () => {
     let calls = 0;
-    const result = await waitGpuReleased(7, { query: async () => (calls++, undefined) });
+    const result = await waitGpuReleased(7, {
+      query: async () => {
+        calls++;
+        return undefined;
+      },
+    });
     expect(result.released).toBeUndefined();
     expect(calls).toBe(1);
   });
@@ -93,7 +98,10 @@ describe("waitGpuReleased", () => {
     const result = await waitGpuReleased(7, {
       intervalMs: 10,
       timeoutMs: 100,
-      query: async () => (calls++, snapshot([7])),
+      query: async () => {
+        calls++;
+        return snapshot([7]);
+      },
     });
     expect(result.released).toBe(false);
     expect(result.ms).toBeGreaterThanOrEqual(100);

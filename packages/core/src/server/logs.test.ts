@@ -91,7 +91,11 @@ describe("followFile", () => {
     const seen: string[] = [];
     const stop = new AbortController();
     const done = followFile(file, (lines) => seen.push(...lines), { signal: stop.signal, intervalMs: 10, ...options });
-    return { seen, done, stop: async () => (stop.abort(), await done) };
+    const end = async () => {
+      stop.abort();
+      return await done;
+    };
+    return { seen, done, stop: end };
   }
 
   it("reports lines appended after it starts, not the ones before", async () => {

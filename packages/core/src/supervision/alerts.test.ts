@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createAlerter, WebhookStatusError, type AlertFetch } from "./alerts.ts";
+import { type AlertFetch, createAlerter, type WebhookStatusError } from "./alerts.ts";
 import { InvalidInputError } from "../errors.ts";
 
 const event = {
