@@ -5,7 +5,7 @@ import { answer, pickGpu, pickModel, pickPort, withSpinner } from "../prompts.ts
 import { duration } from "../render.ts";
 
 /**
- * `corral load <model> [--gpu G] [--port N] [--replace]`: starts a model and waits for `/health`.
+ * `corral load <model> [--gpu G|auto] [--port N] [--replace] [--force]`: starts a model and waits for `/health`.
  * @example
  * corral load qwen-7b --gpu 0 --port 8081
  */
@@ -13,13 +13,14 @@ export const command: Command = {
   name: "load",
   args: [{ name: "model", description: "model id from the configuration (corral ls --models)" }],
   options: {
-    gpu: { type: "string", value: "GPU", description: "GPU index or list such as 0,1 [default: the model's gpu]" },
+    gpu: { type: "string", value: "GPU", description: "GPU index or list such as 0,1, or auto [default: the model's gpu]" },
     port: {
       type: "string",
       value: "N",
       description: "port to listen on [default: the model's, the GPU's, or a free one]",
     },
     replace: { type: "boolean", description: "stop whatever holds the slot first" },
+    force: { type: "boolean", description: "load even where placement finds it does not fit in free GPU memory" },
     "timeout-ms": {
       type: "string",
       value: "MS",
@@ -40,6 +41,7 @@ export const command: Command = {
       ...(gpu === undefined ? {} : { gpu }),
       ...(chosenPort === undefined ? {} : { port: chosenPort }),
       timeoutMs,
+      force: booleanFlag(input, "force"),
     };
     const result = await loadOrReplace(ctx, controller, modelId, options, booleanFlag(input, "replace"));
     return loadOutcome(result, "loaded");
@@ -50,6 +52,7 @@ interface Target {
   readonly gpu?: string;
   readonly port?: number;
   readonly timeoutMs?: number;
+  readonly force?: boolean;
 }
 
 /** In a terminal a held slot is a question ("replace it?"), not a dead end. */
@@ -106,7 +109,10 @@ export function loadOutcome(result: LoadResult, verb: string): Outcome {
   const url = serverUrl(entry.host ?? "127.0.0.1", entry.port);
   return {
     data: result,
-    lines: [`${verb} ${entry.model_id} in slot ${slot}: pid ${entry.pid}, ${url}, ready in ${duration(readyMs)}`],
+    lines: [
+      `${verb} ${entry.model_id} in slot ${slot}: pid ${entry.pid}, ${url}, ready in ${duration(readyMs)}`,
+      ...(result.placement ? [`placement: ${result.placement.message}`] : []),
+    ],
     summary: `${entry.model_id} is serving on ${url}`,
   };
 }

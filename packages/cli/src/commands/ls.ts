@@ -115,6 +115,8 @@ function modelsOutcome(models: readonly ModelView[], views: readonly GatewayMode
     { header: "ID", cell: (m) => style.bold(m.id) },
     { header: "STATE", cell: (m) => modelState(m.gateway?.state ?? (m.loaded_in.length ? "loaded" : "unloaded")) },
     { header: "GPU", cell: (m) => m.gpu ?? "-" },
+    { header: "PARAMS", cell: (m) => m.parameter_count || "-", align: "right" },
+    { header: "QUANT", cell: (m) => m.quantization || "-" },
     { header: "PORT", cell: (m) => (m.port === undefined ? "auto" : String(m.port)), align: "right" },
     { header: "LOADED IN", cell: (m) => (m.loaded_in.length ? m.loaded_in.join(" ") : "-") },
     { header: "IN FLIGHT", cell: (m) => String(m.gateway?.in_flight ?? 0), align: "right" },
