@@ -13,7 +13,7 @@ export const command: Command = {
   name: "load",
   args: [{ name: "model", description: "model id from the configuration (corral ls --models)" }],
   options: {
-    gpu: { type: "string", value: "GPU", description: "GPU index or list such as 0,1, or auto [default: the model's gpu]" },
+    gpu: { type: "string", value: "GPU", description: "GPU index, list (0,1) or auto [default: the model's gpu]" },
     port: {
       type: "string",
       value: "N",
