@@ -1,6 +1,7 @@
 import {
   ConfigError,
   createController,
+  createGateway,
   createSupervisor,
   reattached,
   serverUrl,
@@ -14,6 +15,7 @@ import {
   type Supervisor,
 } from "@corral/core";
 import { type AppDeps, createApp } from "./app.ts";
+import { GATEWAY_BODY_LIMIT_BYTES } from "./routes/gateway-shared.ts";
 import type { Logger } from "./deps.ts";
 
 /**
@@ -140,9 +142,12 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       log("error", `watcher ${where}: ${error instanceof Error ? error.message : String(error)}`),
   });
   supervisor.start();
+  // Held here so that stopping writes the gateway's pending last-request times (Elysia's onStop does not run).
+  const gateway = createGateway({ controller });
   const app = createApp({
     controller,
     supervisor,
+    gateway,
     token,
     tokens: createTokenStore({ file: controller.paths.tokens }),
     auth: authMode,
@@ -163,8 +168,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       development: false,
       // Two corral servers must never share one port silently.
       reusePort: false,
-      // A backstop: Bun answers a bare 413 past this; below it our parser answers 413 with a JSON body.
-      maxRequestBodySize: 1024 * 1024,
+      // A backstop: Bun answers a bare 413 past this; below it our parsers answer 413 with a JSON body
+      // (64 KiB for the management routes, 16 MiB for the gateway's prompts).
+      maxRequestBodySize: GATEWAY_BODY_LIMIT_BYTES + 1024,
       // Loads and event streams reset their own timer; plain requests never idle this long.
       idleTimeout: 60,
     });
@@ -184,6 +190,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     (stopping ??= (async () => {
       await supervisor.stop();
       await app.stop(true);
+      await gateway.stop();
     })());
   if (options.handleSignals ?? true) {
     const onSignal = (signal: NodeJS.Signals) => {

@@ -2,6 +2,7 @@
 // family's shape, streaming through a real listening port, /upstream passthrough and /metrics.
 import { afterEach, describe, expect, it } from "bun:test";
 import { createApp } from "../src/app.ts";
+import { serve } from "../src/serve.ts";
 import { gatewayHome, type GatewayHome } from "../../core/test/helpers/gateway-home.ts";
 
 const TOKEN = "gateway-test-token-0123456789abcdef";
@@ -209,5 +210,23 @@ describe("streaming through a listening server", () => {
     expect(busy).toBe(false);
     const [view] = await h.gateway.models();
     expect(view?.in_flight).toBe(0);
+  });
+});
+
+describe("stopping corral serve", () => {
+  it("writes the pending last request times before it returns", async () => {
+    const h = await gatewayHome([{ id: "a", gpu: "0" }]);
+    homes.push(h);
+    const server = await serve({ home: h.home, port: 0, token: TOKEN, handleSignals: false, logger: () => {} });
+    const res = await fetch(`${server.url.href}v1/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "a", prompt: "x" }),
+    });
+    expect(res.status).toBe(200);
+    for (const l of await h.controller.registry.list()) h.pids.add(l.entry.pid);
+    expect((await h.controller.registry.list())[0]?.entry.last_request_at).toBeUndefined();
+    await server.stop();
+    expect((await h.controller.registry.list())[0]?.entry.last_request_at).toBeString();
   });
 });

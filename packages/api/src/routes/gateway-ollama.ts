@@ -14,7 +14,7 @@ import {
 } from "@corral/core";
 import { Elysia } from "elysia";
 import type { SupervisorLike } from "../deps.ts";
-import { type GatewayRouteDeps, jsonObject, ollamaError, rawBody } from "./gateway-shared.ts";
+import { type GatewayRouteDeps, jsonObject, ollamaError, rawBody, untimed } from "./gateway-shared.ts";
 
 /**
  * Ollama's API (the original controller's): `POST /api/chat`, `/api/generate`, `/api/embed`
@@ -109,7 +109,7 @@ export function gatewayOllamaRoutes(deps: GatewayRouteDeps & { readonly supervis
       { parse: "none", detail: { summary: "Ollama: what corral knows of a model" } },
     );
   for (const kind of ["chat", "generate", "embed", "embeddings"] as const) {
-    app.post(`/api/${kind}`, ({ request }) => proxyOllama(deps, request, kind), {
+    app.post(`/api/${kind}`, ({ request, server }) => proxyOllama(deps, untimed(request, server), kind), {
       parse: "none",
       detail: { summary: `Ollama: ${kind}, translated to llama-server's OpenAI endpoint` },
     });

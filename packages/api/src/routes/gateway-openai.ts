@@ -1,6 +1,6 @@
 import { forward, openaiStreamComplete, type Gateway, type GatewayModelView } from "@corral/core";
 import { Elysia } from "elysia";
-import { type GatewayRouteDeps, jsonObject, openaiError, rawBody } from "./gateway-shared.ts";
+import { type GatewayRouteDeps, jsonObject, openaiError, rawBody, untimed } from "./gateway-shared.ts";
 
 /**
  * The OpenAI-compatible routes: `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
@@ -62,7 +62,7 @@ export function gatewayOpenAIRoutes(deps: GatewayRouteDeps & { readonly gateway:
     { detail: { summary: "Every configured model, loaded or not, with corral's state in `corral`" } },
   );
   for (const path of PATHS) {
-    app.post(path, ({ request }) => proxyOpenAI(deps, request, path), {
+    app.post(path, ({ request, server }) => proxyOpenAI(deps, untimed(request, server), path), {
       parse: "none",
       detail: { summary: SUMMARY[path] },
     });

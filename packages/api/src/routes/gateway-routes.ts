@@ -8,8 +8,8 @@ import { gatewayUpstreamRoutes } from "./gateway-upstream.ts";
 
 /**
  * Every gateway route: OpenAI's `/v1/*`, Ollama's `/api/*`, and `/upstream/<model>/<path>`,
- * on the same app and port as the management API. The gateway's idle sweep runs while the app
- * does and stops with it (pending last-request times are written first).
+ * on the same app and port as the management API. The gateway's idle sweep starts here; whoever
+ * made the gateway stops it (serve() does, after the app, so pending last-request times are written).
  * @example
  * app.use(gatewayRoutes({ gateway: createGateway({ controller }), counts: new GatewayCounts(), supervisor }))
  */
@@ -20,7 +20,6 @@ export function gatewayRoutes(deps: {
 }) {
   deps.gateway.start();
   return new Elysia({ name: "gateway" })
-    .onStop(() => deps.gateway.stop())
     .use(gatewayOpenAIRoutes(deps))
     .use(gatewayOllamaRoutes(deps))
     .use(gatewayUpstreamRoutes(deps));

@@ -46,6 +46,20 @@ export interface GatewayRouteDeps {
   readonly counts: GatewayCounts;
 }
 
+/**
+ * Lifts the server's idle timeout (60 s) off one request: a request may wait minutes for its
+ * model to load, a long answer may take minutes, and a stream may pause between tokens.
+ * @example
+ * app.post("/v1/completions", ({ request, server }) => proxyOpenAI(deps, untimed(request, server), path))
+ */
+export function untimed(
+  request: Request,
+  server: { timeout(request: Request, seconds: number): void } | null,
+): Request {
+  server?.timeout(request, 0);
+  return request;
+}
+
 /** A request body the gateway cannot use: rendered as 400 (or 413) in the family's shape. */
 export class BodyError extends Error {
   readonly status: number;

@@ -1,6 +1,6 @@
 import { forward } from "@corral/core";
 import { Elysia } from "elysia";
-import { type GatewayRouteDeps, openaiError, rawBody } from "./gateway-shared.ts";
+import { type GatewayRouteDeps, openaiError, rawBody, untimed } from "./gateway-shared.ts";
 
 /**
  * `/upstream/<model>/<path>`: any other endpoint of a model's llama-server (`/props`, `/slots`,
@@ -44,7 +44,7 @@ export async function proxyUpstream(
 export function gatewayUpstreamRoutes(deps: GatewayRouteDeps) {
   return new Elysia({ detail: { tags: ["gateway"] } }).all(
     "/upstream/:model/*",
-    ({ request, params }) => proxyUpstream(deps, request, params.model, params["*"]),
+    ({ request, params, server }) => proxyUpstream(deps, untimed(request, server), params.model, params["*"]),
     { parse: "none", detail: { summary: "Any other llama-server endpoint of a model, passed through" } },
   );
 }
