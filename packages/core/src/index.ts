@@ -56,6 +56,7 @@ export * from "./placement/errors.ts";
 export * from "./placement/learned.ts";
 export * from "./placement/check.ts";
 export * from "./placement/views.ts";
+export * from "./placement/room.ts";
 
 export * from "./supervision/alerts.ts";
 export * from "./supervision/watch-rules.ts";

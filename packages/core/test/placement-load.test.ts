@@ -219,4 +219,31 @@ describe.skipIf(!llama.chatReady)("placement before a load", () => {
       "tiny needs about 20.9 GiB on GPU 1 (measured at its last load, plus a margin); 20.0 GiB free",
     );
   });
+
+  it("plans the gateway's room: the least recently used idle model of ours on that GPU, and no more", async () => {
+    const pids: Record<number, number> = {};
+    const { controller } = await setup(fakeGpus("three-gpus", pids), [
+      { id: "a" },
+      { id: "b", gpu: "1" },
+      { id: "big", args: BIG },
+    ]);
+    // GPU 0 holds our "a" (17850 MiB, 5.7 GiB free); big needs ~12 GiB there.
+    const a = await controller.load("a", { force: true });
+    const b = await controller.load("b", { force: true });
+    pids[41001] = a.entry.pid;
+    pids[41002] = b.entry.pid;
+    const candidates = [
+      { slot: "1", pid: b.entry.pid, model_id: "b", last_used: 1, pinned: false, busy: false },
+      { slot: "0", pid: a.entry.pid, model_id: "a", last_used: 2, pinned: false, busy: false },
+    ];
+    const plan = await controller.planRoom("big", "0", candidates);
+    const pinned = await controller.planRoom("big", "0", [{ ...candidates[1]!, pinned: true }]);
+    // The recording no longer shows them, so their unloads after the test need not wait for it.
+    delete pids[41001];
+    delete pids[41002];
+    // b is the least recently used and holds 470 MiB of GPU 0, but only unloading a makes room.
+    expect(plan?.unload.map((c) => c.model_id)).toEqual(["a"]);
+    expect(plan?.fits).toBe(true);
+    expect(pinned?.fits).toBe(false);
+  });
 });

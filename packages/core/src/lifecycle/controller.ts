@@ -26,7 +26,8 @@ import { followSlotLog, slotLogFile, slotLogs } from "./logs.ts";
 import { recover } from "./recover.ts";
 import { collectStatus } from "./status.ts";
 import { createUsageSampler } from "../process/usage.ts";
-import { checkPlacement, chooseSlot, learnFromLoad, type PlaceContext } from "../placement/check.ts";
+import { checkPlacement, chooseSlot, learnFromLoad, roomFor, type PlaceContext } from "../placement/check.ts";
+import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
 import { LearnedFigures } from "../placement/learned.ts";
 import { modelLabels } from "../placement/facts.ts";
 
@@ -161,6 +162,19 @@ export class Controller {
   unload(slot: string, options: UnloadOptions = {}): Promise<UnloadResult> {
     const key = slotKey(slot);
     return this.#exclusive(key, () => this.#unload(key, options));
+  }
+
+  /**
+   * Which of `candidates` (loaded models of this home: least recently used first, idle and
+   * unpinned only) to unload so that `modelId` fits in slot `slot`, no more than needed; undefined
+   * where placement cannot tell (no GPU figures, an unreadable GGUF). The gateway calls it before
+   * an on-demand load.
+   * @example
+   * const plan = await controller.planRoom("qwen-32b", "0", candidates)
+   * for (const c of plan?.unload ?? []) await controller.unload(c.slot)
+   */
+  planRoom(modelId: string, slot: string, candidates: readonly RoomCandidate[]): Promise<RoomPlan | undefined> {
+    return roomFor(this.#place, findModel(this.config, modelId), slotKey(slot), candidates);
   }
 
   /**

@@ -13,6 +13,7 @@ import { decideFit } from "./fit.ts";
 import { classifyGpus, type GpuState } from "./gpu-state.ts";
 import { LEARNED_MARGIN, learnedKey, loadTimeoutFrom, type LearnedFigure, type LearnedFigures } from "./learned.ts";
 import { pickGpus } from "./pick.ts";
+import { planRoom, type RoomCandidate, type RoomPlan } from "./room.ts";
 import type { PlacementReport } from "./views.ts";
 
 /** What placement needs from the controller. */
@@ -211,4 +212,31 @@ export async function learnFromLoad(
   } catch {
     // Learned figures are a hint for the next load; this one succeeded whatever happens here.
   }
+}
+
+/**
+ * The gateway's room for an on-demand load: which least recently used idle, unpinned models of
+ * this home to unload from the GPU set so that the load fits (see {@link planRoom}); undefined
+ * where placement cannot tell (no GPU figures, an unreadable GGUF), and then nothing need go.
+ * @example
+ * const plan = await roomFor(ctx, model, "0", candidates)
+ * for (const c of plan?.unload ?? []) await controller.unload(c.slot)
+ */
+export async function roomFor(
+  ctx: PlaceContext,
+  model: ModelConfig,
+  slot: string,
+  candidates: readonly RoomCandidate[],
+): Promise<RoomPlan | undefined> {
+  const snapshot = await ctx.gpuQuery();
+  const facts = snapshot ? await factsOf(ctx, model) : undefined;
+  if (!snapshot || facts === undefined || typeof facts === "string") return undefined;
+  const gpus = parseSlot(slot);
+  const learned = await ctx.learned.get(learnedKey(model.id, model.path, model.args, slot)).catch(() => undefined);
+  const measured = measuredMap(learned);
+  const need = new Map<number, number>();
+  for (const d of estimateMemory(facts, parseMemoryArgs(model.args), gpus).devices) {
+    if (d.device !== "cpu") need.set(d.device, measured.get(d.device) ?? d.total_bytes / MIB);
+  }
+  return planRoom(need, await classify(ctx, snapshot), candidates);
 }
