@@ -106,13 +106,27 @@ function loaded(ctx: BenchContext, home: string, model: string): { direct: strin
   return { direct: `http://127.0.0.1:${entry.port}`, pid: entry.pid, readyMs };
 }
 
+/** Connections llama-server reset under a kept-alive client (it closes them after a stream); retried, both ways alike. */
+let resets = 0;
+
+/** POST with one retry when a pooled connection turns out closed (the gateway does the same upstream). */
+async function post(url: string, body: string): Promise<Response> {
+  try {
+    return await fetch(url, { method: "POST", headers: JSON_HEADERS, body });
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ECONNRESET") throw error;
+    resets++;
+    return fetch(url, { method: "POST", headers: JSON_HEADERS, body, keepalive: false });
+  }
+}
+
 function completionBody(model: string, stream: boolean, maxTokens: number): string {
   return JSON.stringify({ model, prompt: "Hello", max_tokens: maxTokens, stream, temperature: 0 });
 }
 
 async function once(base: string, body: string): Promise<number> {
   const started = performance.now();
-  const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: JSON_HEADERS, body });
+  const res = await post(`${base}/v1/completions`, body);
   await res.arrayBuffer();
   if (!res.ok) throw new Error(`${base}: ${res.status}`);
   return performance.now() - started;
@@ -121,7 +135,7 @@ async function once(base: string, body: string): Promise<number> {
 /** ms to the first chunk that carries text, and the number of chunks with text over the whole stream. */
 async function streamed(base: string, body: string): Promise<{ ttft: number; tokens: number; ms: number }> {
   const started = performance.now();
-  const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: JSON_HEADERS, body });
+  const res = await post(`${base}/v1/completions`, body);
   if (!res.ok || !res.body) throw new Error(`${base}: ${res.status} ${await res.text()}`);
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -311,6 +325,7 @@ export const gatewayScenario: Scenario = {
     figures.push(await coldStart(ctx, s, warmTtft));
     ctx.log("64 streams in flight");
     figures.push(await rssWithStreams(s));
+    if (resets > 0) ctx.log(`${resets} kept-alive client connections were reset by llama-server and retried`);
     return figures;
   },
 };
