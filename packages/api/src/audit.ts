@@ -12,9 +12,10 @@ export interface AuditSink {
 }
 
 /**
- * Records every state-changing request that auth let through as one `request` event in the
- * history: `by` (the token's name), the method and path (never the query) and the status.
- * Refused requests are not recorded, so a stranger cannot fill the history.
+ * Records every state-changing request that auth let through and that succeeded as one `request`
+ * event in the history: `by` (the token's name), the method and path (never the query) and the
+ * status. Refused and failed requests (4xx, 5xx) changed nothing and are not recorded, so neither a
+ * stranger nor a flood of bad input can fill the history (a failed load records its own events).
  * @example
  * new Elysia().use(audit(controller))
  */
@@ -26,6 +27,7 @@ export function audit(sink: AuditSink) {
     const caller = callerOf(request);
     if (!caller) return;
     const status = typeof set.status === "number" ? set.status : 200;
+    if (status >= 400) return;
     const path = new URL(request.url).pathname;
     void sink
       .record({ event: "request", by: caller.name, reason: `${request.method} ${path} → ${status}` })

@@ -131,18 +131,22 @@ describe("named, scoped tokens", () => {
     );
   });
 
-  it("record every state-changing request in the history with the token's name", async () => {
+  it("record every state-changing request in the history with the token's name, and no refused one", async () => {
     const app = t.app({ tokens: store });
-    await call(app, "POST", "/api/v1/models/unload", { gpu_id: 7 }, bearer("control"));
+    await call(app, "POST", "/api/v1/models/unload", { gpu_id: 7 }, bearer("control")); // 404: changes nothing
+    const cleaned = await call(app, "POST", "/api/v1/cleanup-orphaned", undefined, bearer("control"));
+    expect(cleaned.status).toBe(200);
     await waitFor(
       async () =>
         (await t.controller.history({ limit: 20 })).some(
-          (e) => e.event === "request" && e.by === "control-1" && e.reason === "POST /api/v1/models/unload → 404",
+          (e) => e.event === "request" && e.by === "control-1" && e.reason === "POST /api/v1/cleanup-orphaned → 200",
         ),
       5_000,
       "the audit event",
     );
-    await call(app, "POST", "/api/v1/models/unload", { gpu_id: 7 });
+    const events = await t.controller.history({ limit: 50 });
+    expect(events.some((e) => e.event === "request" && e.reason?.includes("/models/unload"))).toBe(false);
+    await call(app, "POST", "/api/v1/cleanup-orphaned");
     await waitFor(
       async () => (await t.controller.history({ limit: 20 })).some((e) => e.by === "server"),
       5_000,
