@@ -1,11 +1,15 @@
 import { randomBytes } from "node:crypto";
-import type { BigIntStats } from "node:fs";
+import { type BigIntStats, constants as fsConstants } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "../errors.ts";
 import { withFileLock } from "./lock.ts";
+import { O_NOFOLLOW } from "./secure-fs.ts";
+
+/** Temp files: created new (O_EXCL, which never follows a symlink either) and O_NOFOLLOW, to say so. */
+const TEMP_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW;
 import { ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema, type ProcessEntry } from "./schema.ts";
 
 /**
@@ -424,7 +428,7 @@ async function writeAtomic(file: string, content: string): Promise<string | unde
   const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let key: string | undefined;
   try {
-    const handle = await open(temp, "wx", 0o600);
+    const handle = await open(temp, TEMP_FLAGS, 0o600);
     let isOpen = true;
     try {
       await handle.writeFile(content, "utf8");
@@ -500,7 +504,7 @@ async function keepCorruptCopy(
     const path = await freeName(join(dir, `${prefix}${stamp(now())}`));
     const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
-      const handle = await open(temp, "wx", 0o600);
+      const handle = await open(temp, TEMP_FLAGS, 0o600);
       try {
         await handle.writeFile(bytes);
         await handle.sync();
