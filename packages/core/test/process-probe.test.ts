@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { judgeEntry } from "../src/process/identity.ts";
 import { procfsProbe } from "../src/process/procfs.ts";
@@ -9,8 +11,10 @@ import { waitFor } from "./fixtures/index.ts";
 
 const linux = process.platform === "linux";
 const started: { kill(signal?: number | NodeJS.Signals): void }[] = [];
+const dirs: string[] = [];
 afterAll(() => {
   for (const p of started) p.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /**
@@ -93,8 +97,21 @@ describe.if(linux && process.getuid?.() === 0)("procfsProbe as an unprivileged u
   it("reads a root process as access denied, keeping what it could read", async () => {
     const target = Bun.spawn(["sleep", "30"]);
     started.push(target);
+    // nobody may not be able to read this checkout (a clone under a 0700 folder): the probe goes
+    // to a folder anyone can read, as one bundled file, whatever it imports.
+    const readable = mkdtempSync(join(tmpdir(), "corral-probe-nobody-"));
+    dirs.push(readable);
+    chmodSync(readable, 0o755);
+    const built = await Bun.build({
+      entrypoints: [join(import.meta.dir, "../src/process/procfs.ts")],
+      outdir: readable,
+      target: "bun",
+    });
+    if (!built.success) throw new AggregateError(built.logs, "bundling the probe failed");
+    const bundle = join(readable, "procfs.js");
+    chmodSync(bundle, 0o644);
     const script = `
-      const { procfsProbe } = await import(${JSON.stringify(join(import.meta.dir, "../src/process/procfs.ts"))});
+      const { procfsProbe } = await import(${JSON.stringify(bundle)});
       const probe = procfsProbe();
       console.log(JSON.stringify({ info: await probe.get(${target.pid}), env: (await probe.environ(${target.pid})) ?? null }));
     `;

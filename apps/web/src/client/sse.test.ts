@@ -115,7 +115,8 @@ describe("openEventStream", () => {
       () => sse.server.stop(true),
     );
     await until(() => states.includes("unauthorized"));
-    await Bun.sleep(100);
+    // A retry is always announced ("waiting") in the same step that schedules it: none was.
+    expect(states).toEqual(["connecting", "unauthorized"]);
     expect(sse.connections()).toBe(1);
     stream.reconnect();
     await until(() => events.includes("in"));
@@ -130,13 +131,28 @@ describe("openEventStream", () => {
       onEvent: () => {},
       onState: (s) => states.push(s.kind),
       initialDelayMs: 5,
+      maxDelayMs: 5,
     });
     cleanups.push(() => sse.server.stop(true));
     await until(() => states.includes("waiting"));
     stream.close();
-    const seen = sse.connections();
-    await Bun.sleep(100);
-    expect(sse.connections()).toBe(seen);
+    const after = states.length;
+    // A witness with the same 5 ms retry, scheduled after the closed stream's: once the witness has
+    // retried, the closed stream's timer would have fired before it, had close() not cleared it.
+    let witnessed = 0;
+    const witness = openEventStream({
+      url: sse.url,
+      request: fetch,
+      onEvent: () => {},
+      onState: (s) => {
+        if (s.kind === "connecting") witnessed++;
+      },
+      initialDelayMs: 5,
+      maxDelayMs: 5,
+    });
+    cleanups.push(() => witness.close());
+    await until(() => witnessed >= 2);
+    expect(states.length).toBe(after);
   });
 });
 

@@ -116,8 +116,17 @@ describe("waitReady", () => {
 
   it("keeps polling while nothing listens yet, then sees the server come up", async () => {
     const port = await closedPort();
-    setTimeout(() => servers.push(Bun.serve({ hostname: "127.0.0.1", port, fetch: ok })), 100);
-    expect((await waitReady({ host: "127.0.0.1", port, timeoutMs: 10_000 })).ready).toBe(true);
+    let polls = 0;
+    // The server comes up only after two polls found nothing listening.
+    const counting: typeof fetch = Object.assign(
+      (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        if (++polls === 3) servers.push(Bun.serve({ hostname: "127.0.0.1", port, fetch: ok }));
+        return fetch(input, init);
+      },
+      { preconnect: fetch.preconnect },
+    );
+    expect((await waitReady({ host: "127.0.0.1", port, timeoutMs: 10_000, fetch: counting })).ready).toBe(true);
+    expect(polls).toBeGreaterThanOrEqual(3);
   });
 
   it("stops with the exit code when the process exits while loading", async () => {
@@ -141,12 +150,21 @@ describe("waitReady", () => {
   });
 
   it("stops polling once it has returned", async () => {
-    const { port, hits } = serve(loading);
-    await waitReady({ host: "127.0.0.1", port, timeoutMs: 100 });
-    await Bun.sleep(50); // a request already on the wire may still land
-    const seen = hits.health;
-    await Bun.sleep(200);
-    expect(hits.health).toBe(seen);
+    const { port } = serve(loading);
+    let returned = false;
+    let late = 0;
+    const counting: typeof fetch = Object.assign(
+      (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        if (returned) late++;
+        return fetch(input, init);
+      },
+      { preconnect: fetch.preconnect },
+    );
+    await waitReady({ host: "127.0.0.1", port, timeoutMs: 100, intervalMs: 10, fetch: counting });
+    returned = true;
+    // Ten poll intervals with no poll started: not a wait for something to happen, a window in which nothing may.
+    await Bun.sleep(100);
+    expect(late).toBe(0);
   });
 });
 

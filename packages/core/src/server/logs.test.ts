@@ -90,19 +90,29 @@ describe("followFile", () => {
   function follow(file: string, options: { fromEnd?: boolean; backLines?: number } = {}) {
     const seen: string[] = [];
     const stop = new AbortController();
-    const done = followFile(file, (lines) => seen.push(...lines), { signal: stop.signal, intervalMs: 10, ...options });
+    let ready = false;
+    const done = followFile(file, (lines) => seen.push(...lines), {
+      signal: stop.signal,
+      intervalMs: 10,
+      onReady: () => {
+        ready = true;
+      },
+      ...options,
+    });
     const end = async () => {
       stop.abort();
       return await done;
     };
-    return { seen, done, stop: end };
+    /** Once the follower has settled where it starts, so what is written next is "after it starts". */
+    const started = () => waitFor(() => ready, "the follower to start");
+    return { seen, done, stop: end, started };
   }
 
   it("reports lines appended after it starts, not the ones before", async () => {
     const file = join(dir, "app.log");
     writeFileSync(file, "old 1\nold 2\n");
     const f = follow(file);
-    await Bun.sleep(30);
+    await f.started();
     appendFileSync(file, "new 1\nnew 2\n");
     await waitFor(() => f.seen.length >= 2, "two new lines");
     appendFileSync(file, "new 3\n");
@@ -130,20 +140,23 @@ describe("followFile", () => {
     const file = join(dir, "partial.log");
     writeFileSync(file, "done\nhalf of ");
     const f = follow(file);
-    await Bun.sleep(30);
+    await f.started();
     appendFileSync(file, "a line");
     appendFileSync(file, " and more\nnext");
     await waitFor(() => f.seen.length >= 1, "the completed line");
-    await Bun.sleep(50);
-    await f.stop();
-    // The unfinished line already in the file at the start is reported whole; "next" is still open.
     expect(f.seen).toEqual(["half of a line and more"]);
+    // "next" is still open: it comes whole with its newline (had a piece of it been reported, a second piece would follow).
+    appendFileSync(file, " line\n");
+    await waitFor(() => f.seen.length >= 2, "the next line");
+    await f.stop();
+    // The unfinished line already in the file at the start is reported whole.
+    expect(f.seen).toEqual(["half of a line and more", "next line"]);
   });
 
   it("reads from the start when asked, and when the file appears later", async () => {
     const file = join(dir, "later.log");
     const f = follow(file);
-    await Bun.sleep(30);
+    await f.started();
     writeFileSync(file, "one\ntwo\n");
     await waitFor(() => f.seen.length >= 2, "lines of the new file");
     await f.stop();
@@ -158,9 +171,9 @@ describe("followFile", () => {
     const file = join(dir, "trunc.log");
     writeFileSync(file, "before 1\nbefore 2\n");
     const f = follow(file);
-    await Bun.sleep(30);
+    await f.started();
     truncateSync(file, 0);
-    await Bun.sleep(50);
+    // Shorter than what was there, so the follower sees the file shrink however late it looks.
     appendFileSync(file, "after\n");
     await waitFor(() => f.seen.length >= 1, "the line written after truncation");
     await f.stop();
@@ -171,7 +184,7 @@ describe("followFile", () => {
     const file = join(dir, "rotated.log");
     writeFileSync(file, "a long first generation of the log\n");
     const f = follow(file);
-    await Bun.sleep(30);
+    await f.started();
     unlinkSync(file);
     writeFileSync(file, "second generation, longer than the first one\n");
     await waitFor(() => f.seen.length >= 1, "the recreated file's line");
@@ -244,11 +257,15 @@ describe("logs never widen access", () => {
     writeFileSync(file, "");
     const batches: number[] = [];
     const stop = new AbortController();
+    let ready = false;
     const done = followFile(file, (lines) => batches.push(lines.join("\n").length), {
       signal: stop.signal,
       intervalMs: 20,
+      onReady: () => {
+        ready = true;
+      },
     });
-    await Bun.sleep(50);
+    await waitFor(() => ready, "the follower to start");
     appendFileSync(file, `${"x".repeat(99)}\n`.repeat(40_000)); // 4 MB at once
     await waitFor(() => batches.reduce((a, b) => a + b, 0) >= 3_990_000, "the whole backlog");
     stop.abort();

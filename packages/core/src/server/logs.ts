@@ -124,6 +124,11 @@ export interface FollowOptions {
   readonly backLines?: number;
   /** users allowed to own the file (checked on every open) @default [effective uid] */
   readonly owners?: LogOwners;
+  /**
+   * Called once where following starts is settled (the file's end, or its start when it does not
+   * exist yet): whatever is appended from then on is reported. @default none
+   */
+  readonly onReady?: () => void;
 }
 
 interface FollowState {
@@ -234,7 +239,7 @@ export async function followFile(
   onLines: (lines: string[]) => void,
   options: FollowOptions = {},
 ): Promise<void> {
-  const { signal, intervalMs = 250, fromEnd = true, backLines = 0, owners } = options;
+  const { signal, intervalMs = 250, fromEnd = true, backLines = 0, owners, onReady } = options;
   const state: FollowState = { position: 0, identity: undefined, partial: "", decoder: new TextDecoder(), owners };
   if (fromEnd) {
     const info = await stat(file).catch(() => undefined);
@@ -244,6 +249,7 @@ export async function followFile(
       Object.assign(state, { identity: fileIdentity(info), position });
     }
   }
+  onReady?.();
   const aborted = new Promise<void>((resolve) => {
     if (signal?.aborted) resolve();
     signal?.addEventListener("abort", () => resolve(), { once: true });

@@ -35,7 +35,8 @@ export async function makeHome(models: TestModel[], extra: Record<string, unknow
   const config = {
     llama_server: server,
     host: "127.0.0.1",
-    ports: { range: [21000 + Math.floor(Math.random() * 20000), 0], gpu: {} },
+    // Below the kernel's ephemeral ports (32768 and up here), so no outgoing connection takes one first.
+    ports: { range: [21000 + Math.floor(Math.random() * 11000), 0], gpu: {} },
     timeouts: { load_ms: 15000, stop_ms: 3000, health_ms: 1000 },
     restart: { backoff_ms: 100, backoff_max_ms: 400, stable_ms: 60000, max_attempts: 3 },
     gpu_release_wait_ms: 0,

@@ -29,8 +29,9 @@ export interface RealHome {
  */
 export function makeRealHome(llama: { server: string; model: string }, models: readonly RealModel[]): RealHome {
   const home = mkdtempSync(join(tmpdir(), "corral-real-"));
-  // A random window, so concurrent test files rarely meet on a port (the picker skips taken ones anyway).
-  const low = 22000 + Math.floor(Math.random() * 20000);
+  // A random window, so concurrent test files rarely meet on a port (the picker skips taken ones anyway),
+  // below the kernel's ephemeral ports (32768 and up here), which outgoing connections take.
+  const low = 22000 + Math.floor(Math.random() * 10000);
   const config = {
     llama_server: llama.server,
     host: "127.0.0.1",
