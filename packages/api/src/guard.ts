@@ -1,4 +1,4 @@
-import { isStateChanging } from "@corral/core";
+import { isInferencePath, isStateChanging } from "@corral/core";
 import { Elysia } from "elysia";
 import { HttpError } from "./errors.ts";
 
@@ -111,6 +111,9 @@ function refusal(request: Request, origins: ReadonlySet<string>, options: Browse
   if (request.body !== null && !isJson(request.headers.get("content-type"))) {
     const declared = Number(request.headers.get("content-length") ?? Number.NaN);
     if (declared === 0) return;
+    // Ollama's own examples are `curl -d '{…}'` (form-encoded by curl's default). A browser sends
+    // Origin on every POST, so a request to a model route without Origin or Sec-Fetch-* is no page's.
+    if (isInferencePath(url.pathname) && origin === null && !request.headers.has("sec-fetch-site")) return;
     throw new HttpError(
       415,
       "UNSUPPORTED_MEDIA_TYPE",

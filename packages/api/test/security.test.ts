@@ -75,6 +75,28 @@ describe("browser-borne requests", () => {
     expect((await named.handle(new Request("http://gpu-box.lan.evil/api/v1/processes", authed("/")))).status).toBe(403);
   });
 
+  it("takes a model route's form-encoded body from curl (Ollama's examples), never from a page", async () => {
+    const init = (headers: Record<string, string>) =>
+      authed("/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        body: '{"model":"tiny","prompt":"hi"}',
+      });
+    const curl = await app.handle(init({}));
+    expect(curl.status).not.toBe(415);
+    await curl.arrayBuffer();
+    const page = await app.handle(init({ origin: "http://localhost", "sec-fetch-site": "same-origin" }));
+    expect(page.status).toBe(415);
+    const other = await app.handle(
+      authed("/api/v1/models/unload", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: '{"gpu_id":9}',
+      }),
+    );
+    expect(other.status).toBe(415);
+  });
+
   it("lets a configured CORS origin change state, and no other", async () => {
     const cors = t.app({ cors: ["https://ops.example"] });
     const ok = await call(cors, "POST", "/api/v1/models/unload", { gpu_id: 9 }, { origin: "https://ops.example" });
