@@ -40,9 +40,10 @@ async function readLimited(request: Request, limit: number): Promise<string> {
 }
 
 /**
- * Every request body is JSON whatever its Content-Type says (the original controller's
- * clients do not always set one), at most `limitBytes` long: larger bodies get 413, bad JSON
+ * Every request body is read as JSON, at most `limitBytes` long: larger bodies get 413, bad JSON
  * gets 400, and an empty body counts as `{}` so routes whose fields are all optional need none.
+ * The browser guard (guard.ts) runs first and refuses a body that is not `application/json` with
+ * 415: a text/plain or form body is what a cross-site page can send without a preflight.
  * @default limitBytes = DEFAULT_BODY_LIMIT_BYTES (64 KiB)
  * @example
  * new Elysia().use(jsonBody({ limitBytes: 16 * 1024 }))

@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 /**
  * CORS for the configured origins only (`server.cors` in corral.yaml); with none configured no
  * CORS header is ever sent, so browsers keep other sites' pages away from the API.
- * `"*"` allows any origin (the token still guards every route).
+ * `"*"` allows any origin (the token still guards every route; serve() refuses `"*"` without one).
  * @default origins = [] (no CORS)
  * @example
  * new Elysia().use(cors({ origins: ["https://ops.example.com"] }))
