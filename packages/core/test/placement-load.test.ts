@@ -203,6 +203,10 @@ describe.skipIf(!llama.chatReady)("placement before a load", () => {
       timeout_ms: 15000,
     });
     expect(second.placement?.message).toStartWith("fits (as measured at its last load, plus a margin)");
+    // The loading entry and its registered event carry the expected time, for /events and the page.
+    expect(second.entry.expected_ready_ms).toBe(first.readyMs);
+    const registered = (await controller.history()).find((e) => e.event === "registered" && e.pid === second.entry.pid);
+    expect(registered?.reason).toBe(`load requested; ready in about ${(first.readyMs / 1000).toFixed(1)} s last time`);
   });
 
   it("refuses by a measured figure that no longer fits, saying it was measured", async () => {

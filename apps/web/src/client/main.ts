@@ -10,6 +10,7 @@ import type {
   GpuCard,
   GpusView,
   HistoryList,
+  ModelList,
   Orphan,
   OrphanList,
   ProcessList,
@@ -94,6 +95,16 @@ async function section<T>(note: HTMLElement, path: string, show: (body: T) => st
   }
 }
 
+/** Each model's parameter count and quantization by id; none where the list cannot be read. */
+async function modelFacts(): Promise<Map<string, { parameter_count: string; quantization: string }>> {
+  try {
+    const { models } = await api.get<ModelList>("/api/v1/models");
+    return new Map(models.map((m) => [m.id, { parameter_count: m.parameter_count, quantization: m.quantization }]));
+  } catch {
+    return new Map();
+  }
+}
+
 async function refreshAll(): Promise<void> {
   await Promise.all([
     section<ProcessList>(el.processesNote, "/api/v1/processes", ({ processes }) => {
@@ -110,14 +121,17 @@ async function refreshAll(): Promise<void> {
       el.cleanup.disabled = !orphans.some((o) => o.verdict !== "foreign");
       return orphans.length === 0 ? "No orphaned llama-server processes." : "";
     }),
-    section<GatewayModelList>(el.modelsNote, "/v1/models", ({ data }) => {
-      renderModels(
-        el.models,
-        data.map((d) => d.corral),
-        api,
-      );
-      return data.length === 0 ? "No models are configured (models: in corral.yaml)." : "";
-    }),
+    // Parameter count and quantization come from corral's own model list (the GGUF headers).
+    modelFacts().then((facts) =>
+      section<GatewayModelList>(el.modelsNote, "/v1/models", ({ data }) => {
+        renderModels(
+          el.models,
+          data.map((d) => ({ ...d.corral, ...facts.get(d.id) })),
+          api,
+        );
+        return data.length === 0 ? "No models are configured (models: in corral.yaml)." : "";
+      }),
+    ),
     section<GpusView>(el.gpusNote, "/api/v1/gpus", (view) => {
       state.gpus = view.available && view.gpus.length > 0 ? view.gpus : undefined;
       return state.gpus ? "" : "No GPU figures on this machine (nvidia-smi is not available).";

@@ -20,6 +20,9 @@ export interface GatewayModel {
   readonly tokens_per_second?: number;
   readonly aliases: readonly string[];
   readonly pinned: boolean;
+  /** from `GET /api/v1/models` (the GGUF header): "7.6B", "Q4_K_M"; empty where unknown */
+  readonly parameter_count?: string;
+  readonly quantization?: string;
 }
 
 /** `GET /v1/models`. */
@@ -35,6 +38,8 @@ export interface GatewayModelList {
  */
 export function modelSummary(m: GatewayModel, now = Date.now()): string {
   const parts: string[] = [m.state === "loaded" && m.slot ? `loaded in slot ${m.slot}` : m.state];
+  const facts = [m.parameter_count, m.quantization].filter(Boolean).join(" ");
+  if (facts) parts.push(facts);
   if (m.state !== "unloaded") parts.push(`${m.in_flight} in flight`);
   parts.push(`${m.served} served`);
   if (m.tokens_per_second !== undefined) parts.push(`last ${Math.round(m.tokens_per_second)} tokens/s`);

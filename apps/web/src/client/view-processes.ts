@@ -128,9 +128,27 @@ function fillRow(tr: HTMLTableRowElement, row: ProcessStatus): void {
   tr.cells[6]?.setAttribute("data-health", row.health?.state ?? "none");
 }
 
+/**
+ * How far a load has come: elapsed since the spawn, against the time the last load of this model
+ * with these arguments took (`expected_ready_ms`, which corral records on the loading entry).
+ * @example
+ * loadingProgress({ entry: { started_at: "…T12:00:00Z", expected_ready_ms: 40000 }, checked_at: "…T12:00:12Z" })
+ * // "loading for 12 s of about 40 s expected"
+ */
+export function loadingProgress(row: {
+  readonly entry: { readonly started_at: string; readonly expected_ready_ms?: number };
+  readonly checked_at: string;
+}): string {
+  const elapsed = Math.max(0, Math.round((Date.parse(row.checked_at) - Date.parse(row.entry.started_at)) / 1000));
+  const expected = row.entry.expected_ready_ms;
+  return expected === undefined
+    ? `loading for ${elapsed} s`
+    : `loading for ${elapsed} s of about ${Math.max(1, Math.round(expected / 1000))} s expected`;
+}
+
 function fillStatus(cell: HTMLTableCellElement, row: ProcessStatus): void {
   const shown = shownStatus(row);
-  const reason = row.state_reason;
+  const reason = shown === "loading" ? loadingProgress(row) : row.state_reason;
   const badge = h("span", { class: `badge status-${shown.replace(/[^a-z-]/gi, "")}` }, shown);
   const showReason = reason && shown !== "running";
   const next = [badge, showReason ? h("small", { class: "reason" }, reason) : undefined];

@@ -415,7 +415,11 @@ export class Controller {
     await this.#clearSlot(slot, options.replace ?? false);
     // Refuses a load that does not fit (DoesNotFitError) before anything is spawned, unless forced.
     const placement = await checkPlacement(this.#place, model, slot, { force: options.force });
-    const timed = { ...options, timeoutMs: options.timeoutMs ?? placement.timeout_ms };
+    const timed = {
+      ...options,
+      timeoutMs: options.timeoutMs ?? placement.timeout_ms,
+      expectedReadyMs: options.expectedReadyMs ?? placement.expected_ready_ms,
+    };
     const picked = (options.port ?? model.port ?? this.config.ports.gpu[slot]) === undefined;
     for (let attempt = 1; ; attempt++) {
       const port = await this.#ports.reserve(slot, model, options.port);

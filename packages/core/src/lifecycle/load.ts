@@ -74,8 +74,9 @@ export async function spawnAndWait(
         host,
         restarts: options.restarts ?? 0,
         ...(model.cpu_affinity ? { cpu_affinity: model.cpu_affinity } : {}),
+        ...(options.expectedReadyMs !== undefined ? { expected_ready_ms: options.expectedReadyMs } : {}),
       },
-      { reason: options.reason ?? "load requested" },
+      { reason: (options.reason ?? "load requested") + expectedNote(options.expectedReadyMs) },
     );
   } catch (error) {
     // Another controller took the slot between our check and our spawn: ours must not linger.
@@ -125,4 +126,9 @@ async function killFailedLoad(
     await ctx.registry.update(slot, { status: "unhealthy" }, reason).catch(() => undefined);
     throw new LoadFailedError({ slot, modelId: model.id, reason }, { cause: error });
   }
+}
+
+/** "; ready in about 8.2 s last time": what `/events` shows of a load's expected time. */
+function expectedNote(ms: number | undefined): string {
+  return ms === undefined ? "" : `; ready in about ${(ms / 1000).toFixed(1)} s last time`;
 }

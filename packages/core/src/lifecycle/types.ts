@@ -21,6 +21,8 @@ export interface LoadOptions {
   readonly restarts?: number;
   /** load even when placement finds it does not fit in the free GPU memory @default false */
   readonly force?: boolean;
+  /** recorded on the loading entry, so a page shows elapsed against it @default the last measured load time */
+  readonly expectedReadyMs?: number;
 }
 
 /** What `Controller.load` returns once the server answers `/health` with 200. */

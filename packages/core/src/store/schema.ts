@@ -33,6 +33,11 @@ export const ProcessEntrySchema = Type.Object(
     adopted: Type.Optional(Type.Boolean()),
     cpu_affinity: Type.Optional(Type.String()),
     status_reason: Type.Optional(Type.String()),
+    expected_ready_ms: Type.Optional(
+      Type.Number({
+        description: "spawn → ready of the last load of this model with these arguments: a loading entry's progress",
+      }),
+    ),
     updated_at: Type.Optional(Type.String()),
     last_request_at: Type.Optional(
       Type.String({
