@@ -297,8 +297,10 @@ describe("a model's life: load, inspect, switch, unload", () => {
     async () => {
       const { code, stdout } = await corral(home, ["switch", "0", "other", "--json"]);
       expect(code).toBe(0);
-      const result = parse<{ slot: string; entry: { pid: number; model_id: string } }>(stdout);
-      expect(result).toMatchObject({ slot: "0", entry: { model_id: "other" } });
+      const result = parse<{ slot: string; entry: { pid: number; model_id: string }; previous?: { pid: number } }>(
+        stdout,
+      );
+      expect(result).toMatchObject({ slot: "0", entry: { model_id: "other" }, previous: { model_id: "tiny", pid } });
       expect(result.entry.pid).not.toBe(pid);
       await waitFor(() => isGone(pid), 10_000, `old pid ${pid} gone`);
       pid = result.entry.pid;

@@ -21,8 +21,8 @@ const LAYERS: readonly (readonly string[])[] = [
   // Placement (will a model fit, which GPU) reads config, processes and GPU figures; the controller asks it.
   ["placement"],
   ["lifecycle"],
-  ["supervision"],
   ["gateway"],
+  ["supervision"],
 ];
 /** Surfaces that re-export every layer. */
 const SURFACES = new Set(["index.ts", "views.ts"]);

@@ -47,6 +47,7 @@ export const command: Command = {
       (r) => `${modelId} is ready in slot ${r.slot} after ${duration(r.readyMs)}`,
       `slot ${slot} is mid-switch: "corral ls" shows what runs there`,
     );
-    return loadOutcome(result, "switched to");
+    // Core says what it replaced (read inside the slot's queue), so the line names the right model.
+    return loadOutcome(result, `switched from ${result.previous?.model_id ?? "nothing"} to`);
   },
 };
