@@ -22,6 +22,7 @@ import { gatewayScenario } from "./bench/gateway.ts";
 import { Tracker, type BenchContext, type Figure, type Scenario } from "./bench/harness.ts";
 import { lifecycleScenario } from "./bench/lifecycle.ts";
 import { orphansScenario } from "./bench/orphans.ts";
+import { placementScenario } from "./bench/placement.ts";
 import { probesScenario } from "./bench/probes.ts";
 import { buildReport, renderTable } from "./bench/report.ts";
 import { serverScenario } from "./bench/server.ts";
@@ -39,6 +40,7 @@ const SCENARIOS: readonly Scenario[] = [
   lifecycleScenario,
   probesScenario,
   gatewayScenario,
+  placementScenario,
 ];
 /** The whole suite stops by itself: past this, whatever runs is abandoned and cleaned up. */
 const WATCHDOG_MS = { full: 10 * 60_000, quick: 2 * 60_000 };
