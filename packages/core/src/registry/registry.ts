@@ -7,6 +7,7 @@ import { DEFAULT_SERVER_NAMES, type KnownIdentity, type ProcessInfo, type Proces
 import { entryGpus, parseSlot } from "../slots.ts";
 import { createHistory, type History } from "../store/history.ts";
 import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
+import type { LockMethod } from "../store/lock.ts";
 import { createStore, type RegistrySnapshot, type Store } from "../store/store.ts";
 import { homeIdOf } from "./home-id.ts";
 import {
@@ -43,6 +44,8 @@ export interface RegistryOptions {
   readonly names?: readonly string[];
   /** @default 10000 */
   readonly lockTimeoutMs?: number;
+  /** how the registry file is locked (the pid-file lock is what systems without flock use) @default "flock" where available */
+  readonly lockMethod?: LockMethod;
   /** slack when judging legacy entries by `started_at` @default 2000 */
   readonly clockSlackMs?: number;
 }
@@ -87,7 +90,12 @@ export class Registry {
     this.#clockSlackMs = options.clockSlackMs ?? 2000;
     this.probe = options.probe ?? defaultProbe();
     this.names = options.names ?? DEFAULT_SERVER_NAMES;
-    this.store = createStore({ file: this.paths.registry, lockTimeoutMs: options.lockTimeoutMs, now: this.#now });
+    this.store = createStore({
+      file: this.paths.registry,
+      lockTimeoutMs: options.lockTimeoutMs,
+      lockMethod: options.lockMethod,
+      now: this.#now,
+    });
     this.history = createHistory({ file: this.paths.history, now: this.#now });
     const judge = { names: this.names, clockSlackMs: this.#clockSlackMs };
     this.#kills = {

@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "../errors.ts";
-import { withFileLock } from "./lock.ts";
+import { type LockMethod, withFileLock } from "./lock.ts";
 import { O_NOFOLLOW } from "./secure-fs.ts";
 
 /** Temp files: created new (O_EXCL, which never follows a symlink either) and O_NOFOLLOW, to say so. */
@@ -50,6 +50,12 @@ export interface StoreOptions {
    * @default 10000
    */
   readonly lockTimeoutMs?: number;
+  /**
+   * How the lock is taken (see {@link withFileLock}); tests run the pid-file lock that systems
+   * without flock use, here too.
+   * @default "flock" where available, else "pidfile"
+   */
+  readonly lockMethod?: LockMethod;
   /**
    * Clock for `last_updated` and backup names.
    * @default Date.now
@@ -146,7 +152,7 @@ export function createStore(options: StoreOptions): Store {
   const memo: { current?: Memo } = {};
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     await ensureFolder(file);
-    return withFileLock(lockFile, fn, { timeoutMs: options.lockTimeoutMs });
+    return withFileLock(lockFile, fn, { timeoutMs: options.lockTimeoutMs, method: options.lockMethod });
   };
 
   return {
