@@ -66,5 +66,6 @@ export * from "./gateway/errors.ts";
 export * from "./gateway/resolve.ts";
 export * from "./gateway/gateway.ts";
 export * from "./gateway/proxy.ts";
+export * from "./gateway/route.ts";
 export * from "./gateway/ollama.ts";
 export * from "./gateway/ollama-views.ts";

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createStore } from "../src/store/store.ts";
 import { GatewayError } from "../src/gateway/errors.ts";
 import { forward, openaiStreamComplete } from "../src/gateway/proxy.ts";
+import { routeRequest } from "../src/gateway/route.ts";
 import type { Gateway } from "../src/gateway/gateway.ts";
 import { alive } from "./helpers/home.ts";
 import { gatewayHome, type GatewayHome } from "./helpers/gateway-home.ts";
@@ -86,6 +87,21 @@ describe("on-demand load", () => {
     expect(error).toBeInstanceOf(GatewayError);
     expect(error.status).toBe(502);
     expect(error.message).toContain("exited with code 3");
+  });
+});
+
+describe("a model unloaded by another process", () => {
+  it("is loaded again for the next request, though the gateway's view still had it", async () => {
+    const h = await setup([{ id: "a", gpu: "0" }], {}, { viewMs: 60_000 });
+    expect((await chat(h.gateway, "a")).status).toBe(200);
+    const first = (await pidOf(h, "a"))!;
+    // The CLI beside the server: its own controller on the same home.
+    const cli = await h.reopen();
+    await cli.controller.unload("0");
+    const lease = await routeRequest(h.gateway, "a", { method: "POST", path: "/v1/completions", body: "{}" });
+    expect(lease.response.status).toBe(200);
+    expect(lease.lease.entry.pid).not.toBe(first);
+    lease.lease.done();
   });
 });
 

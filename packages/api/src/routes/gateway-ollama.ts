@@ -1,5 +1,4 @@
 import {
-  forward,
   OLLAMA_COMPAT_VERSION,
   ollamaAnswer,
   ollamaChatRequest,
@@ -10,6 +9,7 @@ import {
   ollamaShow,
   ollamaTags,
   openaiStreamComplete,
+  routeRequest,
   type Translated,
 } from "@corral/core";
 import { Elysia } from "elysia";
@@ -41,20 +41,21 @@ export async function proxyOllama(deps: GatewayRouteDeps, request: Request, kind
   try {
     const body = jsonObject(await rawBody(request));
     const translated = TRANSLATE[kind](body);
-    const lease = await deps.gateway.acquire(body.model, { signal: request.signal });
-    deps.counts.add(lease.model.id, request);
     const model = String(body.model);
     // Ollama clients load a model with an empty generate (or chat) request: answer once it is loaded.
     const preload =
       (kind === "generate" && !body.prompt) ||
       (kind === "chat" && Array.isArray(body.messages) && body.messages.length === 0);
     if (preload) {
+      const lease = await deps.gateway.acquire(body.model, { signal: request.signal });
+      deps.counts.add(lease.model.id, request);
       lease.done();
       const head = kind === "chat" ? { message: { role: "assistant", content: "" } } : { response: "" };
       return Response.json({ model, created_at: new Date().toISOString(), ...head, done: true, done_reason: "load" });
     }
-    const response = await forward(
-      lease,
+    const { response, lease } = await routeRequest(
+      deps.gateway,
+      body.model,
       {
         method: "POST",
         path: translated.path,
@@ -64,6 +65,7 @@ export async function proxyOllama(deps: GatewayRouteDeps, request: Request, kind
       },
       { complete: translated.stream ? openaiStreamComplete : undefined },
     );
+    deps.counts.add(lease.model.id, request);
     if (kind === "embed" || kind === "embeddings")
       return await ollamaEmbedAnswer(response, model, kind === "embeddings");
     return await ollamaAnswer(response, { kind, model, startedAt, loadMs: lease.waitedMs });

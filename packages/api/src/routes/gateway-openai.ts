@@ -1,4 +1,4 @@
-import { forward, openaiStreamComplete, type Gateway, type GatewayModelView } from "@corral/core";
+import { openaiStreamComplete, routeRequest, type Gateway, type GatewayModelView } from "@corral/core";
 import { Elysia } from "elysia";
 import { type GatewayRouteDeps, jsonObject, openaiError, rawBody, untimed } from "./gateway-shared.ts";
 
@@ -30,13 +30,14 @@ export async function proxyOpenAI(deps: GatewayRouteDeps, request: Request, path
   try {
     const raw = await rawBody(request);
     const body = jsonObject(raw);
-    const lease = await deps.gateway.acquire(body.model, { signal: request.signal });
-    deps.counts.add(lease.model.id, request);
-    return await forward(
-      lease,
+    const { response, lease } = await routeRequest(
+      deps.gateway,
+      body.model,
       { method: "POST", path, headers: request.headers, body: raw, signal: request.signal },
       { complete: body.stream === true ? openaiStreamComplete : undefined },
     );
+    deps.counts.add(lease.model.id, request);
+    return response;
   } catch (error) {
     return openaiError(error);
   }

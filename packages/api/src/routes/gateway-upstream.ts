@@ -1,4 +1,4 @@
-import { forward } from "@corral/core";
+import { routeRequest } from "@corral/core";
 import { Elysia } from "elysia";
 import { type GatewayRouteDeps, openaiError, rawBody, untimed } from "./gateway-shared.ts";
 
@@ -21,16 +21,16 @@ export async function proxyUpstream(
   try {
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
     const body = hasBody ? await rawBody(request) : undefined;
-    const lease = await deps.gateway.acquire(decodeURIComponent(model), { signal: request.signal });
-    deps.counts.add(lease.model.id, request);
     const search = new URL(request.url).search;
-    return await forward(lease, {
+    const { response, lease } = await routeRequest(deps.gateway, decodeURIComponent(model), {
       method: request.method,
       path: `/${rest}${search}`,
       headers: request.headers,
       body,
       signal: request.signal,
     });
+    deps.counts.add(lease.model.id, request);
+    return response;
   } catch (error) {
     return openaiError(error);
   }

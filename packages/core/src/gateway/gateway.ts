@@ -157,6 +157,15 @@ export class Gateway {
   }
 
   /**
+   * Drops the cached view of the registry: the next request reads it afresh.
+   * @example
+   * gateway.forget()
+   */
+  forget(): void {
+    this.#view = undefined;
+  }
+
+  /**
    * One pass of the idle policy: unloads every loaded model idle for its ttl. Runs every
    * `sweepMs` after `start()`; tests call it directly.
    * @returns the ids unloaded
