@@ -194,6 +194,28 @@ describe("named, scoped tokens", () => {
   });
 });
 
+describe("gateway.auth: none (inferenceAuth)", () => {
+  it("opens only the model routes, and the browser checks still hold there", async () => {
+    const app = t.app({ inferenceAuth: "none" });
+    const none = { authorization: "" };
+    const models = await app.handle(new Request("http://localhost/v1/models"));
+    expect(models.status).toBe(200);
+    await models.arrayBuffer();
+    expect((await call(app, "GET", "/api/v1/processes", undefined, none)).status).toBe(401);
+    const page = await call(
+      app,
+      "POST",
+      "/v1/chat/completions",
+      { model: "tiny", messages: [] },
+      { ...none, origin: "http://evil.example" },
+    );
+    expect([page.status, page.body.error.code]).toEqual([403, "ORIGIN_NOT_ALLOWED"]);
+    const rebound = await app.handle(new Request("http://rebind.attacker.example/v1/models"));
+    expect(rebound.status).toBe(403);
+    expect((await call(t.app(), "GET", "/v1/models", undefined, none)).status).toBe(401);
+  });
+});
+
 describe("bounded streams", () => {
   it("answers 429 past max_streams and takes a new stream once one closes", async () => {
     const app = t.app({ maxStreams: 2 });
