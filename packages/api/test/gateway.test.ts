@@ -98,6 +98,26 @@ describe("OpenAI routes", () => {
   });
 });
 
+describe("gateway.auth: none", () => {
+  it("leaves the inference routes open while the management routes keep their token", async () => {
+    const h = await gatewayHome([{ id: "a", gpu: "0" }]);
+    homes.push(h);
+    const app = createApp({ controller: h.controller, gateway: h.gateway, token: TOKEN, inferenceAuth: "none" });
+    const open = await app.handle(
+      new Request("http://localhost/v1/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "a", prompt: "x" }),
+      }),
+    );
+    expect(open.status).toBe(200);
+    expect((await app.handle(new Request("http://localhost/api/tags"))).status).toBe(200);
+    expect((await app.handle(new Request("http://localhost/api/v1/processes"))).status).toBe(401);
+    const closed = createApp({ controller: h.controller, gateway: h.gateway, token: TOKEN });
+    expect((await closed.handle(new Request("http://localhost/v1/models"))).status).toBe(401);
+  });
+});
+
 describe("Ollama routes", () => {
   it("translates a chat to OpenAI and back, not streaming", async () => {
     const { call } = await setup([{ id: "a", gpu: "0" }]);
