@@ -73,11 +73,18 @@ export function judgeEntry(
   if (!isServerProcess(info, names)) {
     return reused(`it is ${describe(info)}, not a llama-server (expected ${names.join(" or ")})`);
   }
-  const since =
-    info.startTimeMs === undefined
-      ? "; this OS does not tell start times, so only the name was checked"
-      : `, started ${new Date(info.startTimeMs).toISOString()}, as recorded`;
-  return { state: "running", reason: `pid ${pid} is ${describe(info)}${since}`, process: info };
+  return {
+    state: "running",
+    // Written when read: verifyAll judges every entry, and most of these sentences are never shown.
+    get reason() {
+      const since =
+        info.startTimeMs === undefined
+          ? "; this OS does not tell start times, so only the name was checked"
+          : `, started ${new Date(info.startTimeMs).toISOString()}, as recorded`;
+      return `pid ${pid} is ${describe(info)}${since}`;
+    },
+    process: info,
+  };
 }
 
 function checkStart(entry: ProcessEntry, info: ProcessInfo, options: JudgeOptions): string | undefined {

@@ -241,11 +241,29 @@ async function load(file: string, now: () => number, memo: { current?: Memo }): 
   const check = checkers(Object.keys(doc.processes).length);
   const snapshot: RegistrySnapshot = { version: doc.version, last_updated: doc.last_updated, entries: {}, invalid: [] };
   for (const [slot, raw] of Object.entries(doc.processes)) {
-    if (check.entry(raw)) setOwn(snapshot.entries, slot, copyEntry(raw as ProcessEntry));
-    else snapshot.invalid.push({ slot, raw: structuredClone(raw), errors: entryErrors(raw) });
+    const known = checked.get(raw as object);
+    if (known !== undefined || check.entry(raw)) {
+      const entry = raw as ProcessEntry;
+      // The memo's objects never change, so one that passed once passes again, and keeps its shape.
+      const flat = known ?? isFlat(entry);
+      checked.set(entry, flat);
+      setOwn(snapshot.entries, slot, flat ? { ...entry, command_line: entry.command_line.slice() } : copyEntry(entry));
+    } else snapshot.invalid.push({ slot, raw: structuredClone(raw), errors: entryErrors(raw) });
   }
   const extra = Object.keys(doc.extra).length === 0 ? {} : structuredClone(doc.extra);
   return { snapshot, extra, order: Object.keys(doc.processes), before: doc.processes };
+}
+
+/** Entries of a memo (never changed, never handed out) that matched the schema, and whether they are flat. */
+const checked = new WeakMap<object, boolean>();
+
+/** Whether an entry's only object is its command line (fields from elsewhere may hold more). */
+function isFlat(entry: ProcessEntry): boolean {
+  for (const key in entry) {
+    const value = (entry as Record<string, unknown>)[key];
+    if (key !== "command_line" && typeof value === "object" && value !== null) return false;
+  }
+  return true;
 }
 
 /** A copy of a valid entry that shares nothing with the original (a fast structuredClone for this shape). */
