@@ -433,7 +433,7 @@ export class Controller {
         const lostRace = error instanceof LoadFailedError && error.exitCode !== undefined && !(await isPortFree(port));
         if (!picked || attempt > 1 || !lostRace) throw error;
       } finally {
-        this.#ports.release(port);
+        await this.#ports.release(port);
       }
     }
   }

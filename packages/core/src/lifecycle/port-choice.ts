@@ -1,7 +1,9 @@
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { PortInUseError, PortNotAllowedError } from "../errors.ts";
+import { join } from "node:path";
 import type { Registry } from "../registry/registry.ts";
 import { assertPortFree, pickFreePort } from "../server/ports.ts";
+import { PortReservations } from "./port-reservations.ts";
 
 /**
  * The ports a load may ask for: any port of `ports.range`, a per-GPU port of `ports.gpu`, or a
@@ -33,20 +35,25 @@ function namedPorts(config: CorralConfig): Set<number> {
 
 /**
  * Chooses a port for each load and holds it until the load has registered: two slots loading at
- * once in one controller never pick the same port, since choices are made one at a time.
+ * once never pick the same port, in one controller (choices are made one at a time) or in several
+ * processes (each choice is made under a lock they share and recorded in `<home>/ports.json`
+ * before the spawn). A port from the range is never one the per-GPU map (`ports.gpu`) or a
+ * model's own `port` names: that port is its slot's, even before its slot loads.
  * @example
  * const ports = new PortChoice({ registry, config }); const port = await ports.reserve("0", model); ports.release(port)
  */
 export class PortChoice {
   readonly #registry: Pick<Registry, "list">;
   readonly #config: CorralConfig;
+  readonly #shared: PortReservations;
   /** ports chosen by loads in flight here, not yet registered */
   readonly #reserved = new Set<number>();
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(ctx: { readonly registry: Pick<Registry, "list">; readonly config: CorralConfig }) {
+  constructor(ctx: { readonly registry: Pick<Registry, "list" | "paths">; readonly config: CorralConfig }) {
     this.#registry = ctx.registry;
     this.#config = ctx.config;
+    this.#shared = new PortReservations({ file: join(ctx.registry.paths.home, "ports.json") });
   }
 
   /**
@@ -56,7 +63,7 @@ export class PortChoice {
    */
   reserve(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
     const run = this.#queue.then(async () => {
-      const port = await this.#choose(slot, model, requested);
+      const port = await this.#shared.reserve(slot, (elsewhere) => this.#choose(slot, model, requested, elsewhere));
       this.#reserved.add(port);
       return port;
     });
@@ -65,11 +72,17 @@ export class PortChoice {
   }
 
   /** Lets go of a reserved port (the load registered it, or failed). */
-  release(port: number): void {
+  async release(port: number): Promise<void> {
     this.#reserved.delete(port);
+    await this.#shared.release(port).catch(() => undefined);
   }
 
-  async #choose(slot: string, model: ModelConfig, requested: number | undefined): Promise<number> {
+  async #choose(
+    slot: string,
+    model: ModelConfig,
+    requested: number | undefined,
+    elsewhere: ReadonlySet<number>,
+  ): Promise<number> {
     const config = this.#config;
     const entries = await this.#registry.list();
     const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
@@ -78,11 +91,13 @@ export class PortChoice {
       const holder = taken.get(wanted);
       if (holder)
         throw new PortInUseError(wanted, holder.entry.pid, `corral slot ${holder.s}, ${holder.entry.model_id}`);
-      if (this.#reserved.has(wanted)) throw new PortInUseError(wanted, undefined, "a load in progress");
+      if (this.#reserved.has(wanted) || elsewhere.has(wanted)) {
+        throw new PortInUseError(wanted, undefined, "a load in progress");
+      }
       await assertPortFree(wanted, config.host);
       return wanted;
     }
-    const exclude = new Set([...taken.keys(), ...this.#reserved]);
+    const exclude = new Set([...taken.keys(), ...this.#reserved, ...elsewhere, ...namedPorts(config)]);
     return pickFreePort(config.ports.range, { exclude, host: config.host });
   }
 }
