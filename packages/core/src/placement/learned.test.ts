@@ -38,10 +38,10 @@ describe("LearnedFigures", () => {
 
 describe("loadTimeoutFrom", () => {
   const figure = (ready_ms: number) => ({ ready_ms, peak_mib: {}, measured_at: "" });
-  it("is 4x the last load time, at least 30 s, and the configured timeout before any load", () => {
+  it("is 4x the last load time, at least 60 s, and the configured timeout before any load", () => {
     expect(loadTimeoutFrom(undefined, 300_000)).toBe(300_000);
     expect(loadTimeoutFrom(figure(120_000), 300_000)).toBe(480_000);
-    expect(loadTimeoutFrom(figure(2_000), 300_000)).toBe(30_000);
+    expect(loadTimeoutFrom(figure(2_000), 300_000)).toBe(60_000);
     expect(loadTimeoutFrom(figure(100), 15_000)).toBe(15_000);
   });
 });

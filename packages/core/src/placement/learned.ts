@@ -95,7 +95,7 @@ export const LEARNED_MARGIN = 0.1;
 /** The load timeout is this many times the last measured load time … */
 export const LOAD_TIMEOUT_FACTOR = 4;
 /** … but never less than this. */
-export const LOAD_TIMEOUT_MIN_MS = 30_000;
+export const LOAD_TIMEOUT_MIN_MS = 60_000;
 
 /**
  * The load timeout from the last measured load time: `LOAD_TIMEOUT_FACTOR` × it, and at least
