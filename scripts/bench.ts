@@ -19,7 +19,7 @@ import { cliScenario } from "./bench/cli.ts";
 import { closeCrowd } from "./bench/crowd.ts";
 import { closeFleet } from "./bench/fleet.ts";
 import { gatewayScenario } from "./bench/gateway.ts";
-import { Tracker, type BenchContext, type Figure, type Scenario } from "./bench/harness.ts";
+import { type BenchContext, type Figure, type Scenario, Tracker } from "./bench/harness.ts";
 import { lifecycleScenario } from "./bench/lifecycle.ts";
 import { orphansScenario } from "./bench/orphans.ts";
 import { placementScenario } from "./bench/placement.ts";

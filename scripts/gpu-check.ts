@@ -17,11 +17,11 @@ import { join } from "node:path";
 import {
   COMPUTE_APPS_QUERY_ARGS,
   GPU_QUERY_ARGS,
+  type GpuSnapshot,
   parseComputeAppsCsv,
   parseGpuCsv,
   queryGpus,
   waitGpuReleased,
-  type GpuSnapshot,
 } from "@corral/core";
 
 const WHOLE_CHECK_MS = 4 * 60_000;

@@ -20,16 +20,17 @@
  *
  * Usage: bun scripts/llama-build.ts [--jobs N]   (default 2 parallel compile jobs)
  */
-import { spawn, spawnSync } from "node:child_process";
+
 import type { ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,

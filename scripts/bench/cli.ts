@@ -5,8 +5,8 @@
  * own start) and `corral --version` (the CLI's module loading, no work).
  */
 import { join } from "node:path";
-import { fleet, FLEET_SIZE } from "./fleet.ts";
-import { figure, median, round, within, type Scenario } from "./harness.ts";
+import { FLEET_SIZE, fleet } from "./fleet.ts";
+import { figure, median, round, type Scenario, within } from "./harness.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
 const CLI = join(REPO, "packages", "cli", "src", "main.ts");

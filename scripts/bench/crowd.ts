@@ -2,8 +2,9 @@
  * The host both scan scenarios run on: 1,000 tracked llama-server stand-ins and 1,000 other
  * processes (copies of `sleep`), started once and shared, stopped by `closeCrowd()` at the end.
  */
-import { spawnSleepers, type Sleepers } from "./sleepers.ts";
+
 import type { Tracker } from "./harness.ts";
+import { type Sleepers, spawnSleepers } from "./sleepers.ts";
 
 export const CROWD_SERVERS = 1000;
 export const CROWD_OTHERS = 1000;

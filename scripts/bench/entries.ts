@@ -1,11 +1,5 @@
 /** Registry entries for live processes, as corral itself would record them. */
-import {
-  identityOf,
-  type ProcessEntry,
-  type ProcessInfo,
-  type ProcessProbe,
-  type Registry,
-} from "@corral/core";
+import { identityOf, type ProcessEntry, type ProcessInfo, type ProcessProbe, type Registry } from "@corral/core";
 
 /**
  * The entry corral would write for a process it started in `slot`, with its full identity

@@ -3,9 +3,9 @@
  * them (`controller.load`, one per GPU slot 0..15), shared by the server and CLI scenarios.
  * Started on first use, stopped by `closeFleet()` (the suite calls it at the end).
  */
-import { createController, type Controller } from "@corral/core";
+import { type Controller, createController } from "@corral/core";
 import { makeHome, type TestHome } from "../../packages/core/test/helpers/home.ts";
-import { within, type Tracker } from "./harness.ts";
+import { type Tracker, within } from "./harness.ts";
 
 /** The home and its loaded servers. */
 export interface Fleet {

@@ -12,18 +12,18 @@
  */
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { llamaBuildPaths } from "../llama-paths.ts";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
+import { llamaBuildPaths } from "../llama-paths.ts";
 import {
+  type BenchContext,
+  type Figure,
   figure,
   median,
   percentile,
   round,
   rssBytes,
-  within,
-  type BenchContext,
-  type Figure,
   type Scenario,
+  within,
 } from "./harness.ts";
 import { hasWrk, runWrk } from "./wrk.ts";
 

@@ -3,10 +3,11 @@
  * tracker that owns every process and temp folder the suite starts, so one `cleanup()` ends
  * exactly those (and nothing else on the machine) however the run ends.
  */
-import type { Subprocess } from "bun";
+
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 
 /** A target: the value must be below (`<`), at most (`<=`), above (`>`) or equal to (`=`) `value`. */
 export interface Target {

@@ -10,7 +10,7 @@
 import { createController, isPortFree } from "@corral/core";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
 import { makeHome } from "../../packages/core/test/helpers/home.ts";
-import { figure, isAlive, median, round, type Figure, type Scenario } from "./harness.ts";
+import { type Figure, figure, isAlive, median, round, type Scenario } from "./harness.ts";
 
 const LOAD_MS = 500;
 

@@ -12,11 +12,11 @@ import {
   checkPlacement,
   createRegistry,
   FactsCache,
+  type GpuSnapshot,
   LearnedFigures,
   parseConfig,
   queryGpus,
   readModelFacts,
-  type GpuSnapshot,
 } from "@corral/core";
 import { llamaBuildPaths } from "../llama-paths.ts";
 import { figure, median, round, type Scenario } from "./harness.ts";

@@ -11,17 +11,17 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { ProcessStatus } from "@corral/core";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
-import { fleet, FLEET_SIZE, type Fleet } from "./fleet.ts";
+import { FLEET_SIZE, type Fleet, fleet } from "./fleet.ts";
 import {
+  type BenchContext,
+  type Figure,
   figure,
   isAlive,
   median,
   round,
   rssBytes,
-  within,
-  type BenchContext,
-  type Figure,
   type Scenario,
+  within,
 } from "./harness.ts";
 import { spawnSleepers } from "./sleepers.ts";
 import { hasWrk, runWrk } from "./wrk.ts";

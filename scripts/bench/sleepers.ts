@@ -2,10 +2,11 @@
  * Many real, idle processes: copies of `sleep` under a chosen name (`llama-server` for
  * registry entries, anything else for background load on the process table).
  */
-import type { Subprocess } from "bun";
+
 import { readlinkSync } from "node:fs";
+import type { Subprocess } from "bun";
 import { namedCopy } from "../../packages/core/test/fixtures/index.ts";
-import { within, type Tracker } from "./harness.ts";
+import { type Tracker, within } from "./harness.ts";
 
 /** A batch of sleeping processes, stopped together. */
 export interface Sleepers {

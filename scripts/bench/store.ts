@@ -10,7 +10,7 @@ import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { createRegistry, defaultProbe } from "@corral/core";
 import { entryFor } from "./entries.ts";
-import { figure, median, round, type Figure, type Scenario } from "./harness.ts";
+import { type Figure, figure, median, round, type Scenario } from "./harness.ts";
 import { type Original, startOriginal } from "./original.ts";
 
 const SIZES = [10, 1000] as const;

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { createRegistry } from "@corral/core";
-import { figure, round, within, type Scenario } from "./harness.ts";
+import { figure, round, type Scenario, within } from "./harness.ts";
 
 const WRITERS = 4;
 const EACH = 250;

@@ -1,5 +1,5 @@
 /** Runs Debian's `wrk` (a C load generator, light enough to share 2 cores with the server). */
-import { within, type Tracker } from "./harness.ts";
+import { type Tracker, within } from "./harness.ts";
 
 /** What one wrk run measured. */
 export interface WrkResult {

@@ -10,8 +10,8 @@ import { createRegistry, type ProcessInfo, type VerifiedEntry } from "@corral/co
 import { makeHome, type TortureHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope } from "./scope.ts";
-import { startServe, type ServeProcess } from "./serve-proc.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { type ServeProcess, startServe } from "./serve-proc.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 2: SIGKILL `corral serve` mid-load and mid-unload, restart it, check nothing is orphaned, doubled or lost.

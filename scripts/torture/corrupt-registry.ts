@@ -7,19 +7,14 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type Controller, createController, type ProcessEntry, RegistryCorruptError } from "@corral/core";
 import { createApp } from "../../packages/api/src/index.ts";
 import { bearer, TORTURE_TOKEN } from "./auth.ts";
-import {
-  createController,
-  RegistryCorruptError,
-  type Controller,
-  type ProcessEntry,
-} from "@corral/core";
 import { makeHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope } from "./scope.ts";
 import { runServe } from "./serve-proc.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 4: corrupt registry files are refused with RegistryCorruptError, kept aside, never overwritten.

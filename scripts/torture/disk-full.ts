@@ -8,19 +8,13 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { type Controller, CorralError, createController, type ProcessEntry, StoreWriteError } from "@corral/core";
 import { createApp } from "../../packages/api/src/index.ts";
 import { bearer, TORTURE_TOKEN } from "./auth.ts";
-import {
-  CorralError,
-  createController,
-  StoreWriteError,
-  type Controller,
-  type ProcessEntry,
-} from "@corral/core";
 import { makeHome } from "./home.ts";
 import { Rng } from "./random.ts";
 import { Scope, until } from "./scope.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 5: on a full tmpfs, writes fail with StoreWriteError and leave the previous file intact.

@@ -8,19 +8,13 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type Controller, createController, defaultProbe, descendantsIn, NotOurProcessError } from "@corral/core";
 import { createApp } from "../../packages/api/src/index.ts";
-import { bearer, TORTURE_TOKEN } from "./auth.ts";
-import {
-  createController,
-  defaultProbe,
-  descendantsIn,
-  NotOurProcessError,
-  type Controller,
-} from "@corral/core";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 6: llama-servers of user nobody are foreign and survive every kill path unless included.

@@ -10,13 +10,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createApp } from "../../packages/api/src/index.ts";
 import { createController } from "@corral/core";
+import { createApp } from "../../packages/api/src/index.ts";
 import { namedCopy } from "../../packages/core/test/fixtures/index.ts";
-import { hostileCorpus, type CorpusContext, type HostileRequest } from "./hostile-corpus.ts";
 import { diffFingerprints, fingerprint, makeHome } from "./home.ts";
+import { type CorpusContext, type HostileRequest, hostileCorpus } from "./hostile-corpus.ts";
 import { Scope, startTicks, stillAlive } from "./scope.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 3: thousands of malformed requests; no 5xx, nothing accepted, nothing on disk changed.

@@ -6,14 +6,14 @@
  * before, during and after. The other-user half (as `nobody`) is in hostile-users.ts.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { connect, type Socket } from "node:net";
+import { join } from "node:path";
 import { createTokenStore } from "@corral/core";
 import { makeHome, type TortureHome } from "./home.ts";
 import { hostileUsers } from "./hostile-users.ts";
 import { Scope, until } from "./scope.ts";
-import { startServe, type ServeProcess } from "./serve-proc.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { type ServeProcess, startServe } from "./serve-proc.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 8: cross-site pages, rebound names, bad tokens, other users and stream floods change nothing.

@@ -7,8 +7,8 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, closeSync, copyFileSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { type Controller, createController } from "@corral/core";
 import { createApp } from "../../packages/api/src/index.ts";
-import { createController, type Controller } from "@corral/core";
 import { freePort, standInServer } from "../../packages/core/test/fixtures/index.ts";
 import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import { makeHome } from "./home.ts";

@@ -6,20 +6,20 @@
  * that process: it says pid-reused, refuses, or drops the entry without signalling.
  */
 import { readFileSync } from "node:fs";
-import { createApp } from "../../packages/api/src/index.ts";
-import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import {
+  type Controller,
   createController,
   createSupervisor,
   defaultProbe,
   NotOurProcessError,
-  type Controller,
   type ProcessEntry,
 } from "@corral/core";
+import { createApp } from "../../packages/api/src/index.ts";
 import { freePort, namedCopy, spawnStandIn } from "../../packages/core/test/fixtures/index.ts";
+import { bearer, TORTURE_TOKEN } from "./auth.ts";
 import { makeHome } from "./home.ts";
 import { Scope, startTicks, stillAlive, until } from "./scope.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 /**
  * Scenario 7: entries whose PID now belongs to another process are never signalled.

@@ -7,14 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  defaultProbe,
-  homeIdOf,
-  isServerProcess,
-  MARKER_ENV,
-  type ProcessInfo,
-  type ProcessProbe,
-} from "@corral/core";
+import { defaultProbe, homeIdOf, isServerProcess, MARKER_ENV, type ProcessInfo, type ProcessProbe } from "@corral/core";
 
 /**
  * Start time of a live, non-zombie process in clock ticks since boot (`/proc/<pid>/stat`

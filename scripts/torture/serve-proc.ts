@@ -3,9 +3,10 @@
  * or watch it refuse to start. Its output goes to a file, so a killed server never dies of a
  * full pipe and the scenario can read what it said.
  */
-import type { Subprocess } from "bun";
+
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { freePort } from "../../packages/core/test/fixtures/index.ts";
 import { type Scope, until } from "./scope.ts";
 

@@ -5,13 +5,14 @@
  * the writers removed may come back), and the restarted writer must get its next write through
  * (no temp or lock file left behind blocks it).
  */
-import type { Subprocess } from "bun";
+
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createRegistry, createStore, type RegistrySnapshot } from "@corral/core";
+import type { Subprocess } from "bun";
 import { Rng } from "./random.ts";
 import { Scope, until } from "./scope.ts";
-import { messageOf, Tally, type Scenario, type ScenarioOptions, type ScenarioResult } from "./types.ts";
+import { messageOf, type Scenario, type ScenarioOptions, type ScenarioResult, Tally } from "./types.ts";
 
 const WORKER = join(import.meta.dir, "store-worker.ts");
 const WORKERS = 4;

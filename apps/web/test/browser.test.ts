@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { FAKE_NVIDIA_SMI_DIR, killStandIns, spawnStandIn, startApi, type ApiServer } from "./helpers/api-server.ts";
+import { type ApiServer, FAKE_NVIDIA_SMI_DIR, killStandIns, spawnStandIn, startApi } from "./helpers/api-server.ts";
 import { CHROMIUM, launchChromium, type TestBrowser } from "./helpers/chromium.ts";
 
 // The browser comes from Debian's package (.ci/run installs it); without it, say so once and skip.

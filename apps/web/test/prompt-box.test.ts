@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import type { Page } from "playwright-core";
-import { startApi, type ApiServer } from "./helpers/api-server.ts";
+import { type ApiServer, startApi } from "./helpers/api-server.ts";
 import { CHROMIUM, launchChromium, type TestBrowser } from "./helpers/chromium.ts";
 
 const haveChromium = existsSync(CHROMIUM);

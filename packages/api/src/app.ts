@@ -1,20 +1,19 @@
 import type { Controller, TokenStore } from "@corral/core";
+import { createGateway, type Gateway } from "@corral/core";
 import { openapi } from "@elysiajs/openapi";
-import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { Elysia } from "elysia";
 import { audit } from "./audit.ts";
 import { auth } from "./auth.ts";
 import { jsonBody } from "./body.ts";
 import { cors } from "./cors.ts";
-import { browserGuard } from "./guard.ts";
-import { createStreamLimiter } from "./streams.ts";
 import type { Logger, RouteDeps, SupervisorLike } from "./deps.ts";
 import { describeError } from "./errors.ts";
+import { browserGuard } from "./guard.ts";
+import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { requestLog } from "./request-log.ts";
-import { createGateway, type Gateway } from "@corral/core";
+import { eventRoutes } from "./routes/events.ts";
 import { gatewayRoutes } from "./routes/gateway-routes.ts";
 import { GatewayCounts } from "./routes/gateway-shared.ts";
-import { eventRoutes } from "./routes/events.ts";
 import { gpuRoutes } from "./routes/gpus.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { historyRoutes } from "./routes/history.ts";
@@ -25,8 +24,9 @@ import { modelRoutes } from "./routes/models.ts";
 import { orphanRoutes } from "./routes/orphans.ts";
 import { processRoutes } from "./routes/processes.ts";
 import { registryCompatRoutes } from "./routes/registry-compat.ts";
-import { watcherRoutes } from "./routes/watcher.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { watcherRoutes } from "./routes/watcher.ts";
+import { createStreamLimiter } from "./streams.ts";
 
 /** What {@link createApp} builds the API from. */
 export interface AppDeps {

@@ -1,4 +1,4 @@
-import { isInferencePath, isStateChanging, type HistoryEvent } from "@corral/core";
+import { type HistoryEvent, isInferencePath, isStateChanging } from "@corral/core";
 import { Elysia } from "elysia";
 import { callerOf } from "./auth.ts";
 

@@ -1,5 +1,5 @@
-import type { StreamLimiter } from "./streams.ts";
 import type { Controller, HistoryEvent, ProcessStatus, WatcherView } from "@corral/core";
+import type { StreamLimiter } from "./streams.ts";
 
 /**
  * Where live events come from: core's Supervisor, or a plain object in tests.

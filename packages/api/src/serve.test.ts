@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { ConfigError, PortInUseError } from "@corral/core";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError, PortInUseError } from "@corral/core";
 import page from "../test/fixtures/page.html";
 import { isLoopback, serve } from "./serve.ts";
 

@@ -1,22 +1,22 @@
 import {
   ConfigError,
+  type Controller,
   createController,
   createGateway,
   createSupervisor,
-  reattached,
-  serverUrl,
   createTokenStore,
   ensureServerToken,
   PortInUseError,
   portHolder,
-  readableByOthers,
-  type Controller,
   type RecoveredSlot,
+  readableByOthers,
+  reattached,
   type Supervisor,
+  serverUrl,
 } from "@corral/core";
 import { type AppDeps, createApp } from "./app.ts";
-import { GATEWAY_BODY_LIMIT_BYTES } from "./routes/gateway-shared.ts";
 import type { Logger } from "./deps.ts";
+import { GATEWAY_BODY_LIMIT_BYTES } from "./routes/gateway-shared.ts";
 
 /**
  * Options of {@link serve}. Each falls back to corral.yaml's `server` section, then the default.

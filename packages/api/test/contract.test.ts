@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from "bun:test";
 import { ProcessListSchema, ProcessStatusSchema } from "@corral/core";
-import { authed, call, declaredResponse, expectShape, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, declaredResponse, expectShape, type TestHome, testHome } from "./helpers.ts";
 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());

@@ -1,4 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   HistoryEventSchema,
   isPortFree,
@@ -6,9 +9,6 @@ import {
   ProcessListSchema,
   UnloadResponseSchema,
 } from "@corral/core";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { expectShape, freePort, killPids, sseData, standInServer, waitFor } from "./helpers.ts";
 

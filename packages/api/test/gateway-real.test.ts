@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createController, createGateway, type Controller, type Gateway } from "@corral/core";
+import { type Controller, createController, createGateway, type Gateway } from "@corral/core";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { llamaBuildPaths } from "../../../scripts/llama-paths.ts";

@@ -1,10 +1,10 @@
 // Across a SIGKILL of `corral serve` (a real subprocess), the loaded models keep running and the
 // restarted gateway routes to the same PIDs with no load, its idle clock rebuilt from the registry.
 import { afterEach, describe, expect, it } from "bun:test";
-import type { Subprocess } from "bun";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { gatewayHome, type GatewayHome } from "../../core/test/helpers/gateway-home.ts";
+import type { Subprocess } from "bun";
+import { type GatewayHome, gatewayHome } from "../../core/test/helpers/gateway-home.ts";
 
 const MAIN = join(import.meta.dir, "..", "..", "cli", "src", "main.ts");
 const TOKEN = "gateway-restart-token-0123456789abcdef";

@@ -1,9 +1,9 @@
 // The gateway's routes over the stand-in llama-server: OpenAI and Ollama shapes, errors in each
 // family's shape, streaming through a real listening port, /upstream passthrough and /metrics.
 import { afterEach, describe, expect, it } from "bun:test";
+import { type GatewayHome, gatewayHome } from "../../core/test/helpers/gateway-home.ts";
 import { createApp } from "../src/app.ts";
 import { serve } from "../src/serve.ts";
-import { gatewayHome, type GatewayHome } from "../../core/test/helpers/gateway-home.ts";
 
 const TOKEN = "gateway-test-token-0123456789abcdef";
 const homes: GatewayHome[] = [];

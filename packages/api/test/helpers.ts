@@ -1,21 +1,21 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
+  type Controller,
   createController,
   defaultProbe,
   homeIdOf,
   isServerProcess,
   MARKER_ENV,
-  type Controller,
   type ProcessInfo,
   type ProcessProbe,
 } from "@corral/core";
 import { Kind, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createApp, type AppDeps } from "../src/app.ts";
-import { ErrorSchema } from "../src/schemas.ts";
 import { freePort, standInServer } from "../../core/test/fixtures/index.ts";
+import { type AppDeps, createApp } from "../src/app.ts";
+import { ErrorSchema } from "../src/schemas.ts";
 
 export { freePort, spawnStandIn, standInServer, waitFor } from "../../core/test/fixtures/index.ts";
 

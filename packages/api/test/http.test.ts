@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { HistoryEventSchema, type HistoryEvent } from "@corral/core";
+import { type HistoryEvent, HistoryEventSchema } from "@corral/core";
 import type { LogLevel } from "../src/deps.ts";
-import { authed, call, sseData, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, sseData, type TestHome, testHome } from "./helpers.ts";
 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree, LogBatchSchema, pickFreePort } from "@corral/core";
-import { authed, call, sseData, testHome, type TestHome } from "./helpers.ts";
+import { authed, call, sseData, type TestHome, testHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { call, killPids, spawnStandIn, testHome, waitFor, type TestHome } from "./helpers.ts";
+import { call, killPids, spawnStandIn, type TestHome, testHome, waitFor } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 const started = new Set<number>();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { queryGpus } from "@corral/core";
 import { llamaBuildPaths } from "../../../scripts/llama-paths.ts";
-import { req, testHome, type TestHome } from "./helpers.ts";
+import { req, type TestHome, testHome } from "./helpers.ts";
 
 const llama = llamaBuildPaths();
 if (!llama.chatReady) console.log("API placement tests skipped: no tiny-chat.gguf: run `bun run llama:build`");

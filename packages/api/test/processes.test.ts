@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { isPortFree } from "@corral/core";
-import { authed, call, testHome, waitFor, type TestHome } from "./helpers.ts";
+import { authed, call, type TestHome, testHome, waitFor } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 afterAll(() => {

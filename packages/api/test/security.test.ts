@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { createTokenStore, type TokenStore } from "@corral/core";
 import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { authed, call, testHome, TEST_TOKEN, waitFor, type TestHome } from "./helpers.ts";
+import { createTokenStore, type TokenStore } from "@corral/core";
+import { authed, call, TEST_TOKEN, type TestHome, testHome, waitFor } from "./helpers.ts";
 
 const t: TestHome = await testHome([{ id: "tiny" }]);
 afterAll(() => t.cleanup());

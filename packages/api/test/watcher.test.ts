@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { createSupervisor, type Supervisor } from "@corral/core";
-import { call, testHome, waitFor, type TestHome } from "./helpers.ts";
+import { call, type TestHome, testHome, waitFor } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 const supervisors: Supervisor[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { integerList, integerValue, parseCommand, splitCommand, UsageError, type CommandSpec } from "./args.ts";
+import { type CommandSpec, integerList, integerValue, parseCommand, splitCommand, UsageError } from "./args.ts";
 
 const spec: Pick<CommandSpec, "name" | "args" | "options" | "json" | "destructive"> = {
   name: "load",

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 
 /**
  * Command-line parsing on `node:util`'s parseArgs: no dependency, strict about unknown flags.

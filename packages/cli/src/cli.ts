@@ -1,5 +1,5 @@
 import pkg from "../package.json" with { type: "json" };
-import { booleanFlag, parseCommand, splitCommand, stringFlag, UsageError, type ParsedInput } from "./args.ts";
+import { booleanFlag, type ParsedInput, parseCommand, splitCommand, stringFlag, UsageError } from "./args.ts";
 import { COMMANDS, isCommandName } from "./commands/index.ts";
 import { contextFor, createSession, writeErr, writeOut } from "./context.ts";
 import { commandHelp, globalHelp, helpHint } from "./help.ts";

@@ -1,4 +1,4 @@
-import { optionsOf, type CommandSpec, type OptionSpec } from "./args.ts";
+import { type CommandSpec, type OptionSpec, optionsOf } from "./args.ts";
 import { COMMANDS } from "./commands/index.ts";
 
 /**

@@ -4,7 +4,7 @@ import { adoptAsking, adoptOutcome } from "./commands/adopt.ts";
 import { cleanupOutcome } from "./commands/cleanup.ts";
 import { COMMANDS, type CommandName } from "./commands/index.ts";
 import { evidenceOf, orphansOutcome, pickOrphans } from "./commands/orphans.ts";
-import { contextFor, type Command, type Context, type Outcome, type Session } from "./context.ts";
+import { type Command, type Context, contextFor, type Outcome, type Session } from "./context.ts";
 import { answer, CancelledError, withSpinner } from "./prompts.ts";
 import { style } from "./render.ts";
 import { runCommand } from "./run.ts";

@@ -1,5 +1,5 @@
-import { UsageError, type ParsedInput } from "./args.ts";
-import { writeErr, type Command, type Context, type Outcome, type Ui } from "./context.ts";
+import { type ParsedInput, UsageError } from "./args.ts";
+import { type Command, type Context, type Outcome, type Ui, writeErr } from "./context.ts";
 import { helpHint } from "./help.ts";
 import { CancelledError } from "./prompts.ts";
 import { json, style } from "./render.ts";

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { homeIdOf } from "@corral/core";
-import { spawnStandIn, type StandIn } from "../../core/test/fixtures/index.ts";
-import { corral, isGone, makeHome, readUntil, registered, spawnCorral, waitFor, type TestHome } from "./helpers.ts";
+import { type StandIn, spawnStandIn } from "../../core/test/fixtures/index.ts";
+import { corral, isGone, makeHome, readUntil, registered, spawnCorral, type TestHome, waitFor } from "./helpers.ts";
 
 const SLOW = 60_000;
 const FAKE_NVIDIA_SMI_DIR = join(import.meta.dir, "..", "..", "core", "test", "fixtures", "nvidia-smi");

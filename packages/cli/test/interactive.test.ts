@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { homeIdOf } from "@corral/core";
-import { spawnStandIn, type StandIn } from "../../core/test/fixtures/index.ts";
-import { corral, isGone, makeHome, registered, waitFor, type TestHome } from "./helpers.ts";
+import { type StandIn, spawnStandIn } from "../../core/test/fixtures/index.ts";
+import { corral, isGone, makeHome, registered, type TestHome, waitFor } from "./helpers.ts";
 import { Terminal } from "./tmux.ts";
 
 const SLOW = 60_000;

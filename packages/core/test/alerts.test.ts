@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import type { Server } from "bun";
-import { createAlerter, type AlertEvent } from "../src/supervision/alerts.ts";
+import { type AlertEvent, createAlerter } from "../src/supervision/alerts.ts";
 
 const servers: Server<undefined>[] = [];
 afterEach(() => {

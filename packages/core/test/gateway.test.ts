@@ -2,13 +2,13 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createStore } from "../src/store/store.ts";
 import { GatewayError } from "../src/gateway/errors.ts";
+import type { Gateway } from "../src/gateway/gateway.ts";
 import { forward, openaiStreamComplete } from "../src/gateway/proxy.ts";
 import { routeRequest } from "../src/gateway/route.ts";
-import type { Gateway } from "../src/gateway/gateway.ts";
+import { createStore } from "../src/store/store.ts";
+import { type GatewayHome, gatewayHome } from "./helpers/gateway-home.ts";
 import { alive } from "./helpers/home.ts";
-import { gatewayHome, type GatewayHome } from "./helpers/gateway-home.ts";
 
 const homes: GatewayHome[] = [];
 afterEach(async () => {

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { createController, type Controller } from "../src/lifecycle/controller.ts";
 import {
   LoadFailedError,
   NotOurProcessError,
@@ -8,6 +7,7 @@ import {
   PortNotAllowedError,
   SlotInUseError,
 } from "../src/errors.ts";
+import { type Controller, createController } from "../src/lifecycle/controller.ts";
 import { defaultProbe } from "../src/process/probe.ts";
 import type { ProcessProbe } from "../src/process/types.ts";
 import { isPortFree, pickFreePort } from "../src/server/ports.ts";

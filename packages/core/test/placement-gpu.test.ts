@@ -2,12 +2,12 @@
 // for the holders (a foreign program, a server of this home, one of another corral home).
 import { afterAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { procfsProbe } from "../src/process/procfs.ts";
-import { MARKER_ENV } from "../src/process/types.ts";
-import { queryGpus } from "../src/server/gpu.ts";
 import type { MemoryEstimate } from "../src/placement/estimate.ts";
 import { decideFit } from "../src/placement/fit.ts";
 import { classifyGpus } from "../src/placement/gpu-state.ts";
+import { procfsProbe } from "../src/process/procfs.ts";
+import { MARKER_ENV } from "../src/process/types.ts";
+import { queryGpus } from "../src/server/gpu.ts";
 import type { ProcessEntry } from "../src/store/schema.ts";
 import { OwnProcesses } from "./integration/own-processes.ts";
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { llamaBuildPaths } from "../../../scripts/llama-paths.ts";
-import { createController, type Controller } from "../src/lifecycle/controller.ts";
+import { type Controller, createController } from "../src/lifecycle/controller.ts";
 import { DoesNotFitError } from "../src/placement/errors.ts";
 import { LearnedFigures, learnedKey } from "../src/placement/learned.ts";
 import { MARKER_ENV } from "../src/process/types.ts";

@@ -3,7 +3,7 @@ import { identityOf, judgeEntry } from "../src/process/identity.ts";
 import { defaultProbe } from "../src/process/probe.ts";
 import type { ProcessInfo } from "../src/process/types.ts";
 import type { ProcessEntry } from "../src/store/schema.ts";
-import { namedCopy, spawnStandIn, waitFor, type StandIn } from "./fixtures/index.ts";
+import { namedCopy, type StandIn, spawnStandIn, waitFor } from "./fixtures/index.ts";
 
 const probe = defaultProbe();
 const cleanups: (() => void)[] = [];

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { NotOurProcessError } from "../src/errors.ts";
 import { ancestorsOf, assertKillable, killTree } from "../src/process/kill-tree.ts";
 import { defaultProbe } from "../src/process/probe.ts";
-import { spawnStandIn, waitFor, type StandIn } from "./fixtures/index.ts";
+import { type StandIn, spawnStandIn, waitFor } from "./fixtures/index.ts";
 
 const probe = defaultProbe();
 const started: StandIn[] = [];

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { findOrphans, type Orphan } from "../src/process/orphans.ts";
 import { defaultProbe } from "../src/process/probe.ts";
 import { MARKER_ENV } from "../src/process/types.ts";
-import { spawnStandIn, waitFor, type StandIn, type StandInOptions } from "./fixtures/index.ts";
+import { type StandIn, type StandInOptions, spawnStandIn, waitFor } from "./fixtures/index.ts";
 
 const HOME = `home-${process.pid}-${Date.now()}`;
 const started: StandIn[] = [];

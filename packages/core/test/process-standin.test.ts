@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { basename } from "node:path";
 import { defaultProbe } from "../src/process/probe.ts";
-import { freePort, spawnStandIn, standInServer, waitFor, type StandIn, type StandInOptions } from "./fixtures/index.ts";
+import { freePort, type StandIn, type StandInOptions, spawnStandIn, standInServer, waitFor } from "./fixtures/index.ts";
 
 const started: StandIn[] = [];
 afterAll(() => {

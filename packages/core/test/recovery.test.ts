@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { join } from "node:path";
-import { createController, type Controller } from "../src/lifecycle/controller.ts";
+import { type Controller, createController } from "../src/lifecycle/controller.ts";
 import { defaultProbe } from "../src/process/probe.ts";
 import type { ProcessProbe } from "../src/process/types.ts";
 import { alive, killAll, makeHome, type TestHome, type TestModel } from "./helpers/home.ts";

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LockTimeoutError } from "../src/errors.ts";
-import { withFileLock, type LockMethod } from "../src/store/lock.ts";
+import { type LockMethod, withFileLock } from "../src/store/lock.ts";
 import { createStore } from "../src/store/store.ts";
 import { storeEntry } from "./helpers/store-entry.ts";
 

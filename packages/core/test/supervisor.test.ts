@@ -2,8 +2,8 @@ import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { closeSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { RegistryCorruptError } from "../src/errors.ts";
 import { createController } from "../src/lifecycle/controller.ts";
-import { createSupervisor, type Supervisor } from "../src/supervision/supervisor.ts";
 import type { HistoryEvent } from "../src/store/schema.ts";
+import { createSupervisor, type Supervisor } from "../src/supervision/supervisor.ts";
 import { freePort } from "./fixtures/index.ts";
 import { alive, killAll, makeHome, type TestHome, type TestModel } from "./helpers/home.ts";
 

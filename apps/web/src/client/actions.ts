@@ -1,7 +1,7 @@
 /** What the buttons do: each asks what it must, calls one endpoint and reports the outcome. */
 import type { GpuCard, ModelList, Orphan, ProcessStatus, VerifyView } from "@corral/core/views";
-import type { ApiClient } from "./api.ts";
 import { orphanActions } from "./actions-orphans.ts";
+import type { ApiClient } from "./api.ts";
 import { confirmDialog, field, formDialog, logDialog, modelSelect } from "./dialogs.ts";
 import { h } from "./dom.ts";
 import { followLog } from "./log-follow.ts";

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "bun:test";
-import { ApiError, createApiClient, errorOf, TOKEN_KEY, takeTokenFromFragment, type TokenStore } from "./api.ts";
+import { ApiError, createApiClient, errorOf, TOKEN_KEY, type TokenStore, takeTokenFromFragment } from "./api.ts";
 
 /** A plain-object sessionStorage. */
 function memoryStore(initial: Record<string, string> = {}): TokenStore & { data: Record<string, string> } {

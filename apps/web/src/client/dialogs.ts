@@ -2,8 +2,9 @@
  * Modal dialogs built on `<dialog>`: the browser traps focus, closes on Escape and gives the
  * dialog role; we give focus back to whatever opened it.
  */
-import { h, type Child } from "./dom.ts";
+
 import type { ModelInfo } from "@corral/core/views";
+import { type Child, h } from "./dom.ts";
 
 /** Options of {@link formDialog}. */
 export interface FormDialogOptions {

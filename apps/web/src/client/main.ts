@@ -3,9 +3,7 @@
  * stream says something changed, plus a slow refresh while the tab is visible for the figures
  * that change without an event (CPU, memory, orphans started by hand).
  */
-import { ApiError, createApiClient, takeTokenFromFragment } from "./api.ts";
-import { createActions } from "./actions.ts";
-import { tokenDialog } from "./dialogs.ts";
+
 import type {
   GpuCard,
   GpusView,
@@ -17,10 +15,13 @@ import type {
   ProcessStatus,
   WatcherView,
 } from "@corral/core/views";
+import { createActions } from "./actions.ts";
+import { ApiError, createApiClient, takeTokenFromFragment } from "./api.ts";
+import { tokenDialog } from "./dialogs.ts";
 import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
-import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
 import { type GatewayModelList, renderModels } from "./view-models.ts";
+import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
 import { bySlot, PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
 
 /** How often figures are re-read while the tab is visible and no event came. */

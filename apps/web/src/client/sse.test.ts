@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { createCoalescer, openEventStream, SseParser, type SseMessage, type StreamState } from "./sse.ts";
+import { createCoalescer, openEventStream, type SseMessage, SseParser, type StreamState } from "./sse.ts";
 
 describe("SseParser", () => {
   it("completes an event at the blank line and names it by its event field", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { modelSummary, sseDeltas, type GatewayModel } from "./view-models.ts";
+import { type GatewayModel, modelSummary, sseDeltas } from "./view-models.ts";
 
 const base: GatewayModel = {
   id: "q",

@@ -4,10 +4,11 @@
  * API and the page are composed (@corral/api does not depend on the page), so this is the page
  * exactly as users get it; a subprocess also keeps its signals and stdout apart from the test's.
  */
-import type { Subprocess } from "bun";
+
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
 import { freePort, standInServer, waitFor } from "../../../../packages/core/test/fixtures/index.ts";
 
 export { freePort, spawnStandIn, waitFor } from "../../../../packages/core/test/fixtures/index.ts";

@@ -1,4 +1,4 @@
-import { openaiStreamComplete, routeRequest, type Gateway, type GatewayModelView } from "@corral/core";
+import { type Gateway, type GatewayModelView, openaiStreamComplete, routeRequest } from "@corral/core";
 import { Elysia } from "elysia";
 import { type GatewayRouteDeps, jsonObject, openaiError, rawBody, untimed } from "./gateway-shared.ts";
 

@@ -1,4 +1,4 @@
-import { GatewayError, type Gateway } from "@corral/core";
+import { type Gateway, GatewayError } from "@corral/core";
 import { callerOf } from "../auth.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { InvalidInputError, type KilledView, KillResponseSchema, type KillOutcome } from "@corral/core";
+import { InvalidInputError, type KilledView, type KillOutcome, KillResponseSchema } from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";

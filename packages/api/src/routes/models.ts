@@ -1,11 +1,11 @@
 import {
   LoadResponseSchema,
   ModelListSchema,
-  SwitchResponseSchema,
-  UnloadResponseSchema,
   type ModelStatus,
   type ProcessEntry,
+  SwitchResponseSchema,
   serverUrl,
+  UnloadResponseSchema,
 } from "@corral/core";
 import { Elysia, t } from "elysia";
 import { JSON_BODY } from "../body.ts";

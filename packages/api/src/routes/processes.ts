@@ -1,11 +1,11 @@
 import {
   EntryNotFoundError,
   ProcessListSchema,
+  type ProcessStatus,
   ProcessStatusSchema,
   slotKey,
   UnloadViewSchema,
   VerifyViewSchema,
-  type ProcessStatus,
 } from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";

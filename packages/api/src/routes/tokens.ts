@@ -1,10 +1,10 @@
 import {
   InvalidInputError,
   parseDuration,
-  type TokenScope,
   TokenCreatedSchema,
   TokenListSchema,
   TokenRevokedSchema,
+  type TokenScope,
   TokenScopeSchema,
   type TokenStore,
 } from "@corral/core";

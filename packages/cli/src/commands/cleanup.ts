@@ -1,4 +1,4 @@
-import { summarizeCleanup, type CleanupResult } from "@corral/core";
+import { type CleanupResult, summarizeCleanup } from "@corral/core";
 import { booleanFlag, integerList } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { assertMayAsk, confirmOrYes, withSpinner } from "../prompts.ts";

@@ -1,4 +1,4 @@
-import { slotKey, type HistoryEvent } from "@corral/core";
+import { type HistoryEvent, slotKey } from "@corral/core";
 import { integerFlag, stringFlag } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { style, table, when } from "../render.ts";

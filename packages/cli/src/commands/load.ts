@@ -1,4 +1,4 @@
-import { findModel, serverUrl, type Controller, type LoadResult } from "@corral/core";
+import { type Controller, findModel, type LoadResult, serverUrl } from "@corral/core";
 import { booleanFlag, integerFlag, stringFlag } from "../args.ts";
 import type { Command, Context, Outcome } from "../context.ts";
 import { answer, pickGpu, pickModel, pickPort, withSpinner } from "../prompts.ts";

@@ -1,12 +1,12 @@
+import { readFileSync } from "node:fs";
 import {
-  createGateway,
   type Controller,
+  createGateway,
   type GatewayModelView,
   type ModelView,
   type ProcessStatus,
   serverUrl,
 } from "@corral/core";
-import { readFileSync } from "node:fs";
 import { booleanFlag } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { bytes, duration, stateWord, style, table } from "../render.ts";

@@ -1,4 +1,4 @@
-import { Type, type Static } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 
 /**
  * The token routes' shapes (`GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/:name`).

@@ -2,16 +2,16 @@ import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError, UnknownModelError } from "../errors.ts";
 import {
+  type CorralConfig,
   checkRunnable,
   defaultConfig,
   findModel,
   loadConfig,
   parseConfig,
   resolveExecutable,
-  type CorralConfig,
 } from "./load.ts";
-import { ConfigError, UnknownModelError } from "../errors.ts";
 
 let dir: string;
 beforeEach(() => {

@@ -3,9 +3,9 @@ import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError, UnknownModelError } from "../errors.ts";
-import { absent, fail, integer, keyPath, mapping, port, shown, strings, text, type FieldContext } from "./fields.ts";
-import { gpuKey, modelKeyPath, parseModels, type ModelConfig } from "./models.ts";
 import { defaultHome } from "../paths.ts";
+import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown, strings, text } from "./fields.ts";
+import { gpuKey, type ModelConfig, modelKeyPath, parseModels } from "./models.ts";
 
 export type { ModelConfig } from "./models.ts";
 

@@ -1,7 +1,7 @@
 import { InvalidInputError } from "../errors.ts";
-import { absent, fail, integer, keyPath, mapping, port, shown, strings, text, type FieldContext } from "./fields.ts";
 import { MARKER_ENV } from "../process/types.ts";
 import { slotKey } from "../slots.ts";
+import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown, strings, text } from "./fields.ts";
 
 /**
  * How one model entry of the configuration file becomes a {@link ModelConfig}, accepting

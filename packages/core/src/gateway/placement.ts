@@ -1,8 +1,8 @@
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { slotsOverlap } from "../slots.ts";
 import { GatewayError } from "./errors.ts";
-import type { Located } from "./types.ts";
 import type { ModelState } from "./state.ts";
+import type { Located } from "./types.ts";
 
 /**
  * Making room for a model the gateway is about to load: swapping out what holds its slot (or an

@@ -1,6 +1,6 @@
 import { GatewayError } from "./errors.ts";
 import type { Gateway } from "./gateway.ts";
-import { forward, type ForwardOptions, type ForwardRequest } from "./proxy.ts";
+import { type ForwardOptions, type ForwardRequest, forward } from "./proxy.ts";
 import type { Lease } from "./types.ts";
 
 /**

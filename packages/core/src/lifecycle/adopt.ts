@@ -2,12 +2,12 @@ import { readlinkSync, statSync } from "node:fs";
 import { basename, isAbsolute } from "node:path";
 import { ForeignProcessError, InvalidInputError } from "../errors.ts";
 import { identityOf } from "../process/identity.ts";
-import { parseServerArgs, type Orphan } from "../process/orphans.ts";
-import { checkHealth, notProbed, probeHost, statusOfHealth } from "../server/health.ts";
-import type { LifecycleContext } from "./context.ts";
+import { type Orphan, parseServerArgs } from "../process/orphans.ts";
 import { MARKER_ENV } from "../process/types.ts";
-import type { ProcessEntry } from "../store/schema.ts";
+import { checkHealth, notProbed, probeHost, statusOfHealth } from "../server/health.ts";
 import { slotKey } from "../slots.ts";
+import type { ProcessEntry } from "../store/schema.ts";
+import type { LifecycleContext } from "./context.ts";
 
 /** Options of {@link adoptOrphan}. */
 export interface AdoptOptions {

@@ -1,4 +1,3 @@
-import type { RecoveredSlot } from "./types.ts";
 import { isGone } from "../process/identity.ts";
 import { killTree } from "../process/kill-tree.ts";
 import type { Orphan } from "../process/orphans.ts";
@@ -9,6 +8,7 @@ import { slotsOverlap } from "../slots.ts";
 import { adoptJudged } from "./adopt.ts";
 import type { LifecycleContext } from "./context.ts";
 import { inLoadingGrace } from "./status.ts";
+import type { RecoveredSlot } from "./types.ts";
 
 /**
  * Picks everything up after a controller restart (or crash at any moment):

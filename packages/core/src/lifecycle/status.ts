@@ -1,11 +1,11 @@
-import type { HealthReport, ProcessStatus, ProcessUsage } from "./types.ts";
+import type { ProcessInfo } from "../process/types.ts";
+import { createUsageSampler, type UsageSampler } from "../process/usage.ts";
+import type { VerifiedEntry } from "../registry/registry.ts";
 import type { GpuSnapshot } from "../server/gpu.ts";
 import { checkHealth, notProbed, probeHost } from "../server/health.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import type { LifecycleContext } from "./context.ts";
-import type { ProcessInfo } from "../process/types.ts";
-import type { VerifiedEntry } from "../registry/registry.ts";
-import { createUsageSampler, type UsageSampler } from "../process/usage.ts";
+import type { HealthReport, ProcessStatus, ProcessUsage } from "./types.ts";
 
 /** Options of {@link collectStatus}. */
 export interface CollectStatusOptions {

@@ -1,7 +1,7 @@
+import type { PlacementReport } from "../placement/check.ts";
 import type { Orphan } from "../process/orphans.ts";
 import type { ProcessUsage } from "../process/usage.ts";
 import type { HealthReport } from "../server/health.ts";
-import type { PlacementReport } from "../placement/check.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import type { ModelView, ProcessStatus, RecoveredSlot } from "./views.ts";
 

@@ -4,10 +4,10 @@
  * their static types. Only TypeBox here, so `@corral/core/views` stays free of Node and Bun APIs.
  */
 import { type Static, Type } from "@sinclair/typebox";
+import { PlacementReportSchema } from "../placement/views.ts";
 import { ProbeStateSchema, ProcessUsageSchema } from "../process/views.ts";
 import { HealthReportSchema } from "../server/views.ts";
 import { ProcessEntrySchema } from "../store/schema.ts";
-import { PlacementReportSchema } from "../placement/views.ts";
 
 /**
  * One tracked process with everything known about it right now (the API's and CLI's row).

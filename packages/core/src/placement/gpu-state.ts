@@ -1,5 +1,5 @@
-import type { GpuSnapshot } from "../server/gpu.ts";
 import { MARKER_ENV, type ProcessProbe } from "../process/types.ts";
+import type { GpuSnapshot } from "../server/gpu.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 
 /** Whose a process holding GPU memory is. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
+import type { ProcessEntry } from "../store/schema.ts";
 import { identityOf, isServerProcess, judgeEntry, parseTimestamp, startTimeMatches } from "./identity.ts";
 import type { ProcessInfo } from "./types.ts";
-import type { ProcessEntry } from "../store/schema.ts";
 
 const START = Date.UTC(2026, 10, 26, 12, 0, 0, 120);
 

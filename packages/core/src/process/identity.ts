@@ -1,6 +1,6 @@
+import type { ProcessEntry } from "../store/schema.ts";
 import { commOf } from "./proc-stat.ts";
 import { DEFAULT_SERVER_NAMES, type ProcessInfo } from "./types.ts";
-import type { ProcessEntry } from "../store/schema.ts";
 import type { ProbeState } from "./views.ts";
 
 export type { ProbeState };

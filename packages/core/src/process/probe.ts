@@ -3,8 +3,8 @@ import { procfsProbe } from "./procfs.ts";
 import { psListProbe } from "./pslist.ts";
 import type { ProcessProbe } from "./types.ts";
 
-export { procfsProbe, type ProcfsProbeOptions } from "./procfs.ts";
-export { psListProbe, type PsListProbeOptions } from "./pslist.ts";
+export { type ProcfsProbeOptions, procfsProbe } from "./procfs.ts";
+export { type PsListProbeOptions, psListProbe } from "./pslist.ts";
 
 let shared: ProcessProbe | undefined;
 

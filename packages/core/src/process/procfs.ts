@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename } from "node:path";
+import { errorCode } from "../os.ts";
 import { clockTicks, commOf, type ProcStat, parseProcStat, readProcText } from "./proc-stat.ts";
 import type { KnownIdentity, ProcessInfo, ProcessProbe } from "./types.ts";
-import { errorCode } from "../os.ts";
 
 export { type ProcStat, parseProcStat } from "./proc-stat.ts";
 

@@ -1,23 +1,23 @@
 import { EntryNotFoundError, NotOurProcessError, SlotInUseError } from "../errors.ts";
-import { corralPaths, defaultHome, type CorralPaths } from "../paths.ts";
+import { type CorralPaths, corralPaths, defaultHome } from "../paths.ts";
 import { identityOf, judgeEntry, type ProbeResult } from "../process/identity.ts";
 import { findOrphans, type Orphan } from "../process/orphans.ts";
 import { defaultProbe } from "../process/probe.ts";
 import { DEFAULT_SERVER_NAMES, type KnownIdentity, type ProcessInfo, type ProcessProbe } from "../process/types.ts";
 import { entryGpus, parseSlot } from "../slots.ts";
 import { createHistory, type History } from "../store/history.ts";
-import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import type { LockMethod } from "../store/lock.ts";
+import type { EntryStatus, HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import { createStore, type RegistrySnapshot, type Store } from "../store/store.ts";
 import { homeIdOf } from "./home-id.ts";
 import {
   cleanupOrphans,
   judgeOrphan,
+  type KillContext,
+  type KillOrphanOptions,
   killEntry,
   killOrphan,
   resolveKillTargets,
-  type KillContext,
-  type KillOrphanOptions,
 } from "./kill-policy.ts";
 import type {
   CleanupResult,

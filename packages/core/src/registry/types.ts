@@ -1,6 +1,6 @@
 import type { ProbeResult } from "../process/identity.ts";
-import type { OrphanVerdict } from "../process/orphans.ts";
 import type { KillTreeResult } from "../process/kill-tree.ts";
+import type { OrphanVerdict } from "../process/orphans.ts";
 import type { HistoryEvent, ProcessEntry } from "../store/schema.ts";
 
 /** An entry together with what the OS says about its process right now. */

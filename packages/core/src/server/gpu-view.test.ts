@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
 import { gpusView } from "./gpu-view.ts";
-import { GpusViewSchema, type GpuSnapshot } from "./views.ts";
+import { type GpuSnapshot, GpusViewSchema } from "./views.ts";
 
 const snapshot: GpuSnapshot = {
   gpus: [

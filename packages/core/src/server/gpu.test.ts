@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { parseComputeAppsCsv, parseGpuCsv, waitGpuReleased, type GpuSnapshot } from "./gpu.ts";
+import { type GpuSnapshot, parseComputeAppsCsv, parseGpuCsv, waitGpuReleased } from "./gpu.ts";
 
 const U0 = "GPU-5a1f0e7c-3b2d-4c8e-9f10-2a6b7c8d9e01";
 const U1 = "GPU-8c2e4d6f-7a9b-4e1c-b3d5-6f7a8b9c0d12";

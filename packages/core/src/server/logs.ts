@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, type Stats } from "node:fs";
-import { stat, type FileHandle } from "node:fs/promises";
+import { type FileHandle, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { UnsafePathError } from "../errors.ts";
 import { assertRegularFile, effectiveUid, mkdirPrivate, openNoFollow, openNoFollowSync } from "../store/secure-fs.ts";

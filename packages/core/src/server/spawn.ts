@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { closeSync, writeSync } from "node:fs";
 import type { ModelConfig } from "../config/load.ts";
 import { LoadFailedError } from "../errors.ts";
-import { logFileFor, openLogForAppend } from "./logs.ts";
 import { MARKER_ENV } from "../process/types.ts";
+import { logFileFor, openLogForAppend } from "./logs.ts";
 
 /** Environment variables corral adds besides the markers, so a crashed controller's spawn can be reattached. */
 export const SPAWN_ENV = { slot: "CORRAL_SLOT", model: "CORRAL_MODEL_ID" } as const;

@@ -1,10 +1,10 @@
 import { constants } from "node:fs";
-import { mkdir, rename, stat, type FileHandle } from "node:fs/promises";
+import { type FileHandle, mkdir, rename, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError } from "../errors.ts";
 import { withFileLock } from "./lock.ts";
-import { HistoryEventSchema, type HistoryEvent } from "./schema.ts";
+import { type HistoryEvent, HistoryEventSchema } from "./schema.ts";
 import { assertRegularFile, effectiveUid, openNoFollow } from "./secure-fs.ts";
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LockTimeoutError } from "../errors.ts";
-import { withFileLock, type LockMethod } from "./lock.ts";
+import { type LockMethod, withFileLock } from "./lock.ts";
 
 const dirs: string[] = [];
 function tempLock(): string {

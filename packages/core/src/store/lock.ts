@@ -11,8 +11,8 @@ import {
 } from "node:fs";
 import { resolve } from "node:path";
 import { LockTimeoutError } from "../errors.ts";
-import { assertRegularFile, effectiveUid, openNoFollowSync } from "./secure-fs.ts";
 import { pidExists } from "../os.ts";
+import { assertRegularFile, effectiveUid, openNoFollowSync } from "./secure-fs.ts";
 
 /**
  * How the cross-process half of the lock is taken.

@@ -11,10 +11,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { storeEntry } from "../../test/helpers/store-entry.ts";
 import { InvalidInputError, RegistryCorruptError } from "../errors.ts";
 import { REGISTRY_VERSION } from "./schema.ts";
 import { createStore } from "./store.ts";
-import { storeEntry } from "../../test/helpers/store-entry.ts";
 
 const dirs: string[] = [];
 function tempHome(): string {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type BigIntStats, constants as fsConstants } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "../errors.ts";
 import { type LockMethod, withFileLock } from "./lock.ts";
@@ -10,7 +10,8 @@ import { O_NOFOLLOW } from "./secure-fs.ts";
 
 /** Temp files: created new (O_EXCL, which never follows a symlink either) and O_NOFOLLOW, to say so. */
 const TEMP_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW;
-import { ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema, type ProcessEntry } from "./schema.ts";
+
+import { type ProcessEntry, ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema } from "./schema.ts";
 
 /**
  * An entry of the file that does not match the schema. It is reported, and written back untouched.

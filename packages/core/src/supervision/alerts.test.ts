@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { type AlertFetch, createAlerter, type WebhookStatusError } from "./alerts.ts";
 import { InvalidInputError } from "../errors.ts";
+import { type AlertFetch, createAlerter, type WebhookStatusError } from "./alerts.ts";
 
 const event = {
   event: "crash",

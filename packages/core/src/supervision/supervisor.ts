@@ -1,12 +1,12 @@
-import { isPortAllowed } from "../lifecycle/port-choice.ts";
-import { createAlerter, type Alerter } from "./alerts.ts";
-import type { WatcherView } from "./views.ts";
-import type { ProcessStatus } from "../lifecycle/types.ts";
 import type { Controller } from "../lifecycle/controller.ts";
+import { isPortAllowed } from "../lifecycle/port-choice.ts";
+import { collectStatus } from "../lifecycle/status.ts";
+import type { ProcessStatus } from "../lifecycle/types.ts";
+import { createUsageSampler } from "../process/usage.ts";
 import { followFile } from "../server/logs.ts";
 import type { HistoryEvent } from "../store/schema.ts";
-import { collectStatus } from "../lifecycle/status.ts";
-import { createUsageSampler } from "../process/usage.ts";
+import { type Alerter, createAlerter } from "./alerts.ts";
+import type { WatcherView } from "./views.ts";
 import { nextStatus, restartDelay, WedgeDetector } from "./watch-rules.ts";
 
 /** Options of {@link createSupervisor}. */

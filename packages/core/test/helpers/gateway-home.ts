@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createController, type Controller } from "../../src/lifecycle/controller.ts";
 import { createGateway, type Gateway, type GatewayOptions } from "../../src/gateway/gateway.ts";
+import { type Controller, createController } from "../../src/lifecycle/controller.ts";
 import { standInServer } from "../fixtures/index.ts";
 import { killAll } from "./home.ts";
 

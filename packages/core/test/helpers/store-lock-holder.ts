@@ -1,6 +1,6 @@
 // Takes a lock, prints "locked", and holds it until killed.
 // usage: bun store-lock-holder.ts <lock file> <flock|pidfile>
-import { withFileLock, type LockMethod } from "../../src/store/lock.ts";
+import { type LockMethod, withFileLock } from "../../src/store/lock.ts";
 
 const [lockFile, method] = process.argv.slice(2);
 if (!lockFile || (method !== "flock" && method !== "pidfile")) {

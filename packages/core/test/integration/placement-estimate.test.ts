@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeLlamaGguf, type LlamaShape } from "../../../../scripts/gguf-writer.ts";
+import { type LlamaShape, writeLlamaGguf } from "../../../../scripts/gguf-writer.ts";
 import { llamaBuildPaths } from "../../../../scripts/llama-paths.ts";
 import { parseMemoryArgs } from "../../src/placement/args.ts";
 import { estimateMemory } from "../../src/placement/estimate.ts";

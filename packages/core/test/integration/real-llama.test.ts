@@ -3,7 +3,7 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { llamaBuildPaths } from "../../../../scripts/llama-paths.ts";
-import { createController, type Controller } from "../../src/lifecycle/controller.ts";
+import { type Controller, createController } from "../../src/lifecycle/controller.ts";
 import { createSupervisor, type Supervisor } from "../../src/supervision/supervisor.ts";
 import { alive } from "../helpers/home.ts";
 import { OwnProcesses } from "./own-processes.ts";
