@@ -41,14 +41,24 @@ export class PortReservations {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Runs `choose` with the ports other loads hold, under the lock, and records what it chose. */
-  reserve(slot: string, choose: (taken: ReadonlySet<number>) => Promise<number>): Promise<number> {
-    return withFileLock(`${this.file}.lock`, async () => {
-      const live = (await this.#read()).filter((r) => this.#live(r));
-      const port = await choose(new Set(live.map((r) => r.port)));
-      await this.#write([...live, { port, pid: process.pid, slot, at: this.#now() }]);
-      return port;
-    });
+  /**
+   * Runs `choose` with the ports other loads hold, under the lock, and records what it chose.
+   * Where the home cannot be written (a full disk), the choice is made without the record: the
+   * load then fails at its log file with the typed error that explains it.
+   */
+  async reserve(slot: string, choose: (taken: ReadonlySet<number>) => Promise<number>): Promise<number> {
+    let chosen: { port: number } | undefined;
+    try {
+      return await withFileLock(`${this.file}.lock`, async () => {
+        const live = (await this.#read()).filter((r) => this.#live(r));
+        chosen = { port: await choose(new Set(live.map((r) => r.port))) };
+        await this.#write([...live, { port: chosen.port, pid: process.pid, slot, at: this.#now() }]);
+        return chosen.port;
+      });
+    } catch (error) {
+      if (!isFileSystemError(error)) throw error;
+      return chosen ? chosen.port : choose(new Set());
+    }
   }
 
   /** Gives back a port this process reserved. */
@@ -100,4 +110,10 @@ export class PortReservations {
       throw error;
     }
   }
+}
+
+/** A write the home's file system refused (full, read-only, over quota), not a choice that failed. */
+function isFileSystemError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EROFS" || code === "EDQUOT" || code === "EACCES" || code === "EPERM";
 }
