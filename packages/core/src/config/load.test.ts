@@ -135,8 +135,15 @@ describe("parseConfig", () => {
       max_streams: 64,
     });
     expect(config.history).toEqual({ max_bytes: 16 * 1024 * 1024 });
+    expect(config.metrics).toEqual({ retention_days: 30 });
     expect(config.gpu_release_wait_ms).toBe(10000);
     expect(parseConfig(null)).toEqual(defaultConfig());
+  });
+
+  it("reads metrics.retention_days and names the key when it is not a positive integer", () => {
+    expect(parseConfig({ metrics: { retention_days: 7 } }).metrics).toEqual({ retention_days: 7 });
+    expect(() => parseConfig({ metrics: { retention_days: 0 } })).toThrow(/metrics\.retention_days/);
+    expect(() => parseConfig({ metrics: { keep: 3 } })).toThrow(/metrics/);
   });
 
   it("accepts the original controller's names: models as a map, restart_on_crash and args as a map", () => {

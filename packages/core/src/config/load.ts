@@ -71,6 +71,11 @@ export interface CorralConfig {
     /** size past which history.jsonl is rotated (3 files kept) @default 16777216 */
     readonly max_bytes: number;
   };
+  /** the supervisor's samples in `<home>/metrics.db` */
+  readonly metrics: {
+    /** days of samples kept (one per minute after the first day) @default 30 */
+    readonly retention_days: number;
+  };
   /** @default [] */
   readonly models: readonly ModelConfig[];
   /** the gateway's routing, queueing and idle policy (`/v1/*`, Ollama's `/api/*`) */
@@ -105,6 +110,7 @@ const TOP_KEYS = [
   "gpu",
   "server",
   "history",
+  "metrics",
   "models",
   "gateway",
 ] as const;
@@ -127,6 +133,7 @@ export function defaultConfig(): CorralConfig {
     gpu: { occupied_mb: 1024 },
     server: { host: "127.0.0.1", port: 7070, cors: [], auth: "token", hosts: [], max_streams: 64 },
     history: { max_bytes: 16 * 1024 * 1024 },
+    metrics: { retention_days: 30 },
     models: [],
     gateway: { ttl: 0, max_queue: 64, queue_timeout_ms: 300_000, swap: true, max_loaded: 0, auth: "token" },
   };
@@ -190,6 +197,14 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
         mapping(ctx, top.history, "history", ["max_bytes"])?.max_bytes,
         "history.max_bytes",
         d.history.max_bytes,
+      ),
+    },
+    metrics: {
+      retention_days: positive(
+        ctx,
+        mapping(ctx, top.metrics, "metrics", ["retention_days"])?.retention_days,
+        "metrics.retention_days",
+        d.metrics.retention_days,
       ),
     },
     models: parseModels({ file, resolvePath, maxRestartAttempts: restart.max_attempts }, top.models),
