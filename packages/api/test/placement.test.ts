@@ -72,4 +72,13 @@ describe.skipIf(!llama.chatReady)("placement in the API", () => {
     expect(body.placement?.checked).toBe(false);
     expect(body.message).toEndWith("; placement: no GPU figures (nvidia-smi): no placement check");
   });
+
+  it("takes gpu_id auto and loads where nobody else holds the GPU", async () => {
+    const t = await home(foreignGpu0);
+    const res = await t.app().handle(req("POST", "/api/v1/models/load", { model_id: "tiny", gpu_id: "auto" }));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { slot: string; placement?: { checked: boolean; fits?: boolean } };
+    expect(body.slot).toBe("1");
+    expect(body.placement).toMatchObject({ checked: true, fits: true });
+  });
 });

@@ -12,6 +12,11 @@ import { JSON_BODY } from "../body.ts";
 import type { RouteDeps } from "../deps.ts";
 import { GpuId, ModelId, Port, toSlot, unloadBody } from "../schemas.ts";
 
+/** A load's `gpu_id` may also be "auto": placement picks the GPU (or set) with the most room. */
+const LoadGpuId = t.Union([GpuId, t.Literal("auto")], {
+  description: 'GPU index (0), list ("0,1"), "both", or "auto" (placement picks)',
+  error: 'gpu_id: a GPU index such as 0, a list such as "0,1", "both" or "auto"',
+});
 const TimeoutMs = t.Integer({ minimum: 1, maximum: 3_600_000, error: "timeout_ms: an integer from 1 to 3600000" });
 
 /**
@@ -46,7 +51,12 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
       async ({ body, request, server }) => {
         server?.timeout(request, 0); // a load may take minutes; the idle timer must not cut it off
         const { slot, entry, readyMs, placement } = await controller.load(body.model_id, {
-          gpu: body.gpu_id !== undefined ? toSlot(body.gpu_id) : defaultGpu(controller, body.model_id),
+          gpu:
+            body.gpu_id === "auto"
+              ? "auto"
+              : body.gpu_id !== undefined
+                ? toSlot(body.gpu_id)
+                : defaultGpu(controller, body.model_id),
           port: body.port,
           replace: body.replace,
           timeoutMs: body.timeout_ms,
@@ -69,7 +79,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
         ...JSON_BODY,
         body: t.Object({
           model_id: ModelId,
-          gpu_id: t.Optional(GpuId),
+          gpu_id: t.Optional(LoadGpuId),
           port: t.Optional(Port),
           replace: t.Optional(
             t.Boolean({
