@@ -114,7 +114,8 @@ export async function timeRuns(runs: number, fn: () => unknown, warmup = 2): Pro
 
 /**
  * Times several ways of doing one thing in the same rounds, one after another in each round
- * (after `warmup` untimed rounds), so every way sees the same host load. A way may return the
+ * (after `warmup` untimed rounds, each round starting with the next way), so every way sees the
+ * same host load. A way may return the
  * time it measured itself (the original registry times its own work, leaving the pipe out).
  * @example
  * const { corral, floor } = await interleave(21, { corral: () => registry.verifyAll(), floor: () => statFloorPids(pids) })
@@ -127,7 +128,10 @@ export async function interleave<W extends Record<string, (() => unknown) | unde
   const present = Object.entries(ways).filter((way): way is [string, () => unknown] => way[1] !== undefined);
   const samples: Record<string, number[]> = Object.fromEntries(present.map(([key]) => [key, []]));
   for (let round = -warmup; round < runs; round++) {
-    for (const [key, way] of present) {
+    // Each round starts with the next way: whichever runs first after another process's turn
+    // (the original's) finds colder caches, and that should not always be the same one.
+    const start = ((round % present.length) + present.length) % present.length;
+    for (const [key, way] of [...present.slice(start), ...present.slice(0, start)]) {
       const started = performance.now();
       const own = await way();
       const ms = typeof own === "object" && own !== null && "ms" in own ? Number(own.ms) : performance.now() - started;

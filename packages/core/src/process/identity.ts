@@ -142,7 +142,19 @@ export function isServerProcess(info: ProcessInfo, names: readonly string[] = DE
  * mayBeServerComm("redis-server") // false
  */
 export function mayBeServerComm(comm: string, names: readonly string[] = DEFAULT_SERVER_NAMES): boolean {
-  return names.some((name) => sameName(comm, commOf(name)));
+  for (const name of names) if (sameName(comm, commOfName(name))) return true;
+  return false;
+}
+
+/** commOf per server name: a scan asks once per process on the host. */
+const nameComms = new Map<string, string>();
+function commOfName(name: string): string {
+  let comm = nameComms.get(name);
+  if (comm === undefined) {
+    comm = commOf(name);
+    if (nameComms.size < 64) nameComms.set(name, comm);
+  }
+  return comm;
 }
 
 function sameName(a: string, b: string): boolean {

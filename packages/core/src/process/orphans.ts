@@ -74,10 +74,12 @@ export async function findOrphans(options: FindOrphansOptions): Promise<Orphan[]
     }));
   if (options.processes) for (const p of processes) isTracked(p);
   const tracked = reused.size === 0 ? options.tracked : new Set([...options.tracked].filter((p) => !reused.has(p)));
-  const byPid = new Map(processes.map((p) => [p.pid, p]));
+  let byPid: Map<number, ProcessInfo> | undefined;
   const orphans: Orphan[] = [];
   for (const info of processes) {
-    if (info.state === "Z" || !isServerProcess(info, names)) continue;
+    if (info.state === "Z" || !isServerProcess(info, names) || tracked.has(info.pid)) continue;
+    // The table is built only for a server that is not tracked itself (its parent might be).
+    byPid ??= new Map(processes.map((p) => [p.pid, p]));
     if (underTracked(info, byPid, tracked)) continue;
     orphans.push(describeOrphan(info, await probe.environ(info.pid), options.homeId, uid));
   }
@@ -90,6 +92,7 @@ function underTracked(
   byPid: ReadonlyMap<number, ProcessInfo>,
   tracked: ReadonlySet<number>,
 ): boolean {
+  if (tracked.has(info.pid)) return true;
   const seen = new Set<number>();
   for (let at: ProcessInfo | undefined = info; at && !seen.has(at.pid); at = byPid.get(at.ppid)) {
     if (tracked.has(at.pid)) return true;

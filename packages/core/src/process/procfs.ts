@@ -51,10 +51,10 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
       for (const entry of readdirSync(root)) {
         if (!isPidName(entry)) continue;
         const pid = Number(entry);
-        const stat = readStat(ctx, pid);
+        const stat = readStatLine(ctx, pid);
         if (stat === undefined) continue;
-        if (!("comm" in stat) || stat.kernelThread) {
-          out.push("comm" in stat ? kernelThread(ctx, pid, stat) : stat);
+        if (stat === DENIED || stat.kernelThread) {
+          out.push(stat === DENIED ? deniedProcess(pid) : kernelThread(ctx, pid, stat));
           continue;
         }
         if (inspect) {
@@ -79,15 +79,15 @@ export function procfsProbe(options: ProcfsProbeOptions = {}): ProcessProbe {
       const out = new Map<number, ProcessInfo>();
       for (const pid of pids) {
         if (!Number.isInteger(pid) || pid <= 0 || out.has(pid)) continue;
-        const stat = readStat(ctx, pid);
+        const stat = readStatLine(ctx, pid);
         if (stat === undefined) continue;
-        if (!("comm" in stat) || stat.kernelThread) {
-          out.set(pid, "comm" in stat ? kernelThread(ctx, pid, stat) : stat);
-          continue;
+        if (stat === DENIED) out.set(pid, deniedProcess(pid));
+        else if (stat.kernelThread) out.set(pid, kernelThread(ctx, pid, stat));
+        else {
+          const recorded = known?.get(pid);
+          const settled = recorded !== undefined && settledByStat(ctx, stat, recorded);
+          out.set(pid, settled ? knownProcess(ctx, pid, stat, recorded) : readRest(ctx, pid, stat, "identity"));
         }
-        const recorded = known?.get(pid);
-        const settled = recorded && settledByStat(ctx, stat, recorded);
-        out.set(pid, settled ? knownProcess(ctx, pid, stat, recorded) : readRest(ctx, pid, stat, "identity"));
       }
       return out;
     },
@@ -125,22 +125,25 @@ function isDenied(e: unknown): boolean {
 type ReadDepth = "full" | "identity" | "light";
 
 function readProcess(ctx: ReadContext, pid: number, depth: ReadDepth = "full"): ProcessInfo | undefined {
-  const stat = readStat(ctx, pid);
-  if (stat === undefined || !("comm" in stat)) return stat;
+  const stat = readStatLine(ctx, pid);
+  if (stat === undefined) return undefined;
+  if (stat === DENIED) return deniedProcess(pid);
   // Half the entries of a typical /proc are kernel threads; skipping their files halves a scan.
   if (stat.kernelThread) return kernelThread(ctx, pid, stat);
   return readRest(ctx, pid, stat, depth);
 }
 
-/** The stat line; undefined when the process is gone, a denied record where hidepid hides it. */
-function readStat(ctx: ReadContext, pid: number): ProcStat | ProcessInfo | undefined {
+/** What {@link readStatLine} answers for a process hidden from us (hidepid). */
+const DENIED = null;
+
+/** The stat line; undefined when the process is gone, {@link DENIED} where hidepid hides it. */
+function readStatLine(ctx: ReadContext, pid: number): ProcStat | typeof DENIED | undefined {
   try {
     return parseProcStat(readProcText(`${ctx.root}/${pid}/stat`));
   } catch (e) {
     if (isGone(e)) return undefined;
     if (!isDenied(e)) throw e;
-    // hidepid: the folder is listed but nothing in it can be read.
-    return deniedProcess(pid);
+    return DENIED;
   }
 }
 
@@ -190,7 +193,8 @@ function briefProcess(ctx: ReadContext, pid: number, stat: ProcStat): ProcessInf
     name: stat.comm,
     exe: undefined,
     cmdline: [],
-    ...startTime(ctx, stat),
+    startTimeMs: startMs(ctx, stat),
+    startTimePrecisionMs: Math.max(1, Math.round(ctx.tickMs)),
     uid: undefined,
     user: undefined,
     state: stat.state,
