@@ -29,7 +29,7 @@ import { createUsageSampler } from "../process/usage.ts";
 import { checkPlacement, chooseSlot, learnFromLoad, roomFor, type PlaceContext } from "../placement/check.ts";
 import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
 import { LearnedFigures } from "../placement/learned.ts";
-import { modelLabels } from "../placement/facts.ts";
+import { FactsCache, modelLabels } from "../placement/facts.ts";
 
 export type { ControllerHooks } from "./load.ts";
 
@@ -100,6 +100,7 @@ export class Controller {
       history: (limit) => this.registry.history.read({ limit }),
       gpuQuery: this.#gpuFresh,
       learned: new LearnedFigures({ file: join(this.registry.paths.home, "learned.json") }),
+      facts: new FactsCache({ file: join(this.registry.paths.home, "facts.json") }),
     };
     this.#ports = new PortChoice({ registry: this.registry, config: this.config });
     this.#unloadContext = { registry: this.registry, config: this.config, gpuQuery: this.#gpuFresh };
@@ -124,7 +125,7 @@ export class Controller {
    */
   async models(): Promise<ModelView[]> {
     const entries = await this.registry.list();
-    const labels = await Promise.all(this.config.models.map((m) => modelLabels(m.path)));
+    const labels = await Promise.all(this.config.models.map((m) => modelLabels(m.path, this.#place.facts)));
     return this.config.models.map((m, i) => ({
       id: m.id,
       name: m.name,

@@ -47,6 +47,21 @@ describe.skipIf(!llama.chatReady)("readModelFacts", () => {
     expect(cache.reads).toBe(2);
   });
 
+  it("keeps the facts in a file, so a new process (a new cache) parses no header until the model changes", async () => {
+    const file = join(dir, "kept.gguf");
+    copyFileSync(llama.chatModel, file);
+    const store = join(dir, "facts.json");
+    const first = await readModelFacts(file, { cache: new FactsCache({ file: store }) });
+    const later = new FactsCache({ file: store });
+    expect(await readModelFacts(file, { cache: later })).toEqual(first);
+    expect(later.reads).toBe(0);
+    utimesSync(file, new Date(), new Date(Date.now() + 9000));
+    await readModelFacts(file, { cache: new FactsCache({ file: store }) });
+    const again = new FactsCache({ file: store });
+    await readModelFacts(file, { cache: again });
+    expect(again.reads).toBe(0);
+  });
+
   it("rejects a file that is not a GGUF, and does not cache the failure", async () => {
     const file = join(dir, "not.gguf");
     await Bun.write(file, "definitely not a gguf file, just some text that is long enough");

@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { gguf } from "@huggingface/gguf";
 import { quantizationLabel, tensorBytes } from "./ggml-types.ts";
 
@@ -52,27 +55,88 @@ export interface ReadFactsOptions {
   readonly cache?: FactsCache;
 }
 
-/** A cache of {@link ModelFacts} by path, size and mtime. */
+/** Options of {@link FactsCache}. */
+export interface FactsCacheOptions {
+  /**
+   * A JSON file that keeps the facts across processes (`<home>/facts.json`): a header with a large
+   * vocabulary takes ~400 ms to parse, and every CLI run is a new process.
+   * @default none (memory only)
+   */
+  readonly file?: string;
+}
+
+interface StoredFacts {
+  readonly key: string;
+  readonly facts: ModelFacts;
+}
+
+/** A cache of {@link ModelFacts} by path, size and mtime, in memory and optionally in a file. */
 export class FactsCache {
   readonly #entries = new Map<string, { key: string; facts: Promise<ModelFacts> }>();
-  /** How many files were read (not answered from the cache): for tests and the bench. */
+  readonly #file: string | undefined;
+  #stored: Record<string, StoredFacts> | undefined;
+  /** How many files were parsed (not answered from the cache): for tests and the bench. */
   reads = 0;
+
+  constructor(options: FactsCacheOptions = {}) {
+    this.#file = options.file;
+  }
 
   /** The cached facts for `path` at `key`, or the result of `read` (kept only when it succeeds). */
   get(path: string, key: string, read: () => Promise<ModelFacts>): Promise<ModelFacts> {
     const hit = this.#entries.get(path);
     if (hit?.key === key) return hit.facts;
+    const stored = this.#load()[path];
+    if (stored?.key === key) {
+      const facts = Promise.resolve(stored.facts);
+      this.#entries.set(path, { key, facts });
+      return facts;
+    }
     this.reads++;
     const facts = read();
     this.#entries.set(path, { key, facts });
-    facts.catch(() => {
-      if (this.#entries.get(path)?.facts === facts) this.#entries.delete(path);
-    });
+    facts.then(
+      (value) => this.#save(path, { key, facts: value }),
+      () => {
+        if (this.#entries.get(path)?.facts === facts) this.#entries.delete(path);
+      },
+    );
     return facts;
   }
 
   clear(): void {
     this.#entries.clear();
+  }
+
+  #load(): Record<string, StoredFacts> {
+    if (this.#stored) return this.#stored;
+    this.#stored = {};
+    if (!this.#file) return this.#stored;
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(this.#file, "utf8"));
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        this.#stored = parsed as Record<string, StoredFacts>;
+      }
+    } catch {
+      // missing or unreadable: a cache starts empty
+    }
+    return this.#stored;
+  }
+
+  /** Best effort: re-read first (another process may have added entries), then write atomically. */
+  #save(path: string, value: StoredFacts): void {
+    if (!this.#file) return;
+    const file = this.#file;
+    this.#stored = undefined;
+    const all = { ...this.#load(), [path]: value };
+    this.#stored = all;
+    const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      writeFileSync(temp, `${JSON.stringify(all)}\n`, { mode: 0o600, flag: "wx" });
+      renameSync(temp, file);
+    } catch {
+      rmSync(temp, { force: true });
+    }
   }
 }
 
@@ -189,9 +253,12 @@ export function formatParameterCount(n: number): string {
  * @example
  * await modelLabels("/m/qwen2.5-7b-q4_k_m.gguf") // { parameter_count: "7.6B", quantization: "Q4_K_M" }
  */
-export async function modelLabels(path: string): Promise<{ parameter_count: string; quantization: string }> {
+export async function modelLabels(
+  path: string,
+  cache?: FactsCache,
+): Promise<{ parameter_count: string; quantization: string }> {
   try {
-    const facts = await readModelFacts(path);
+    const facts = await readModelFacts(path, { cache });
     return { parameter_count: formatParameterCount(facts.parameter_count), quantization: facts.quantization };
   } catch {
     return { parameter_count: "", quantization: "" };
