@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
-import { clockTicks, commOf, parseProcStat } from "./proc-stat.ts";
+import { clockTicks, commOf, parseProcStat, parseProcStatBytes, readProcStat } from "./proc-stat.ts";
 
 /** A stat line: fields 3 to 24 as the kernel writes them, then a few more. */
 function statLine(
@@ -55,6 +55,31 @@ describe("parseProcStat", () => {
     const uptimeTicks = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * clockTicks();
     expect(stat?.startTicks).toBeGreaterThan(0);
     expect(stat?.startTicks).toBeLessThanOrEqual(uptimeTicks + 1);
+  });
+});
+
+describe("parseProcStatBytes", () => {
+  it("reads the same fields from the bytes as parseProcStat from the text", () => {
+    const lines = [
+      statLine(9, "a) b (c", { state: "R", ppid: 3, utime: 120, stime: 30, start: 777, rss: 250 }),
+      statLine(2, "kthreadd", { flags: 0x00208040 }),
+      statLine(7, "ünïcode ✓", { state: "Z", ppid: 1 }),
+      readFileSync("/proc/self/stat", "utf8"),
+    ];
+    for (const line of lines) {
+      const bytes = Buffer.from(line);
+      expect(parseProcStatBytes(bytes, bytes.length)).toEqual(parseProcStat(line));
+    }
+  });
+
+  it("returns undefined for bytes that are not a whole stat line", () => {
+    for (const text of ["", "garbage", "1 (x) S", "42 (x) S 1", "42 (x)  S 1 2"]) {
+      expect(parseProcStatBytes(Buffer.from(text), Buffer.byteLength(text))).toBeUndefined();
+    }
+  });
+
+  it("reads a live process's stat file", () => {
+    expect(readProcStat("/proc/self/stat")?.ppid).toBe(process.ppid);
   });
 });
 

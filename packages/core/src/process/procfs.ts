@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { errorCode } from "../os.ts";
-import { clockTicks, commOf, type ProcStat, parseProcStat, readProcText } from "./proc-stat.ts";
+import { clockTicks, commOf, type ProcStat, readProcStat, readProcText } from "./proc-stat.ts";
 import type { KnownIdentity, ProcessInfo, ProcessProbe } from "./types.ts";
 
 export { type ProcStat, parseProcStat } from "./proc-stat.ts";
@@ -139,7 +139,7 @@ const DENIED = null;
 /** The stat line; undefined when the process is gone, {@link DENIED} where hidepid hides it. */
 function readStatLine(ctx: ReadContext, pid: number): ProcStat | typeof DENIED | undefined {
   try {
-    return parseProcStat(readProcText(`${ctx.root}/${pid}/stat`));
+    return readProcStat(`${ctx.root}/${pid}/stat`);
   } catch (e) {
     if (isGone(e)) return undefined;
     if (!isDenied(e)) throw e;
