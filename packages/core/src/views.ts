@@ -5,6 +5,7 @@
 export * from "./auth/views.ts";
 export * from "./error-view.ts";
 export * from "./lifecycle/views.ts";
+export * from "./metrics/views.ts";
 export * from "./placement/views.ts";
 export * from "./process/views.ts";
 export * from "./registry/views.ts";

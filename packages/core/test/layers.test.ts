@@ -22,6 +22,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ["placement"],
   ["lifecycle"],
   ["gateway"],
+  // The supervisor's samples: rows from its statuses and the gateway's figures, in metrics.db.
+  ["metrics"],
   ["supervision"],
 ];
 /** Surfaces that re-export every layer. */

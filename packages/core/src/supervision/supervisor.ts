@@ -2,6 +2,7 @@ import type { Controller } from "../lifecycle/controller.ts";
 import { isPortAllowed } from "../lifecycle/port-choice.ts";
 import { collectStatus } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 import { createUsageSampler } from "../process/usage.ts";
 import { followFile } from "../server/logs.ts";
 import type { HistoryEvent } from "../store/schema.ts";
@@ -25,6 +26,8 @@ export interface SupervisorOptions {
    * @default none (the latest is still kept in `lastError`)
    */
   readonly onError?: (error: unknown, where: string) => void;
+  /** writes each tick's samples (CPU, RSS, GPU memory, requests) to metrics.db @default none */
+  readonly metrics?: MetricsRecorder;
 }
 
 /** The latest error of the watch loop (where, code, message, ISO time), for a page to show. */
@@ -69,6 +72,7 @@ export class Supervisor {
   #unsubscribe: (() => void) | undefined;
   #lastError: SupervisorError | undefined;
   readonly #onError: ((error: unknown, where: string) => void) | undefined;
+  readonly #metrics: MetricsRecorder | undefined;
 
   constructor(controller: Controller, options: SupervisorOptions = {}) {
     this.controller = controller;
@@ -77,6 +81,7 @@ export class Supervisor {
     this.#wedge = new WedgeDetector(options.wedgedAfterMs ?? 120_000, controller.now);
     this.#followHistory = options.followHistory ?? true;
     this.#onError = options.onError;
+    this.#metrics = options.metrics;
   }
 
   /**
@@ -202,6 +207,12 @@ export class Supervisor {
     const statuses = await collectStatus(controller, { usage: this.#usage });
     const wedged = await this.#wedge.check(statuses, controller.config.timeouts.health_ms, controller.config.host);
     for (const status of statuses) await this.#apply(status, wedged.get(status.slot));
+    if (this.#metrics) {
+      // One transaction per tick; a full disk must not stop the supervision itself.
+      await this.#metrics
+        .record(controller.now(), statuses, await controller.gpuQuery().catch(() => undefined))
+        .catch((error) => this.#report("metrics", error));
+    }
     const report = { statuses, ms: performance.now() - started, at: new Date(controller.now()).toISOString() };
     this.#last = report;
     return report;
