@@ -1,4 +1,4 @@
-import type { Controller, TokenStore } from "@corral/core";
+import type { Controller, MetricsStore, TokenStore } from "@corral/core";
 import { createGateway, type Gateway } from "@corral/core";
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
@@ -25,6 +25,7 @@ import { orphanRoutes } from "./routes/orphans.ts";
 import { processRoutes } from "./routes/processes.ts";
 import { registryCompatRoutes } from "./routes/registry-compat.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { usageRoutes } from "./routes/usage.ts";
 import { watcherRoutes } from "./routes/watcher.ts";
 import { createStreamLimiter } from "./streams.ts";
 
@@ -33,6 +34,8 @@ export interface AppDeps {
   readonly controller: Controller;
   /** the watcher: its ticks feed /processes and /metrics, its events feed /events @default none (live status on every request; registry events only) */
   readonly supervisor?: SupervisorLike;
+  /** `<home>/metrics.db`, read by the usage routes @default none (their series are empty) */
+  readonly metrics?: MetricsStore;
   /** the gateway behind `/v1/*`, Ollama's `/api/*` and `/upstream/*` @default createGateway({ controller }) */
   readonly gateway?: Gateway;
   /** the server's own bearer token (admin scope) @default none */
@@ -139,6 +142,7 @@ export function createApp(deps: AppDeps) {
     .use(processRoutes(routeDeps))
     .use(orphanRoutes(routeDeps))
     .use(killRoutes(routeDeps))
+    .use(usageRoutes({ controller, metrics: deps.metrics }))
     .use(gpuRoutes(routeDeps))
     .use(historyRoutes(routeDeps))
     .use(watcherRoutes(routeDeps))

@@ -3,9 +3,12 @@ import {
   type Controller,
   createController,
   createGateway,
+  createMetricsRecorder,
   createSupervisor,
   createTokenStore,
   ensureServerToken,
+  type MetricsStore,
+  openMetricsStore,
   PortInUseError,
   portHolder,
   type RecoveredSlot,
@@ -136,18 +139,22 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   }
   const recovered = await controller.recover();
   // The watch loop goes on after an error (a corrupt registry, a lock timeout): the log hears of each.
+  // Held here so that stopping writes the gateway's pending last-request times (Elysia's onStop does not run).
+  const gateway = createGateway({ controller });
+  // The supervisor's samples (the page's charts, `corral top`); a home where it cannot open still serves.
+  const metrics = openMetricsOrWarn(controller, log);
   const supervisor = createSupervisor(controller, {
     intervalMs: options.intervalMs,
     onError: (error, where) =>
       log("error", `watcher ${where}: ${error instanceof Error ? error.message : String(error)}`),
+    ...(metrics ? { metrics: createMetricsRecorder({ store: metrics, requests: () => gateway.models() }) } : {}),
   });
   supervisor.start();
-  // Held here so that stopping writes the gateway's pending last-request times (Elysia's onStop does not run).
-  const gateway = createGateway({ controller });
   const app = createApp({
     controller,
     supervisor,
     gateway,
+    metrics,
     token,
     tokens: createTokenStore({ file: controller.paths.tokens }),
     auth: authMode,
@@ -176,6 +183,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     });
   } catch (error) {
     await supervisor.stop();
+    metrics?.close();
     if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
     const holder = await portHolder(port).catch(() => undefined);
     throw new PortInUseError(port, holder?.pid, holder?.name);
@@ -191,6 +199,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       await supervisor.stop();
       await app.stop(true);
       await gateway.stop();
+      metrics?.close();
     })());
   if (options.handleSignals ?? true) {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -209,4 +218,14 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       `${token === undefined ? "auth: none, loopback only" : "token required"})`,
   );
   return { url, pageUrl, controller, supervisor, recovered, stop };
+}
+
+/** `<home>/metrics.db`, or undefined with one warning when it cannot be opened (a symlink planted there, a full disk). */
+function openMetricsOrWarn(controller: Controller, log: Logger): MetricsStore | undefined {
+  try {
+    return openMetricsStore({ home: controller.paths.home, retentionDays: controller.config.metrics.retention_days });
+  } catch (error) {
+    log("warn", `metrics.db not opened, no usage history: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import { createMetricsRecorder, tickSamples } from "./recorder.ts";
-import { chooseStep, gpuUsageSeries, usageMarks } from "./series.ts";
+import { chooseStep, gpuUsageSeries, usageMarks, usageRange } from "./series.ts";
 import type { GpuSample, MetricSample } from "./store.ts";
 
 const status = (slot: string, pid: number, state = "running"): ProcessStatus =>
@@ -53,7 +53,8 @@ describe("series", () => {
     const marks = usageMarks(
       [
         { time: at(1), event: "registered", slot: "0" },
-        { time: at(2), event: "status", slot: "0", to: "exited" },
+        { time: at(2), event: "status", slot: "0", to: "exited", pid: 7 },
+        { time: at(2), event: "crashed", slot: "0", pid: 7 },
         { time: at(3), event: "restarted", slot: "0" },
         { time: at(4), event: "registered", slot: "1" },
         { time: at(5), event: "status", slot: "0", to: "unhealthy" },
@@ -88,5 +89,20 @@ describe("series", () => {
     expect(chooseStep(0, 3_600_000)).toBe(10_000);
     expect(chooseStep(0, 7 * 86_400_000)).toBe(1_680_000);
     expect(chooseStep(0, 60_000)).toBe(1000);
+  });
+
+  it("reads since as a range name, a duration, epoch ms or an ISO time, and refuses nonsense naming the field", () => {
+    const now = 10 * 86_400_000;
+    expect(usageRange({ since: "week" }, now)).toEqual({ since: now - 7 * 86_400_000, until: now, stepMs: 1_680_000 });
+    expect(usageRange({ since: "90m", step: "30s" }, now)).toEqual({
+      since: now - 5_400_000,
+      until: now,
+      stepMs: 30_000,
+    });
+    expect(usageRange({ since: String(now - 1000), step: "1000" }, now).since).toBe(now - 1000);
+    expect(usageRange({ since: new Date(now - 2000).toISOString() }, now).since).toBe(now - 2000);
+    expect(() => usageRange({ since: "yesterday-ish" }, now)).toThrow(/since/);
+    expect(() => usageRange({ since: "week", step: "1ms" }, now)).toThrow(/step/);
+    expect(() => usageRange({ since: "week", step: "1s" }, now)).toThrow(/10000 buckets/);
   });
 });

@@ -1,3 +1,4 @@
+import { InvalidInputError } from "../errors.ts";
 import type { HistoryEvent } from "../store/schema.ts";
 import type { GpuUsageRow, UsageRow } from "./store.ts";
 import type { GpuUsage, UsageMark, UsageSeries } from "./views.ts";
@@ -18,6 +19,46 @@ export function chooseStep(since: number, until: number, points = 360, minMs = 1
   return raw >= 60_000 ? Math.ceil(raw / 60_000) * 60_000 : Math.ceil(raw / 1000) * 1000;
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "90s", "1h", "7d" → ms; undefined for anything else. */
+function duration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text);
+  return m ? Number(m[1]) * (UNITS[m[2] ?? ""] ?? 0) : undefined;
+}
+
+/**
+ * The range a usage request asks for. `since` is a range name (`hour`, `day`, `week`), a
+ * duration back from now (`90m`, `7d`), epoch ms or an ISO time; `step` is ms or a duration.
+ * Throws InvalidInputError naming the field.
+ * @default since = "hour", step = chooseStep(since, now)
+ * @example
+ * usageRange({ since: "week" }, Date.now()) // { since: now - 604800000, until: now, stepMs: 1680000 }
+ */
+export function usageRange(
+  query: { readonly since?: string | undefined; readonly step?: string | undefined },
+  now: number,
+): { since: number; until: number; stepMs: number } {
+  const text = (query.since ?? "hour").trim();
+  const named = USAGE_RANGES[text as keyof typeof USAGE_RANGES];
+  const back = named ?? duration(text);
+  const since = back !== undefined ? now - back : /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(since) || since > now) {
+    throw new InvalidInputError(
+      "since",
+      "a range (hour, day, week), a duration such as 90m, epoch ms or an ISO time in the past",
+    );
+  }
+  if (query.step === undefined || query.step === "") return { since, until: now, stepMs: chooseStep(since, now) };
+  const step = /^\d+$/.test(query.step) ? Number(query.step) : duration(query.step);
+  if (step === undefined || !(step >= 1000)) {
+    throw new InvalidInputError("step", "a bucket width of at least 1000 ms, as ms or a duration such as 10s");
+  }
+  if ((now - since) / step > 10_000)
+    throw new InvalidInputError("step", "more than 10000 buckets: choose a wider step");
+  return { since, until: now, stepMs: Math.round(step) };
+}
+
 /**
  * What in a slot's history deserves a mark on its chart: loads, restarts, crashes, unloads.
  * @example
@@ -25,15 +66,27 @@ export function chooseStep(since: number, until: number, points = 360, minMs = 1
  * // [{ t: 1764583200000, kind: "load", event: "registered" }]
  */
 export function usageMarks(events: readonly HistoryEvent[], slot: string, since: number, until: number): UsageMark[] {
-  const marks: UsageMark[] = [];
+  const found: (UsageMark & { pid?: number | undefined })[] = [];
   for (const e of events) {
     if (e.slot !== slot) continue;
     const t = Date.parse(e.time);
     if (!(t >= since && t < until)) continue;
     const kind = markKind(e);
-    if (kind) marks.push({ t, kind, event: e.event, ...(e.reason ? { reason: e.reason } : {}) });
+    if (kind) found.push({ t, kind, event: e.event, pid: e.pid, ...(e.reason ? { reason: e.reason } : {}) });
   }
-  return marks.sort((a, b) => a.t - b.t);
+  found.sort((a, b) => a.t - b.t);
+  // One crash writes several events (the status change, then the removal or give-up): one mark each.
+  const marks: UsageMark[] = [];
+  let lastCrash: (typeof found)[number] | undefined;
+  for (const { pid, ...mark } of found) {
+    if (mark.kind === "crash") {
+      const same = lastCrash && (pid !== undefined ? lastCrash.pid === pid : mark.t - lastCrash.t < 10_000);
+      lastCrash = { ...mark, pid };
+      if (same) continue;
+    }
+    marks.push(mark);
+  }
+  return marks;
 }
 
 function markKind(e: HistoryEvent): UsageMark["kind"] | undefined {
