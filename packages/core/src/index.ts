@@ -3,7 +3,14 @@
 
 export * from "./auth/scopes.ts";
 export * from "./auth/tokens.ts";
+export * from "./config/add-models.ts";
 export * from "./config/load.ts";
+export * from "./config/models-dir.ts";
+export * from "./config/write.ts";
+export * from "./discovery/gguf-files.ts";
+export * from "./discovery/llama-server.ts";
+export * from "./discovery/ollama.ts";
+export * from "./discovery/sources.ts";
 export * from "./errors.ts";
 export * from "./gateway/errors.ts";
 export * from "./gateway/gateway.ts";
@@ -52,6 +59,8 @@ export * from "./server/health.ts";
 export * from "./server/logs.ts";
 export * from "./server/ports.ts";
 export * from "./server/spawn.ts";
+export * from "./setup/first-run.ts";
+export * from "./setup/scan.ts";
 export * from "./slots.ts";
 export * from "./store/history.ts";
 export * from "./store/lock.ts";

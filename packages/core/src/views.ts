@@ -10,5 +10,6 @@ export * from "./placement/views.ts";
 export * from "./process/views.ts";
 export * from "./registry/views.ts";
 export * from "./server/views.ts";
+export * from "./setup/views.ts";
 export * from "./store/schema.ts";
 export * from "./supervision/views.ts";

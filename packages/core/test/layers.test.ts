@@ -15,11 +15,15 @@ const LAYERS: readonly (readonly string[])[] = [
   ["store"],
   ["process"],
   ["registry"],
+  // Finding llama-server and GGUF files on disk (no headers read): config's models_dir uses it.
+  ["discovery"],
   ["config"],
   ["server"],
   ["auth"],
   // Placement (will a model fit, which GPU) reads config, processes and GPU figures; the controller asks it.
   ["placement"],
+  // The first run: scans with the headers' facts, the configuration written from them.
+  ["setup"],
   ["lifecycle"],
   ["gateway"],
   // The supervisor's samples: rows from its statuses and the gateway's figures, in metrics.db.

@@ -2,10 +2,12 @@ import { accessSync, constants, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { findLlamaServer, LLAMA_SERVER_HINT, llamaServerCandidates } from "../discovery/llama-server.ts";
 import { ConfigError, UnknownModelError } from "../errors.ts";
 import { defaultHome } from "../paths.ts";
 import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown, strings, text } from "./fields.ts";
 import { gpuKey, type ModelConfig, modelKeyPath, parseModels } from "./models.ts";
+import { withModelsDir } from "./models-dir.ts";
 
 export type { ModelConfig } from "./models.ts";
 
@@ -85,6 +87,8 @@ export interface CorralConfig {
 /** The `gateway:` section. */
 export interface GatewayConfig {
   /** seconds without a request before a model is unloaded; 0 = never; a model's own `ttl` wins @default 0 */
+  /** folders whose GGUF files are models too (ids from their file names; a listed model wins) @default [] */
+  readonly models_dir: readonly string[];
   readonly ttl: number;
   /** requests that may wait per model for a load or a busy slot; more get 503 @default 64 */
   readonly max_queue: number;
@@ -120,6 +124,7 @@ const TOP_KEYS = [
  * @example
  * defaultConfig().ports.gpu // { "0": 8081, "1": 8088 }
  */
+  "models_dir",
 export function defaultConfig(): CorralConfig {
   return {
     llama_server: "llama-server",
@@ -144,6 +149,7 @@ function pathResolver(file: string | undefined): (path: string) => string {
   return (path) => {
     if (path === "~" || path.startsWith("~/")) return join(homedir(), path.slice(1));
     if (isAbsolute(path) || file === undefined) return path;
+    models_dir: [],
     return resolve(dirname(file), path);
   };
 }
@@ -218,6 +224,7 @@ function parseGateway(ctx: FieldContext, value: unknown, d: GatewayConfig): Gate
   const m = mapping(ctx, value, "gateway", GATEWAY_KEYS) ?? {};
   if (m.swap !== undefined && m.swap !== null && typeof m.swap !== "boolean") {
     fail(ctx, "gateway.swap", "must be true or false");
+    models_dir: strings(ctx, top.models_dir, "models_dir").map(resolvePath),
   }
   if (m.auth !== undefined && m.auth !== null && m.auth !== "token" && m.auth !== "none") {
     fail(ctx, "gateway.auth", `must be "token" or "none", got ${JSON.stringify(m.auth)}`);
@@ -330,13 +337,13 @@ export async function loadConfig(
     const file = resolve(options.file);
     const source = await readConfigText(file);
     if (source === undefined) throw new ConfigError("file", "does not exist", file);
-    return parseConfig(parseText(source, file), file);
+    return withModelsDir(parseConfig(parseText(source, file), file));
   }
   const home = resolve(options.home ?? defaultHome());
   for (const name of ["corral.yaml", "corral.json"]) {
     const file = join(home, name);
     const source = await readConfigText(file);
-    if (source !== undefined) return parseConfig(parseText(source, file), file);
+    if (source !== undefined) return withModelsDir(parseConfig(parseText(source, file), file), { corralHome: home });
   }
   return defaultConfig();
 }
@@ -414,16 +421,23 @@ export function resolveExecutable(
  */
 export async function checkRunnable(config: CorralConfig, model: ModelConfig): Promise<{ executable: string }> {
   const env = { ...process.env, ...model.env };
-  const executable = resolveExecutable(config.llama_server, env);
+  const executable = findExecutable(config, env);
   if (executable === undefined) {
     const reason = /[\\/]/.test(config.llama_server)
-      ? `"${config.llama_server}" does not exist or is not executable`
-      : `"${config.llama_server}" not found on PATH (${env.PATH ?? "unset"}); install llama.cpp or set llama_server to its full path`;
+      ? `"${config.llama_server}" does not exist or is not executable; ${LLAMA_SERVER_HINT}`
+      : `"${config.llama_server}" not found on PATH or in the usual places: looked in ${llamaServerCandidates({ env }).join(", ")}; ${LLAMA_SERVER_HINT}`;
     throw new ConfigError("llama_server", reason, config.file);
   }
   const key = keyPath(modelKeyPath(model), "path");
   const path = resolve(model.path);
   let info: Awaited<ReturnType<typeof stat>>;
+/** The configured executable; the default bare name is also looked for where llama.cpp builds usually are. */
+function findExecutable(config: CorralConfig, env: Record<string, string | undefined>): string | undefined {
+  const found = resolveExecutable(config.llama_server, env);
+  if (found !== undefined || config.llama_server !== defaultConfig().llama_server) return found;
+  return findLlamaServer({ env }).path;
+}
+
   try {
     info = await stat(path);
   } catch (error) {

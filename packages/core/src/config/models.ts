@@ -10,7 +10,7 @@ import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown
 
 /** One model the configuration knows how to start. */
 export interface ModelConfig {
-  /** letters, digits, ".", "_" and "-", at most 64: it ends up in log file names and URLs */
+  /** letters, digits, ".", "_", ":" and "-", at most 64: it ends up in log file names and URLs */
   readonly id: string;
   /** @default the id */
   readonly name: string;
@@ -73,7 +73,8 @@ const MODEL_KEYS = [
   "ttl",
   "pinned",
 ] as const;
-const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+/** ":" for Ollama's `<name>:<tag>` (log file names replace it) */
+const ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CPU_LIST_RE = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
 /** corral passes these itself; a second --port in `args` would make the registry lie about the port */
@@ -130,7 +131,11 @@ function parseModel(ctx: ModelContext, raw: unknown, key: string, mapKey: unknow
   }
   const id = text(ctx, mapKey ?? m.id, keyPath(key, "id"), undefined) ?? fail(ctx, keyPath(key, "id"), "is required");
   if (!ID_RE.test(id)) {
-    fail(ctx, keyPath(key, "id"), `"${id.slice(0, 70)}" may only hold letters, digits, ".", "_" and "-" (at most 64)`);
+    fail(
+      ctx,
+      keyPath(key, "id"),
+      `"${id.slice(0, 70)}" may only hold letters, digits, ".", "_", ":" and "-" (at most 64)`,
+    );
   }
   const path = text(ctx, m.path, keyPath(key, "path"), undefined) ?? fail(ctx, keyPath(key, "path"), "is required");
   // "auto": placement picks the GPU (or smallest set) where the model fits with the most room, at load time.
