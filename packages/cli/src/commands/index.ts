@@ -13,6 +13,10 @@ export interface CommandEntry {
  * const { command } = await COMMANDS.ls.load()
  */
 export const COMMANDS = {
+  init: {
+    summary: "write a corral.yaml from the llama-server and GGUF models found on this machine",
+    load: () => import("./init.ts"),
+  },
   ls: {
     summary: "list tracked llama-servers with live status (--models: configured models)",
     load: () => import("./ls.ts"),

@@ -76,7 +76,9 @@ export function factsLine(model: FoundModel): string {
     : [model.architecture, model.parameters, model.quantization].filter(Boolean).join(" ");
   const context = model.context_length ? `, context ${model.context_length}` : "";
   const parts = model.parts > 1 ? `, ${model.parts} parts` : "";
-  const mb = `${Math.round(model.size_bytes / 1e6)} MB`;
+  const n = model.size_bytes;
+  const mb =
+    n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${Math.round(n / 1e6)} MB` : `${Math.ceil(n / 1e3)} kB`;
   return `${facts}${context}, ${mb}${parts}, ${SOURCE_WORDS[model.source]}`;
 }
 
