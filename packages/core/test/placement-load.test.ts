@@ -11,6 +11,7 @@ import { LearnedFigures, learnedKey } from "../src/placement/learned.ts";
 import { MARKER_ENV } from "../src/process/types.ts";
 import { queryGpus } from "../src/server/gpu.ts";
 import { standInServer } from "./fixtures/index.ts";
+import { gatewayHome } from "./helpers/gateway-home.ts";
 import { OwnProcesses } from "./integration/own-processes.ts";
 
 const llama = llamaBuildPaths();
@@ -249,5 +250,35 @@ describe.skipIf(!llama.chatReady)("placement before a load", () => {
     expect(plan?.unload.map((c) => c.model_id)).toEqual(["a"]);
     expect(plan?.fits).toBe(true);
     expect(pinned?.fits).toBe(false);
+  });
+});
+
+describe.skipIf(!llama.chatReady)("placement in the gateway's on-demand loads", () => {
+  it("places a gpu auto model on the GPU placement picks, with another model already loaded", async () => {
+    const pids: Record<number, number> = {};
+    const h = await gatewayHome(
+      [
+        { id: "a", gpu: "0", path: llama.chatModel },
+        { id: "tiny", gpu: "auto", path: llama.chatModel },
+      ],
+      {},
+      {},
+      { gpuQuery: fakeGpus("three-gpus", pids) },
+    );
+    try {
+      // three-gpus: GPU 0 held by our "a", GPU 1 by another corral home's server, GPU 2 idle.
+      const a = await h.gateway.acquire("a");
+      a.done();
+      pids[41001] = a.entry.pid;
+      pids[41002] = await holder("llama-server", { [MARKER_ENV.home]: "another-home" });
+      const tiny = await h.gateway.acquire("tiny");
+      tiny.done();
+      expect(tiny.slot).toBe("2");
+      // "a" was not in the way (another slot, and GPU 2 had room): it still runs.
+      expect((await h.controller.entries()).map((e) => e.slot).sort()).toEqual(["0", "2"]);
+    } finally {
+      delete pids[41001];
+      await h.cleanup();
+    }
   });
 });

@@ -2,7 +2,7 @@ import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import type { Controller } from "../lifecycle/controller.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import { GatewayError } from "./errors.ts";
-import { makeRoom, type Placement, type PlacementContext } from "./placement.ts";
+import { freeMemory, makeRoom, type Placement, type PlacementContext } from "./placement.ts";
 import { createResolver, type ModelResolver } from "./resolve.ts";
 import { ModelState, until } from "./state.ts";
 import type { GatewayModelView, Lease, Located } from "./types.ts";
@@ -293,8 +293,7 @@ export class Gateway {
   }
 
   async #placeAndLoad(model: ModelConfig, state: ModelState): Promise<Placement<Ready>> {
-    const slot = model.gpu;
-    if (slot === undefined) {
+    if (model.gpu === undefined) {
       throw new GatewayError(
         "load_failed",
         `model "${model.id}" has no gpu in the configuration: the gateway cannot place it`,
@@ -302,10 +301,18 @@ export class Gateway {
     }
     const view = await this.#read(true);
     if (view.byModel.has(model.id)) return { kind: "wait", wait: Promise.resolve() };
-    const room = await makeRoom(this.#placementContext(), model, slot, view.all);
+    // `gpu: auto` is resolved once here, so the room made and the load agree on the slot.
+    const slot = await this.controller.slotFor(model.id).catch((error: unknown) => {
+      throw new GatewayError("load_failed", error instanceof Error ? error.message : String(error), { cause: error });
+    });
+    const context = this.#placementContext();
+    const room = (await makeRoom(context, model, slot, view.all)) ?? (await freeMemory(context, model, slot));
     if (room) return room;
     try {
-      const result = await this.controller.load(model.id, { reason: `gateway: a request for ${model.id}` });
+      const result = await this.controller.load(model.id, {
+        gpu: slot,
+        reason: `gateway: a request for ${model.id}`,
+      });
       state.lastUsedMs = this.#now();
       this.#view = undefined;
       return { kind: "ready", ready: { located: { slot: result.slot, entry: result.entry }, readyMs: result.readyMs } };
@@ -323,6 +330,7 @@ export class Gateway {
       lastUsed: (at) => this.#lastUsed(at),
       read: () => this.#read(true).then((v) => v.all),
       unload: (at, reason) => this.#unload(at, reason),
+      planRoom: (modelId, slot, candidates) => this.controller.planRoom(modelId, slot, candidates),
     };
   }
 

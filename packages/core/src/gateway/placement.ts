@@ -1,4 +1,5 @@
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
+import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
 import { slotsOverlap } from "../slots.ts";
 import { GatewayError } from "./errors.ts";
 import type { ModelState } from "./state.ts";
@@ -19,6 +20,12 @@ export interface PlacementContext {
   readonly read: () => Promise<readonly Located[]>;
   /** unloads unless the model became busy; true when it did */
   readonly unload: (at: Located, reason: string) => Promise<boolean>;
+  /** placement's plan of which loaded models to unload so the load fits (undefined: no GPU figures) */
+  readonly planRoom: (
+    modelId: string,
+    slot: string,
+    candidates: readonly RoomCandidate[],
+  ) => Promise<RoomPlan | undefined>;
 }
 
 /** Either the loaded model, or a promise to wait on before trying again. */
@@ -89,4 +96,37 @@ async function evict(ctx: PlacementContext, model: ModelConfig): Promise<Placeme
       `cannot load ${model.id}: gateway.max_loaded is ${cap} and every loaded model is pinned`,
     );
   }
+}
+
+/**
+ * Frees GPU memory for `model` in `slot` the way placement plans it: the least recently used idle,
+ * unpinned models of ours that hold memory on that GPU set, only as many as the estimate needs.
+ * A plan that cannot make it fit unloads nothing: the load then refuses with placement's numbers.
+ * @returns undefined when nothing more is to be done, or what to wait for (a model became busy)
+ * @example
+ * const wait = (await makeRoom(ctx, model, "0", entries)) ?? (await freeMemory(ctx, model, "0"))
+ */
+export async function freeMemory(
+  ctx: PlacementContext,
+  model: ModelConfig,
+  slot: string,
+): Promise<Placement<never> | undefined> {
+  const loaded = await ctx.read();
+  const candidates: RoomCandidate[] = loaded.map((at) => ({
+    slot: at.slot,
+    pid: at.entry.pid,
+    model_id: at.entry.model_id,
+    last_used: ctx.lastUsed(at),
+    pinned: modelOf(ctx.config, at.entry.model_id)?.pinned ?? false,
+    busy: ctx.stateOf(at.entry.model_id).busy,
+  }));
+  const plan = await ctx.planRoom(model.id, slot, candidates);
+  if (!plan?.fits) return undefined;
+  for (const victim of plan.unload) {
+    const at = loaded.find((l) => l.slot === victim.slot && l.entry.pid === victim.pid);
+    if (!at) continue;
+    const unloaded = await ctx.unload(at, `gateway: frees GPU memory for ${model.id} (slot ${slot})`);
+    if (!unloaded) return { kind: "wait", wait: ctx.stateOf(at.entry.model_id).idle() };
+  }
+  return undefined;
 }

@@ -166,6 +166,20 @@ export class Controller {
   }
 
   /**
+   * The slot a load of `modelId` would use: its configured GPU set, or for `gpu: auto` the one
+   * placement picks now (the same choice `load` makes). The gateway asks it before making room.
+   * @example
+   * await controller.slotFor("qwen-7b") // "2"
+   */
+  async slotFor(modelId: string): Promise<string> {
+    const model = findModel(this.config, modelId);
+    if (model.gpu === undefined) {
+      throw new InvalidInputError("gpu", `model "${model.id}" has no default gpu: say which GPU`);
+    }
+    return model.gpu === "auto" ? chooseSlot(this.#place, model) : slotKey(model.gpu);
+  }
+
+  /**
    * Which of `candidates` (loaded models of this home: least recently used first, idle and
    * unpinned only) to unload so that `modelId` fits in slot `slot`, no more than needed; undefined
    * where placement cannot tell (no GPU figures, an unreadable GGUF). The gateway calls it before

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createGateway, type Gateway, type GatewayOptions } from "../../src/gateway/gateway.ts";
-import { type Controller, createController } from "../../src/lifecycle/controller.ts";
+import { type Controller, type ControllerOptions, createController } from "../../src/lifecycle/controller.ts";
 import { standInServer } from "../fixtures/index.ts";
 import { killAll } from "./home.ts";
 
@@ -41,6 +41,7 @@ export async function gatewayHome(
   models: readonly GatewayTestModel[],
   gateway: Record<string, unknown> = {},
   options: Partial<GatewayOptions> = {},
+  controllerOptions: Pick<ControllerOptions, "gpuQuery"> = {},
 ): Promise<GatewayHome> {
   const home = mkdtempSync(join(tmpdir(), "corral-gateway-"));
   const server = await standInServer();
@@ -63,7 +64,11 @@ export async function gatewayHome(
   let spawned = 0;
   const gateways: Gateway[] = [];
   const open = async (extra: Partial<GatewayOptions> = {}) => {
-    const controller = await createController({ home, configFile, gpuQuery: async () => undefined });
+    const controller = await createController({
+      home,
+      configFile,
+      gpuQuery: controllerOptions.gpuQuery ?? (async () => undefined),
+    });
     controller.registry.subscribe((e) => {
       if (e.pid) pids.add(e.pid);
       if (e.event === "registered") spawned++;
