@@ -43,6 +43,15 @@ interface InitJson {
 describe("corral init --yes", () => {
   const home = { dir: join(scratch, "scripted") };
 
+  it("is what `corral ls` points at while no model is configured", async () => {
+    for (const args of [["ls"], ["ls", "--models"]]) {
+      const run = await corral(home, args, env);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(`no models are configured: ${join(home.dir, "corral.yaml")} does not exist yet`);
+      expect(run.stdout).toContain("run corral init");
+    }
+  });
+
   it("finds each model of the fake home exactly once, with its facts and source, and writes a file that loads", async () => {
     const run = await corral(
       home,

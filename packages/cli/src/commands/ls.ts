@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   type Controller,
   createGateway,
@@ -29,10 +30,26 @@ export const command: Command = {
   examples: ["corral ls", "corral ls --json | jq '.[].entry.port'", "corral ls --models"],
   async run(ctx, input) {
     const controller = await ctx.controller();
-    if (booleanFlag(input, "models")) return modelsOutcome(await controller.models(), await gatewayViews(controller));
-    return statusOutcome(await controller.status());
+    const first = firstRunLines(controller);
+    if (booleanFlag(input, "models")) {
+      const outcome = modelsOutcome(await controller.models(), await gatewayViews(controller));
+      return first.length ? { ...outcome, lines: first } : outcome;
+    }
+    const outcome = statusOutcome(await controller.status());
+    return first.length && outcome.lines.length === 1 ? { ...outcome, lines: [...outcome.lines, ...first] } : outcome;
   },
 };
+
+/** With no model configured: where the configuration is (or would be) and the command that writes one. */
+function firstRunLines(controller: Controller): string[] {
+  if (controller.config.models.length > 0) return [];
+  const file = controller.config.file ?? join(controller.paths.home, "corral.yaml");
+  const state = controller.config.file ? "lists no models" : "does not exist yet";
+  return [
+    `no models are configured: ${file} ${state}`,
+    `run ${style.bold("corral init")} to find llama-server and your GGUF files and write it (or list models under \`models:\`)`,
+  ];
+}
 
 /**
  * The status table (also used by the menu).
