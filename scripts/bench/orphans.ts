@@ -53,7 +53,8 @@ export const orphansScenario: Scenario = {
         if (Number(theirs.result) < 2)
           throw new Error(`the original found ${theirs.result} orphans, expected 2 or more`);
       }
-      const runs = ctx.runs(21, 7);
+      // The ratio to the floor is the figure: enough rounds that a busy moment of the host does not move it.
+      const runs = ctx.runs(41, 9);
       const samples = await interleave(runs, {
         corral: () => registry.findOrphans(),
         floor: () => statFloorAll(),
