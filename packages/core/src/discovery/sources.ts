@@ -10,7 +10,7 @@ export interface FindModelFilesOptions {
   readonly folders?: readonly string[];
   /** also search `~/models`, the Hugging Face cache, LM Studio's and Ollama's stores @default true */
   readonly wellKnown?: boolean;
-  /** the user's home folder @default os.homedir() */
+  /** the user's home folder @default $HOME, else os.homedir() */
   readonly userHome?: string;
   /** for `HF_HUB_CACHE`, `HF_HOME`, `OLLAMA_MODELS` @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -33,8 +33,8 @@ export interface SearchedPlace {
  * searchedPlaces({ userHome: "/home/me" })[0] // { source: "home", root: "/home/me/models" }
  */
 export function searchedPlaces(options: FindModelFilesOptions = {}): SearchedPlace[] {
-  const home = options.userHome ?? homedir();
   const env = options.env ?? process.env;
+  const home = options.userHome ?? (env.HOME || homedir());
   const hub = env.HF_HUB_CACHE || (env.HF_HOME ? join(env.HF_HOME, "hub") : join(home, ".cache", "huggingface", "hub"));
   const given = (options.folders ?? []).map((f) => ({ source: options.folderSource ?? "folder", root: resolve(f) }));
   if (options.wellKnown === false) return given;
