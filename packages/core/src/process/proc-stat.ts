@@ -28,55 +28,8 @@ const PF_KTHREAD = 0x00200000;
  * // { comm: "a) b)", state: "S", ppid: 1, kernelThread: false, cpuTicks: 150, startTicks: 777, rssPages: 250 }
  */
 export function parseProcStat(text: string): ProcStat | undefined {
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) return undefined;
-  // Walked field by field without splitting: a scan reads one of these per process, and 22
-  // substrings per line were a third of the time of reading it.
-  let at = close + 2;
-  const state = text[at];
-  if (state === undefined || state === " " || state === "\n") return undefined;
-  let ppid = 0;
-  let flags = 0;
-  let cpuTicks = 0;
-  let startTicks = 0;
-  let rssPages = 0;
-  for (let field = 4; field <= 24; field++) {
-    at = text.indexOf(" ", at) + 1;
-    if (at === 0) return undefined;
-    if (!WANTED[field]) continue;
-    const n = integerAt(text, at);
-    if (Number.isNaN(n)) return undefined;
-    if (field === 4) ppid = n;
-    else if (field === 9) flags = n;
-    else if (field === 14 || field === 15) cpuTicks += n;
-    else if (field === 22) startTicks = n;
-    else rssPages = n;
-  }
-  return {
-    comm: text.slice(open + 1, close),
-    state,
-    ppid,
-    kernelThread: (flags & PF_KTHREAD) !== 0,
-    cpuTicks,
-    startTicks,
-    rssPages,
-  };
-}
-
-/** The fields {@link parseProcStat} keeps: ppid, flags, utime, stime, starttime, rss. */
-const WANTED: readonly boolean[] = Array.from({ length: 25 }, (_, f) => [4, 9, 14, 15, 22, 24].includes(f));
-
-/** The decimal integer (maybe negative) starting at `at`, or NaN when there is none. */
-function integerAt(text: string, at: number): number {
-  let i = at;
-  const negative = text.charCodeAt(i) === 45;
-  if (negative) i++;
-  let n = 0;
-  const first = i;
-  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
-  if (i === first) return Number.NaN;
-  return negative ? -n : n;
+  const bytes = Buffer.from(text, "utf8");
+  return parseProcStatBytes(bytes, bytes.length);
 }
 
 /** The longest command name the kernel keeps (TASK_COMM_LEN - 1). */
@@ -171,7 +124,8 @@ export function readProcStat(path: string): ProcStat | undefined {
 }
 
 /**
- * {@link parseProcStat} over the bytes of the line.
+ * The parser behind {@link parseProcStat} and {@link readProcStat}, over the bytes of the line:
+ * the fields are walked without splitting, and only the command name is decoded.
  * @example
  * parseProcStatBytes(Buffer.from("42 (a) S 1 …"), 27)
  */

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
-import { clockTicks, type ProcStat, parseProcStat } from "./proc-stat.ts";
+import { clockTicks, type ProcStat, parseProcStatBytes } from "./proc-stat.ts";
 import type { ProcessUsage } from "./views.ts";
 
 export type { ProcessUsage };
@@ -106,7 +106,8 @@ function systemPageSize(): Promise<number> {
 
 async function readStat(procRoot: string, pid: number): Promise<ProcStat | undefined> {
   try {
-    return parseProcStat(await readFile(join(procRoot, String(pid), "stat"), "utf8"));
+    const bytes = await readFile(join(procRoot, String(pid), "stat"));
+    return parseProcStatBytes(bytes, bytes.length);
   } catch (error) {
     if (ABSENT_CODES.has((error as NodeJS.ErrnoException).code ?? "")) return undefined;
     throw error;
