@@ -4,6 +4,7 @@
 
 export * from "./auth/views.ts";
 export * from "./error-view.ts";
+export * from "./lifecycle/reload-views.ts";
 export * from "./lifecycle/views.ts";
 export * from "./metrics/views.ts";
 export * from "./placement/views.ts";

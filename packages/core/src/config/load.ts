@@ -73,6 +73,13 @@ export interface CorralConfig {
     /** size past which history.jsonl is rotated (3 files kept) @default 16777216 */
     readonly max_bytes: number;
   };
+  /** each llama-server's log, rotated by the supervisor by copy-and-truncate */
+  readonly logs: {
+    /** size past which a server's log is rotated @default 67108864 (64 MiB) */
+    readonly max_bytes: number;
+    /** rotated copies kept (`<log>.1` newest … `<log>.<keep>`) @default 3 */
+    readonly keep: number;
+  };
   /** the supervisor's samples in `<home>/metrics.db` */
   readonly metrics: {
     /** days of samples kept (one per minute after the first day) @default 30 */
@@ -80,6 +87,8 @@ export interface CorralConfig {
   };
   /** @default [] */
   readonly models: readonly ModelConfig[];
+  /** folders whose GGUF files are models too (ids from their file names; a listed model wins) @default [] */
+  readonly models_dir: readonly string[];
   /** the gateway's routing, queueing and idle policy (`/v1/*`, Ollama's `/api/*`) */
   readonly gateway: GatewayConfig;
 }
@@ -87,8 +96,6 @@ export interface CorralConfig {
 /** The `gateway:` section. */
 export interface GatewayConfig {
   /** seconds without a request before a model is unloaded; 0 = never; a model's own `ttl` wins @default 0 */
-  /** folders whose GGUF files are models too (ids from their file names; a listed model wins) @default [] */
-  readonly models_dir: readonly string[];
   readonly ttl: number;
   /** requests that may wait per model for a load or a busy slot; more get 503 @default 64 */
   readonly max_queue: number;
@@ -114,8 +121,10 @@ const TOP_KEYS = [
   "gpu",
   "server",
   "history",
+  "logs",
   "metrics",
   "models",
+  "models_dir",
   "gateway",
 ] as const;
 
@@ -124,7 +133,6 @@ const TOP_KEYS = [
  * @example
  * defaultConfig().ports.gpu // { "0": 8081, "1": 8088 }
  */
-  "models_dir",
 export function defaultConfig(): CorralConfig {
   return {
     llama_server: "llama-server",
@@ -138,8 +146,10 @@ export function defaultConfig(): CorralConfig {
     gpu: { occupied_mb: 1024 },
     server: { host: "127.0.0.1", port: 7070, cors: [], auth: "token", hosts: [], max_streams: 64 },
     history: { max_bytes: 16 * 1024 * 1024 },
+    logs: { max_bytes: 64 * 1024 * 1024, keep: 3 },
     metrics: { retention_days: 30 },
     models: [],
+    models_dir: [],
     gateway: { ttl: 0, max_queue: 64, queue_timeout_ms: 300_000, swap: true, max_loaded: 0, auth: "token" },
   };
 }
@@ -149,7 +159,6 @@ function pathResolver(file: string | undefined): (path: string) => string {
   return (path) => {
     if (path === "~" || path.startsWith("~/")) return join(homedir(), path.slice(1));
     if (isAbsolute(path) || file === undefined) return path;
-    models_dir: [],
     return resolve(dirname(file), path);
   };
 }
@@ -213,7 +222,9 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
         d.metrics.retention_days,
       ),
     },
+    logs: parseLogs(ctx, top.logs, d.logs),
     models: parseModels({ file, resolvePath, maxRestartAttempts: restart.max_attempts }, top.models),
+    models_dir: strings(ctx, top.models_dir, "models_dir").map(resolvePath),
     gateway: parseGateway(ctx, top.gateway, { ...d.gateway, queue_timeout_ms: timeouts.load_ms }),
   };
 }
@@ -224,7 +235,6 @@ function parseGateway(ctx: FieldContext, value: unknown, d: GatewayConfig): Gate
   const m = mapping(ctx, value, "gateway", GATEWAY_KEYS) ?? {};
   if (m.swap !== undefined && m.swap !== null && typeof m.swap !== "boolean") {
     fail(ctx, "gateway.swap", "must be true or false");
-    models_dir: strings(ctx, top.models_dir, "models_dir").map(resolvePath),
   }
   if (m.auth !== undefined && m.auth !== null && m.auth !== "token" && m.auth !== "none") {
     fail(ctx, "gateway.auth", `must be "token" or "none", got ${JSON.stringify(m.auth)}`);
@@ -236,6 +246,15 @@ function parseGateway(ctx: FieldContext, value: unknown, d: GatewayConfig): Gate
     swap: typeof m.swap === "boolean" ? m.swap : d.swap,
     max_loaded: integer(ctx, m.max_loaded, "gateway.max_loaded", d.max_loaded),
     auth: m.auth === "none" || m.auth === "token" ? m.auth : d.auth,
+  };
+}
+
+function parseLogs(ctx: FieldContext, value: unknown, d: CorralConfig["logs"]): CorralConfig["logs"] {
+  const m = mapping(ctx, value, "logs", ["max_bytes", "keep"]) ?? {};
+  // Below 64 KiB a rotation would run every tick and keep only a few lines.
+  return {
+    max_bytes: integer(ctx, m.max_bytes, "logs.max_bytes", d.max_bytes, { min: 65_536 }),
+    keep: integer(ctx, m.keep, "logs.keep", d.keep, { min: 1, max: 100 }),
   };
 }
 
@@ -412,6 +431,13 @@ export function resolveExecutable(
   return Bun.which(command, { PATH: env.PATH ?? "" }) ?? undefined;
 }
 
+/** The configured executable; the default bare name is also looked for where llama.cpp builds usually are. */
+function findExecutable(config: CorralConfig, env: Record<string, string | undefined>): string | undefined {
+  const found = resolveExecutable(config.llama_server, env);
+  if (found !== undefined || config.llama_server !== defaultConfig().llama_server) return found;
+  return findLlamaServer({ env }).path;
+}
+
 /**
  * Checks, before anything is spawned, that the server executable and the model file are there.
  * The model's own `env` takes part in the PATH lookup, as it will in the spawn.
@@ -431,13 +457,6 @@ export async function checkRunnable(config: CorralConfig, model: ModelConfig): P
   const key = keyPath(modelKeyPath(model), "path");
   const path = resolve(model.path);
   let info: Awaited<ReturnType<typeof stat>>;
-/** The configured executable; the default bare name is also looked for where llama.cpp builds usually are. */
-function findExecutable(config: CorralConfig, env: Record<string, string | undefined>): string | undefined {
-  const found = resolveExecutable(config.llama_server, env);
-  if (found !== undefined || config.llama_server !== defaultConfig().llama_server) return found;
-  return findLlamaServer({ env }).path;
-}
-
   try {
     info = await stat(path);
   } catch (error) {

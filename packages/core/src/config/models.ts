@@ -35,6 +35,8 @@ export interface ModelConfig {
   readonly ttl?: number;
   /** the gateway never unloads it to make room (swap, max_loaded) @default false */
   readonly pinned?: boolean;
+  /** `corral serve` loads it at start (after recovery) when it is not running @default false */
+  readonly autostart?: boolean;
 }
 
 /** What model parsing needs from the rest of the configuration. */
@@ -72,6 +74,7 @@ const MODEL_KEYS = [
   "aliases",
   "ttl",
   "pinned",
+  "autostart",
 ] as const;
 /** ":" for Ollama's `<name>:<tag>` (log file names replace it) */
 const ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -162,6 +165,7 @@ function parseModel(ctx: ModelContext, raw: unknown, key: string, mapKey: unknow
     ...(absent(m.aliases) ? {} : { aliases: strings(ctx, m.aliases, keyPath(key, "aliases")) }),
     ...(absent(m.ttl) ? {} : { ttl: integer(ctx, m.ttl, keyPath(key, "ttl"), 0) }),
     ...(flag(ctx, m.pinned, keyPath(key, "pinned"), false) ? { pinned: true } : {}),
+    ...(flag(ctx, m.autostart, keyPath(key, "autostart"), false) ? { autostart: true } : {}),
   };
 }
 

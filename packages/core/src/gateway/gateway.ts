@@ -51,7 +51,8 @@ function baseUrlOf(entry: ProcessEntry, fallbackHost: string): string {
  */
 export class Gateway {
   readonly controller: Controller;
-  readonly resolver: ModelResolver;
+  #resolver: { readonly models: readonly ModelConfig[]; readonly resolver: ModelResolver } | undefined;
+  readonly #offConfig: () => void;
   readonly #now: () => number;
   readonly #sweepMs: number;
   readonly #viewMs: number;
@@ -63,11 +64,15 @@ export class Gateway {
   #placing: Promise<unknown> = Promise.resolve();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #sweeping = false;
+  #started = false;
   readonly #unsubscribe: () => void;
 
   constructor(options: GatewayOptions) {
     this.controller = options.controller;
-    this.resolver = createResolver(this.config.models);
+    // A reload can add the first ttl: the sweep starts then (it stops only with the gateway).
+    this.#offConfig = this.controller.onConfigChange(() => {
+      if (this.#started) this.start();
+    });
     this.#now = options.now ?? Date.now;
     this.#sweepMs = options.sweepMs ?? 1000;
     this.#viewMs = options.viewMs ?? 1000;
@@ -83,8 +88,16 @@ export class Gateway {
     return this.controller.config;
   }
 
+  /** Names → models of the configuration in force, rebuilt when a reload changed the models. */
+  get resolver(): ModelResolver {
+    const models = this.config.models;
+    if (this.#resolver?.models !== models) this.#resolver = { models, resolver: createResolver(models) };
+    return this.#resolver.resolver;
+  }
+
   /** Starts the idle sweep (ttl). @example gateway.start() */
   start(): void {
+    this.#started = true;
     // Without any ttl there is nothing to sweep: no timer, no registry reads.
     const anyTtl = this.config.gateway.ttl > 0 || this.config.models.some((m) => (m.ttl ?? 0) > 0);
     if (this.#sweeper || !anyTtl) return;
@@ -97,6 +110,8 @@ export class Gateway {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     this.#unsubscribe();
+    this.#offConfig();
+    this.#started = false;
     for (const timer of this.#persistTimers) clearTimeout(timer);
     this.#persistTimers.clear();
     await this.#persistAll().catch(() => undefined);

@@ -1,35 +1,42 @@
 import { join } from "node:path";
-import { checkRunnable, findModel, loadConfig, type CorralConfig, type ModelConfig } from "../config/load.ts";
-import type { LoadOptions, LoadResult, ModelView, SwitchResult, UnloadOptions, UnloadResult } from "./types.ts";
+import { type CorralConfig, checkRunnable, findModel, loadConfig, type ModelConfig } from "../config/load.ts";
 import { InvalidInputError, LoadFailedError, SlotInUseError } from "../errors.ts";
-import { createGpuQuery, queryGpus, type GpuSnapshot } from "../server/gpu.ts";
-import { gpusView } from "../server/gpu-view.ts";
-import type { GpusView } from "../server/views.ts";
+import { checkPlacement, chooseSlot, learnFromLoad, type PlaceContext, roomFor } from "../placement/check.ts";
+import { FactsCache, modelLabels } from "../placement/facts.ts";
+import { LearnedFigures } from "../placement/learned.ts";
+import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
 import { isGone } from "../process/identity.ts";
-import { ensureSafeHome } from "../store/secure-fs.ts";
-import { isPortFree } from "../server/ports.ts";
-import type { ProcessProbe } from "../process/types.ts";
 import type { Orphan } from "../process/orphans.ts";
+import type { ProcessProbe } from "../process/types.ts";
+import { createUsageSampler } from "../process/usage.ts";
 import { createRegistry, type Registry, type VerifiedEntry } from "../registry/registry.ts";
 import type { CleanupResult, KillOptions, KillOutcome, KillPlan, KillSelector, KillTarget } from "../registry/types.ts";
-import type { HistoryEvent } from "../store/schema.ts";
-import type { HistoryReadOptions } from "../store/history.ts";
-import type { ProcessEntry } from "../store/schema.ts";
+import { createGpuQuery, type GpuSnapshot, queryGpus } from "../server/gpu.ts";
+import { gpusView } from "../server/gpu-view.ts";
+import { isPortFree } from "../server/ports.ts";
+import type { GpusView } from "../server/views.ts";
 import { slotKey, slotsOverlap } from "../slots.ts";
-import type { ProcessStatus, RecoveredSlot } from "./types.ts";
-import { adoptOrphan, type AdoptOptions } from "./adopt.ts";
+import type { HistoryReadOptions } from "../store/history.ts";
+import type { HistoryEvent, ProcessEntry } from "../store/schema.ts";
+import { ensureSafeHome } from "../store/secure-fs.ts";
+import { type AdoptOptions, adoptOrphan } from "./adopt.ts";
 import { killTargets, slotMoved } from "./kill.ts";
-import { spawnAndWait, type ControllerHooks, type LoadContext } from "./load.ts";
-import { assertPortAllowed, PortChoice } from "./port-choice.ts";
-import { unloadSlot, type UnloadContext } from "./unload.ts";
+import { type ControllerHooks, type LoadContext, spawnAndWait } from "./load.ts";
 import { followSlotLog, slotLogFile, slotLogs } from "./logs.ts";
+import { assertPortAllowed, PortChoice } from "./port-choice.ts";
 import { recover } from "./recover.ts";
 import { collectStatus } from "./status.ts";
-import { createUsageSampler } from "../process/usage.ts";
-import { checkPlacement, chooseSlot, learnFromLoad, roomFor, type PlaceContext } from "../placement/check.ts";
-import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
-import { LearnedFigures } from "../placement/learned.ts";
-import { FactsCache, modelLabels } from "../placement/facts.ts";
+import type {
+  LoadOptions,
+  LoadResult,
+  ModelView,
+  ProcessStatus,
+  RecoveredSlot,
+  SwitchResult,
+  UnloadOptions,
+  UnloadResult,
+} from "./types.ts";
+import { type UnloadContext, unloadSlot } from "./unload.ts";
 
 export type { ControllerHooks } from "./load.ts";
 
@@ -61,7 +68,6 @@ export interface ControllerOptions {
  */
 export class Controller {
   readonly registry: Registry;
-  readonly config: CorralConfig;
   readonly probe: ProcessProbe;
   readonly gpuQuery: () => Promise<GpuSnapshot | undefined>;
   readonly now: () => number;
@@ -74,6 +80,9 @@ export class Controller {
   readonly #hooks: ControllerHooks;
   readonly #gpuFresh: () => Promise<GpuSnapshot | undefined>;
   readonly #place: PlaceContext;
+  /** the one place the current configuration is held: every reader goes through `config` */
+  #config: CorralConfig;
+  readonly #configListeners = new Set<(next: CorralConfig, previous: CorralConfig) => void>();
 
   constructor(init: {
     registry: Registry;
@@ -85,7 +94,9 @@ export class Controller {
   }) {
     this.#hooks = init.hooks ?? {};
     this.registry = init.registry;
-    this.config = init.config;
+    this.#config = init.config;
+    // The helpers' contexts read the configuration through getters, so a reload reaches them all at once.
+    const config = () => this.#config;
     this.probe = init.registry.probe;
     this.now = init.now ?? Date.now;
     this.#env = init.env ?? process.env;
@@ -93,7 +104,9 @@ export class Controller {
     this.gpuQuery = init.gpuQuery ?? createGpuQuery();
     this.#gpuFresh = init.gpuQuery ?? (() => queryGpus());
     this.#place = {
-      config: this.config,
+      get config() {
+        return config();
+      },
       homeId: this.registry.homeId,
       probe: this.probe,
       entries: () => this.registry.list(),
@@ -102,15 +115,68 @@ export class Controller {
       learned: new LearnedFigures({ file: join(this.registry.paths.home, "learned.json") }),
       facts: new FactsCache({ file: join(this.registry.paths.home, "facts.json") }),
     };
-    this.#ports = new PortChoice({ registry: this.registry, config: this.config });
-    this.#unloadContext = { registry: this.registry, config: this.config, gpuQuery: this.#gpuFresh };
+    const registry = this.registry;
+    this.#ports = new PortChoice({
+      registry,
+      get config() {
+        return config();
+      },
+    });
+    this.#unloadContext = {
+      registry,
+      get config() {
+        return config();
+      },
+      gpuQuery: this.#gpuFresh,
+    };
     this.#loadContext = {
-      registry: this.registry,
-      config: this.config,
+      registry,
+      get config() {
+        return config();
+      },
       now: this.now,
       env: this.#env,
       hooks: this.#hooks,
     };
+  }
+
+  /**
+   * The configuration in force now. A reload (`reloadConfig`) swaps it whole; read it anew for each
+   * decision rather than keeping a copy.
+   */
+  get config(): CorralConfig {
+    return this.#config;
+  }
+
+  /**
+   * Puts a new, already validated configuration in force at once, whole (nothing half-applied),
+   * and tells the listeners (the supervisor, the gateway). Running servers are not touched: see
+   * `reloadConfig`, which also marks the servers whose model changed.
+   * @example
+   * controller.replaceConfig(await loadConfig({ home: controller.paths.home }))
+   */
+  replaceConfig(next: CorralConfig): void {
+    const previous = this.#config;
+    this.#config = next;
+    if (next.history?.max_bytes) this.registry.history.setMaxBytes(next.history.max_bytes);
+    for (const listener of this.#configListeners) {
+      try {
+        listener(next, previous);
+      } catch {
+        // One failing listener must not keep the others on the old configuration.
+      }
+    }
+  }
+
+  /**
+   * Hears every {@link Controller.replaceConfig}.
+   * @returns a function that unsubscribes
+   * @example
+   * const off = controller.onConfigChange((next) => console.log(next.webhooks))
+   */
+  onConfigChange(listener: (next: CorralConfig, previous: CorralConfig) => void): () => void {
+    this.#configListeners.add(listener);
+    return () => this.#configListeners.delete(listener);
   }
 
   /** The home's file layout. */
@@ -399,9 +465,9 @@ export class Controller {
     slot: string,
     onLines: (lines: string[]) => void,
     signal?: AbortSignal,
-    options: { tail?: number } = {},
+    options: { tail?: number; onReady?: () => void } = {},
   ): Promise<void> {
-    return followSlotLog(this.registry, slot, onLines, signal, options.tail ?? 0);
+    return followSlotLog(this.registry, slot, onLines, signal, options.tail ?? 0, options.onReady);
   }
 
   /**

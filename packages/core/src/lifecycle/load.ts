@@ -1,3 +1,4 @@
+import { modelFingerprint, staleReason } from "../config/fingerprint.ts";
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { LoadFailedError } from "../errors.ts";
 import { identityOf } from "../process/identity.ts";
@@ -42,6 +43,7 @@ export async function spawnAndWait(
   options: LoadOptions,
 ): Promise<LoadResult> {
   const host = ctx.config.host;
+  const spawnedWith = { llama_server: ctx.config.llama_server, host };
   await ctx.hooks.beforeSpawn?.(port);
   const spawned = spawnServer({
     model,
@@ -73,6 +75,7 @@ export async function spawnAndWait(
         instance_id: instanceId,
         host,
         restarts: options.restarts ?? 0,
+        config_hash: modelFingerprint(spawnedWith, model),
         ...(model.cpu_affinity ? { cpu_affinity: model.cpu_affinity } : {}),
         ...(options.expectedReadyMs !== undefined ? { expected_ready_ms: options.expectedReadyMs } : {}),
       },
@@ -91,7 +94,13 @@ export async function spawnAndWait(
     const info = await ctx.registry.probe.get(pid);
     // Re-read the identity: a cpu_affinity wrapper (taskset) has exec'd into llama-server by now.
     const identity = info ? identityOf(info) : {};
-    const entry = await ctx.registry.update(slot, { status: "running", ...identity }, `ready in ${outcome.ms} ms`);
+    // A reload while it loaded may have changed its model since it was started: say so at once.
+    const stale = staleReason(ctx.config, { model_id: model.id, config_hash: modelFingerprint(spawnedWith, model) });
+    const entry = await ctx.registry.update(
+      slot,
+      { status: "running", ...identity, ...(stale ? { stale } : {}) },
+      `ready in ${outcome.ms} ms`,
+    );
     return { slot, entry, readyMs: outcome.ms };
   }
   if (outcome.reason !== "exited") await killFailedLoad(ctx, slot, model, pid, outcome.reason);

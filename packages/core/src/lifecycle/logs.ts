@@ -51,10 +51,11 @@ export async function followSlotLog(
   onLines: (lines: string[]) => void,
   signal: AbortSignal | undefined,
   tail: number,
+  onReady?: () => void,
 ): Promise<void> {
   const file = await slotLogFile(registry, slot);
   if (!file) throw new InvalidInputError("slot", `slot "${slot}" has no log`);
-  await followFile(file, onLines, { signal, backLines: tail, owners: await logOwners(registry, slot, file) });
+  await followFile(file, onLines, { signal, backLines: tail, owners: await logOwners(registry, slot, file), onReady });
 }
 
 /**

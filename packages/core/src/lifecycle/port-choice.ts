@@ -1,6 +1,6 @@
+import { join } from "node:path";
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { PortInUseError, PortNotAllowedError } from "../errors.ts";
-import { join } from "node:path";
 import type { Registry } from "../registry/registry.ts";
 import { assertPortFree, pickFreePort } from "../server/ports.ts";
 import { PortReservations } from "./port-reservations.ts";
@@ -44,7 +44,8 @@ function namedPorts(config: CorralConfig): Set<number> {
  */
 export class PortChoice {
   readonly #registry: Pick<Registry, "list">;
-  readonly #config: CorralConfig;
+  /** read on each choice: a configuration reload changes the range and the named ports at once */
+  readonly #ctx: { readonly config: CorralConfig };
   readonly #shared: PortReservations;
   /** ports chosen by loads in flight here, not yet registered */
   readonly #reserved = new Set<number>();
@@ -52,7 +53,7 @@ export class PortChoice {
 
   constructor(ctx: { readonly registry: Pick<Registry, "list" | "paths">; readonly config: CorralConfig }) {
     this.#registry = ctx.registry;
-    this.#config = ctx.config;
+    this.#ctx = ctx;
     this.#shared = new PortReservations({ file: join(ctx.registry.paths.home, "ports.json") });
   }
 
@@ -83,7 +84,7 @@ export class PortChoice {
     requested: number | undefined,
     elsewhere: ReadonlySet<number>,
   ): Promise<number> {
-    const config = this.#config;
+    const config = this.#ctx.config;
     const entries = await this.#registry.list();
     const taken = new Map(entries.map(({ slot: s, entry }) => [entry.port, { s, entry }]));
     const wanted = requested ?? model.port ?? config.ports.gpu[slot];

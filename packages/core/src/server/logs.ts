@@ -133,6 +133,12 @@ export interface FollowOptions {
 
 interface FollowState {
   position: number;
+  /** the last bytes read before `position`: a log truncated and grown past it again no longer holds them */
+  tail: Buffer;
+  /** modification time at the last poll: the tail is checked only when the file changed */
+  mtimeMs: number | undefined;
+  /** a rotated copy (`<log>.1`) whose end is read before the new content from the log's start */
+  drain: string | undefined;
   /** inode and birth time: ext4 hands a deleted file's inode number straight to the next file */
   identity: string | undefined;
   partial: string;
@@ -178,6 +184,8 @@ async function linesBefore(file: string, end: number, count: number, owners: Log
   }
 }
 
+const TAIL_BYTES = 64;
+
 /** Reads at most MAX_BATCH_BYTES of what was appended; the next poll picks up the rest. */
 async function readNew(file: string, state: FollowState, size: number): Promise<string[]> {
   const handle = await openLog(file, state.owners);
@@ -189,7 +197,9 @@ async function readNew(file: string, state: FollowState, size: number): Promise<
       const { bytesRead } = await handle.read(chunk, 0, Math.min(CHUNK, until - state.position), state.position);
       if (bytesRead === 0) break;
       state.position += bytesRead;
-      text += state.decoder.decode(chunk.subarray(0, bytesRead), { stream: true });
+      const read = chunk.subarray(0, bytesRead);
+      state.tail = Buffer.from(Buffer.concat([state.tail, read]).subarray(-TAIL_BYTES));
+      text += state.decoder.decode(read, { stream: true });
     }
   } finally {
     await handle.close();
@@ -203,22 +213,85 @@ function fileIdentity(info: { ino: number; birthtimeMs: number }): string {
   return `${info.ino}:${info.birthtimeMs}`;
 }
 
+/** The TAIL_BYTES before `position`, to recognise the content later. */
+async function bytesBefore(file: string, position: number, owners: LogOwners | undefined): Promise<Buffer> {
+  const length = Math.min(TAIL_BYTES, position);
+  if (length === 0) return Buffer.alloc(0);
+  const handle = await openLog(file, owners);
+  try {
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(bytes, 0, length, position - length);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Whether `file` still holds, just before `state.position`, the bytes last read there. */
+async function holdsTail(file: string, state: FollowState): Promise<boolean> {
+  if (state.tail.length === 0 || state.position < state.tail.length) return true;
+  const handle = await openLog(file, state.owners);
+  try {
+    const here = Buffer.alloc(state.tail.length);
+    const { bytesRead } = await handle.read(here, 0, here.length, state.position - here.length);
+    return bytesRead === here.length && here.equals(state.tail);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The log was truncated (copy-and-truncate rotation): when `<log>.1` is the copy of what was read
+ * so far, its end is read first, so a follower loses no line of the rotation; the log's new
+ * content is read from its start after that.
+ */
+async function afterTruncation(file: string, state: FollowState): Promise<void> {
+  const rotated = `${file}.1`;
+  const copy = await holdsTail(rotated, state).catch(() => false);
+  const size = copy ? ((await stat(rotated).catch(() => undefined))?.size ?? 0) : 0;
+  if (copy && size >= state.position) {
+    state.drain = rotated;
+    return;
+  }
+  Object.assign(state, { position: 0, partial: "", tail: Buffer.alloc(0), decoder: new TextDecoder() });
+}
+
+/** One slice of a rotated copy's end; once it is read, the log is followed from its start. */
+async function drainOnce(state: FollowState, drain: string): Promise<{ lines: string[]; more: boolean }> {
+  const size = (await stat(drain).catch(() => undefined))?.size ?? 0;
+  const lines = size > state.position ? await readNew(drain, state, size) : [];
+  if (state.position >= size) Object.assign(state, { drain: undefined, position: 0, tail: Buffer.alloc(0) });
+  return { lines, more: true };
+}
+
 async function pollOnce(file: string, state: FollowState): Promise<{ lines: string[]; more: boolean }> {
+  if (state.drain !== undefined) return drainOnce(state, state.drain);
   let info: Stats;
   try {
     info = await stat(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     // Deleted (log rotation): whatever appears under the name next is read from its start.
-    Object.assign(state, { position: 0, identity: undefined, partial: "", decoder: new TextDecoder() });
+    Object.assign(state, { position: 0, identity: undefined, partial: "", tail: Buffer.alloc(0) });
+    state.decoder = new TextDecoder();
     return { lines: [], more: false };
   }
   const identity = fileIdentity(info);
-  if ((state.identity !== undefined && identity !== state.identity) || info.size < state.position) {
-    // Recreated or truncated: the old half line belongs to content that no longer exists.
-    Object.assign(state, { position: 0, partial: "", decoder: new TextDecoder() });
+  if (state.identity !== undefined && identity !== state.identity) {
+    // Recreated: the old half line belongs to content that no longer exists.
+    Object.assign(state, { position: 0, partial: "", tail: Buffer.alloc(0), decoder: new TextDecoder() });
+  } else if (
+    info.size < state.position ||
+    (state.mtimeMs !== info.mtimeMs && state.position > 0 && !(await holdsTail(file, state)))
+  ) {
+    // Truncated, and maybe grown past where we were since: a rotation by copy-and-truncate.
+    state.identity = identity;
+    state.mtimeMs = info.mtimeMs;
+    await afterTruncation(file, state);
+    if (state.drain !== undefined) return drainOnce(state, state.drain);
   }
   state.identity = identity;
+  state.mtimeMs = info.mtimeMs;
   if (info.size <= state.position) return { lines: [], more: false };
   const lines = await readNew(file, state, info.size);
   return { lines, more: state.position < info.size };
@@ -240,13 +313,23 @@ export async function followFile(
   options: FollowOptions = {},
 ): Promise<void> {
   const { signal, intervalMs = 250, fromEnd = true, backLines = 0, owners, onReady } = options;
-  const state: FollowState = { position: 0, identity: undefined, partial: "", decoder: new TextDecoder(), owners };
+  const state: FollowState = {
+    position: 0,
+    identity: undefined,
+    partial: "",
+    decoder: new TextDecoder(),
+    owners,
+    tail: Buffer.alloc(0),
+    mtimeMs: undefined,
+    drain: undefined,
+  };
   if (fromEnd) {
     const info = await stat(file).catch(() => undefined);
     if (info) {
       const lastLine = await startOfLastLine(file, info.size, owners);
       const position = backLines > 0 ? await linesBefore(file, lastLine, backLines, owners) : lastLine;
-      Object.assign(state, { identity: fileIdentity(info), position });
+      Object.assign(state, { identity: fileIdentity(info), position, mtimeMs: info.mtimeMs });
+      state.tail = await bytesBefore(file, position, owners);
     }
   }
   onReady?.();

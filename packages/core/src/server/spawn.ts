@@ -3,6 +3,7 @@ import { closeSync, writeSync } from "node:fs";
 import type { ModelConfig } from "../config/load.ts";
 import { LoadFailedError } from "../errors.ts";
 import { MARKER_ENV } from "../process/types.ts";
+import { rememberChild } from "./exits.ts";
 import { logFileFor, openLogForAppend } from "./logs.ts";
 
 /** Environment variables corral adds besides the markers, so a crashed controller's spawn can be reattached. */
@@ -77,6 +78,8 @@ export function spawnServer(request: SpawnRequest): SpawnedServer {
   try {
     const child = Bun.spawn(argv, { stdin: "ignore", stdout: fd, stderr: fd, env, detached: true });
     child.unref();
+    // Only this process can ever learn how the child ends: crash reports ask for it.
+    rememberChild(child.pid, child, instanceId);
     return { pid: child.pid, argv, logFile, instanceId, exited: child.exited };
   } finally {
     closeSync(fd);

@@ -1,4 +1,5 @@
 import { InvalidInputError } from "../errors.ts";
+import type { CrashReport } from "../store/schema.ts";
 
 /** What a webhook receives, as the JSON body of a POST. */
 export interface AlertEvent {
@@ -9,6 +10,8 @@ export interface AlertEvent {
   readonly reason?: string;
   /** ISO time of the event */
   readonly time: string;
+  /** with `crash`: the whole crash report (exit, last log lines, last usage and /slots, restart decision) */
+  readonly report?: CrashReport;
 }
 
 /** The subset of `fetch` the alerter calls; the global `fetch` fits, and so does a plain test fake. */

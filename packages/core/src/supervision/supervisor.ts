@@ -1,14 +1,17 @@
+import type { ModelConfig } from "../config/load.ts";
 import type { Controller } from "../lifecycle/controller.ts";
 import { isPortAllowed } from "../lifecycle/port-choice.ts";
 import { collectStatus } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
 import { createUsageSampler } from "../process/usage.ts";
+import { rotateServerLogs } from "../server/log-rotate.ts";
 import { followFile } from "../server/logs.ts";
 import type { HistoryEvent } from "../store/schema.ts";
-import { type Alerter, createAlerter } from "./alerts.ts";
+import { type AlertEvent, type Alerter, createAlerter } from "./alerts.ts";
+import { buildCrashReport, CrashWitness, crashSummary } from "./crash-report.ts";
 import type { WatcherView } from "./views.ts";
-import { nextStatus, restartDelay, WedgeDetector } from "./watch-rules.ts";
+import { nextStatus, restartDecision, restartDelay, WedgeDetector } from "./watch-rules.ts";
 
 /** Options of {@link createSupervisor}. */
 export interface SupervisorOptions {
@@ -58,8 +61,12 @@ interface RestartState {
  */
 export class Supervisor {
   readonly controller: Controller;
-  readonly intervalMs: number;
-  readonly alerter: Alerter;
+  readonly #intervalMs: number | undefined;
+  /** the alerter passed in, used whatever the configuration says */
+  readonly #givenAlerter: Alerter | undefined;
+  #alerter: Alerter | undefined;
+  #alerterUrls = "";
+  readonly #witness = new CrashWitness();
   readonly #usage = createUsageSampler();
   readonly #wedge: WedgeDetector;
   readonly #listeners = new Set<(event: HistoryEvent) => void>();
@@ -76,12 +83,32 @@ export class Supervisor {
 
   constructor(controller: Controller, options: SupervisorOptions = {}) {
     this.controller = controller;
-    this.intervalMs = options.intervalMs ?? controller.config.watch.interval_ms;
-    this.alerter = options.alerter ?? createAlerter({ urls: controller.config.webhooks });
+    this.#intervalMs = options.intervalMs;
+    this.#givenAlerter = options.alerter;
     this.#wedge = new WedgeDetector(options.wedgedAfterMs ?? 120_000, controller.now);
     this.#followHistory = options.followHistory ?? true;
     this.#onError = options.onError;
     this.#metrics = options.metrics;
+  }
+
+  /** The tick interval: the option, else the configuration in force (a reload changes it from the next tick). */
+  get intervalMs(): number {
+    return this.#intervalMs ?? this.controller.config.watch.interval_ms;
+  }
+
+  /**
+   * Where alerts go: the alerter passed in, else one for the configuration's `webhooks`, made anew
+   * when a reload changes them (the old one still delivers what it had queued).
+   */
+  get alerter(): Alerter {
+    if (this.#givenAlerter) return this.#givenAlerter;
+    const urls = this.controller.config.webhooks;
+    if (!this.#alerter || this.#alerterUrls !== urls.join("\n")) {
+      void this.#alerter?.flush(5000);
+      this.#alerter = createAlerter({ urls });
+      this.#alerterUrls = urls.join("\n");
+    }
+    return this.#alerter;
   }
 
   /**
@@ -205,8 +232,17 @@ export class Supervisor {
     const started = performance.now();
     const { controller } = this;
     const statuses = await collectStatus(controller, { usage: this.#usage });
-    const wedged = await this.#wedge.check(statuses, controller.config.timeouts.health_ms, controller.config.host);
+    this.#witness.observe(statuses);
+    const wedged = await this.#wedge.check(
+      statuses,
+      controller.config.timeouts.health_ms,
+      controller.config.host,
+      (r, s) => this.#witness.sawSlots(r.slot, r.entry.pid, s, r.checked_at),
+    );
     for (const status of statuses) await this.#apply(status, wedged.get(status.slot));
+    await rotateServerLogs(controller.registry, statuses, controller.config.logs).catch((error) =>
+      this.#report("log rotation", error),
+    );
     if (this.#metrics) {
       // One transaction per tick; a full disk must not stop the supervision itself.
       await this.#metrics
@@ -259,7 +295,10 @@ export class Supervisor {
       await registry
         .update(slot, { status: "exited" }, `crashed: ${reason}`)
         .catch((error) => this.#report("status update", error));
-      this.#alert("crash", status, reason);
+      await this.#reportCrash(status, reason, model).catch((error) => {
+        this.#report("crash report", error);
+        this.#alert("crash", status, reason);
+      });
     }
     if (policy !== "on-failure") {
       this.#restarts.delete(slot);
@@ -275,6 +314,37 @@ export class Supervisor {
       state,
       reason,
     );
+  }
+
+  /** One crash report: in the history (`crash-report`) and in the webhook's body. */
+  async #reportCrash(status: ProcessStatus, reason: string, model: ModelConfig | undefined): Promise<void> {
+    const { config, registry } = this.controller;
+    const { slot, entry } = status;
+    const restart = restartDecision({
+      policy: model?.restart ?? "never",
+      adopted: entry.adopted,
+      configured: model !== undefined,
+      attempts: this.#restarts.get(slot)?.attempts ?? 0,
+      maxAttempts: model?.max_restart_attempts ?? config.restart.max_attempts,
+      backoffMs: config.restart.backoff_ms,
+      backoffMaxMs: config.restart.backoff_max_ms,
+    });
+    const report = await buildCrashReport({
+      status,
+      reason,
+      detectedAt: this.controller.now(),
+      seen: this.#witness.take(slot, entry.pid),
+      restart,
+    });
+    await registry.record({
+      event: "crash-report",
+      slot,
+      pid: entry.pid,
+      model_id: entry.model_id,
+      reason: crashSummary(report),
+      report,
+    });
+    this.#alert("crash", status, reason, { report });
   }
 
   async #schedule(
@@ -366,8 +436,14 @@ export class Supervisor {
       this.#restarts.delete(slot);
   }
 
-  #alert(event: string, status: Pick<ProcessStatus, "slot" | "entry">, reason: string): void {
+  #alert(
+    event: string,
+    status: Pick<ProcessStatus, "slot" | "entry">,
+    reason: string,
+    extra: Pick<AlertEvent, "report"> = {},
+  ): void {
     this.alerter.notify({
+      ...extra,
       event,
       slot: status.slot,
       model: status.entry.model_id,

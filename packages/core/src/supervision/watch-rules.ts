@@ -39,6 +39,51 @@ export function nextStatus(row: ProcessStatus, wedged: string | undefined, now: 
   return to("unhealthy", `/health ${health.state}${health.error ? `: ${health.error}` : ""}`);
 }
 
+/** What the supervisor does about a crash: restart after a delay, give up, or nothing (restart is off). */
+export interface RestartDecision {
+  readonly decision: "restart" | "none" | "give-up";
+  readonly reason: string;
+  readonly attempt?: number;
+  readonly max_attempts?: number;
+  readonly delay_ms?: number;
+}
+
+/**
+ * The restart decision for a crashed server, the same one the supervisor then carries out.
+ * @example
+ * restartDecision({ policy: "on-failure", attempts: 0, maxAttempts: 5, backoffMs: 1000, backoffMaxMs: 60000 })
+ * // { decision: "restart", reason: "restart attempt 1 of 5 in 1000 ms", attempt: 1, max_attempts: 5, delay_ms: 1000 }
+ */
+export function restartDecision(input: {
+  readonly policy: "never" | "on-failure";
+  readonly adopted?: boolean;
+  readonly configured?: boolean;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly backoffMaxMs: number;
+}): RestartDecision {
+  if (input.configured === false) return { decision: "none", reason: "not restarted: its model is not configured" };
+  if (input.adopted) return { decision: "none", reason: "not restarted: corral adopted it, it did not start it" };
+  if (input.policy !== "on-failure") return { decision: "none", reason: "not restarted: restart is off for its model" };
+  if (input.attempts >= input.maxAttempts) {
+    return {
+      decision: "give-up",
+      reason: `gave up after ${input.attempts} restart attempts`,
+      max_attempts: input.maxAttempts,
+    };
+  }
+  const delay = restartDelay(input.attempts, input.backoffMs, input.backoffMaxMs);
+  const attempt = input.attempts + 1;
+  return {
+    decision: "restart",
+    reason: `restart attempt ${attempt} of ${input.maxAttempts} in ${delay} ms`,
+    attempt,
+    max_attempts: input.maxAttempts,
+    delay_ms: delay,
+  };
+}
+
 /**
  * Capped exponential backoff.
  * @example
@@ -79,6 +124,8 @@ export class WedgeDetector {
     rows: readonly ProcessStatus[],
     timeoutMs: number,
     configHost = "127.0.0.1",
+    /** hears each `/slots` answer (the crash reports keep the last one) */
+    onSlots?: (row: ProcessStatus, slots: unknown) => void,
   ): Promise<Map<string, string>> {
     const wedged = new Map<string, string>();
     const live = rows.filter((r) => r.state === "running" && r.health?.state === "ok");
@@ -86,7 +133,9 @@ export class WedgeDetector {
     await Promise.all(
       live.map(async (row) => {
         const host = probeHost(row.entry.host, configHost);
-        const decoded = host === undefined ? undefined : await busyDecoded(host, row.entry.port, timeoutMs);
+        const slots = host === undefined ? undefined : await fetchSlots(host, row.entry.port, timeoutMs);
+        if (slots !== undefined) onSlots?.(row, slots);
+        const decoded = busyDecoded(slots);
         const prev = this.#seen.get(row.slot);
         if (decoded === undefined) {
           this.#seen.delete(row.slot);
@@ -109,23 +158,28 @@ export class WedgeDetector {
   }
 }
 
-/** Sum of decoded tokens over busy slots, or undefined when no slot is busy or `/slots` is unavailable. */
-async function busyDecoded(host: string, port: number, timeoutMs: number): Promise<number | undefined> {
+/** A server's `/slots` answer, or undefined when it has none (`--no-slots`) or does not answer. */
+async function fetchSlots(host: string, port: number, timeoutMs: number): Promise<unknown[] | undefined> {
   try {
     const res = await fetch(serverUrl(host, port, "/slots"), {
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!res.ok) return undefined;
     const slots = (await res.json()) as unknown;
-    if (!Array.isArray(slots)) return undefined;
-    const busy = slots.filter(
-      (s) => s && typeof s === "object" && (s as { is_processing?: unknown }).is_processing === true,
-    );
-    if (busy.length === 0) return undefined;
-    return busy.reduce((sum: number, s: Record<string, unknown>) => sum + decodedOf(s), 0);
+    return Array.isArray(slots) ? slots : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Sum of decoded tokens over busy slots, or undefined when no slot is busy or `/slots` is unavailable. */
+function busyDecoded(slots: unknown[] | undefined): number | undefined {
+  if (!slots) return undefined;
+  const busy = slots.filter(
+    (s) => s && typeof s === "object" && (s as { is_processing?: unknown }).is_processing === true,
+  );
+  if (busy.length === 0) return undefined;
+  return busy.reduce((sum: number, s) => sum + decodedOf(s as Record<string, unknown>), 0);
 }
 
 function decodedOf(slot: Record<string, unknown>): number {
