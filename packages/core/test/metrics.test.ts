@@ -29,11 +29,14 @@ describe("the supervisor's samples in metrics.db", () => {
       gpus: [{ index: 0, name: "Fake", memory_total_mib: 8000, memory_used_mib: 1234 }],
       processes: pid ? [{ pid, used_memory_mib: 1234, gpu_index: 0 }] : [],
     });
-    const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: gpu });
+    // Each reading of the clock a millisecond on: four quick ticks get four distinct times.
+    let clock = Date.now();
+    const now = () => (clock += 1);
+    const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery: gpu, now });
     const { entry } = await controller.load("tiny", { gpu: 0 });
     pid = entry.pid;
     started.add(pid);
-    const store = openMetricsStore({ home: t.home });
+    const store = openMetricsStore({ home: t.home, now });
     let served = 0;
     const metrics = createMetricsRecorder({
       store,

@@ -87,13 +87,14 @@ describe("series", () => {
 
   it("chooses whole seconds under a minute and whole minutes above", () => {
     expect(chooseStep(0, 3_600_000)).toBe(10_000);
-    expect(chooseStep(0, 7 * 86_400_000)).toBe(1_680_000);
+    expect(chooseStep(0, 7 * 86_400_000)).toBe(1_800_000);
+    expect(chooseStep(0, 86_400_000)).toBe(240_000);
     expect(chooseStep(0, 60_000)).toBe(1000);
   });
 
   it("reads since as a range name, a duration, epoch ms or an ISO time, and refuses nonsense naming the field", () => {
     const now = 10 * 86_400_000;
-    expect(usageRange({ since: "week" }, now)).toEqual({ since: now - 7 * 86_400_000, until: now, stepMs: 1_680_000 });
+    expect(usageRange({ since: "week" }, now)).toEqual({ since: now - 7 * 86_400_000, until: now, stepMs: 1_800_000 });
     expect(usageRange({ since: "90m", step: "30s" }, now)).toEqual({
       since: now - 5_400_000,
       until: now,

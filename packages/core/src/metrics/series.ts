@@ -8,15 +8,16 @@ export const USAGE_RANGES = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400
 
 /**
  * A bucket width that gives a chart about `points` buckets over `[since, until)`: at least
- * `minMs` (the tick), rounded to a whole second, and to a whole minute from a minute up (those read the
- * per-minute rows).
+ * `minMs` (the tick), rounded up to a whole second, from a minute up to whole minutes and from ten
+ * minutes up to whole ten minutes (the widths of the rolled-up rows, so each bucket reads whole rows).
  * @default points = 360, minMs = 1000
  * @example
- * chooseStep(Date.now() - 7 * 86_400_000, Date.now()) // 1680000 (28 min)
+ * chooseStep(Date.now() - 7 * 86_400_000, Date.now()) // 1800000 (30 min)
  */
 export function chooseStep(since: number, until: number, points = 360, minMs = 1000): number {
   const raw = Math.max(minMs, (until - since) / points);
-  return raw >= 60_000 ? Math.ceil(raw / 60_000) * 60_000 : Math.ceil(raw / 1000) * 1000;
+  const unit = raw >= 600_000 ? 600_000 : raw >= 60_000 ? 60_000 : 1000;
+  return Math.ceil(raw / unit) * unit;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -33,7 +34,7 @@ function duration(text: string): number | undefined {
  * Throws InvalidInputError naming the field.
  * @default since = "hour", step = chooseStep(since, now)
  * @example
- * usageRange({ since: "week" }, Date.now()) // { since: now - 604800000, until: now, stepMs: 1680000 }
+ * usageRange({ since: "week" }, Date.now()) // { since: now - 604800000, until: now, stepMs: 1800000 }
  */
 export function usageRange(
   query: { readonly since?: string | undefined; readonly step?: string | undefined },

@@ -72,6 +72,21 @@ describe("MetricsStore", () => {
     store.close();
   });
 
+  it("rolls ten minutes into their average and answers wide steps from those rows, the minutes and the raw ticks", () => {
+    let now = T0;
+    const store = openMetricsStore({ home: home(), now: () => now });
+    // 25 minutes of 5 s ticks: cpu 1 in the first ten minutes, 2 in the next ten, 3 after
+    for (let t = T0; t < T0 + 25 * 60_000; t += 5000)
+      store.insertTick(t, [sample("0", 1 + Math.floor((t - T0) / 600_000))]);
+    now = T0 + 25 * 60_000;
+    expect(store.counts().tens).toBe(2);
+    expect(store.counts().minutes).toBe(24);
+    const rows = store.usage("0", { since: T0, stepMs: 600_000 });
+    expect(rows.map((r) => r.cpu_percent)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.t)).toEqual([T0, T0 + 600_000, T0 + 1_200_000]);
+    store.close();
+  });
+
   it("keeps full resolution a day, minutes for the retention, and deletes what is older", () => {
     let now = T0;
     const store = openMetricsStore({ home: home(), now: () => now, retentionDays: 2, pruneEveryMs: 0 });
