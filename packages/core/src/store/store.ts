@@ -294,8 +294,10 @@ function remember(
   const own: Record<string, unknown> = {};
   for (const slot of Object.keys(processes)) {
     const text = rendered.get(slot);
-    const same = previous !== undefined && text !== undefined && previous.rendered.get(slot) === text;
-    setOwn(own, slot, same ? previous.processes[slot] : text === undefined ? undefined : JSON.parse(text));
+    // What JSON left out (an undefined value) is not in the file, so not in its memory either.
+    if (text === undefined) continue;
+    const same = previous !== undefined && previous.rendered.get(slot) === text;
+    setOwn(own, slot, same ? previous.processes[slot] : JSON.parse(text));
   }
   const extraCopy = Object.keys(extra).length === 0 ? {} : structuredClone(extra);
   return { key, version: REGISTRY_VERSION, last_updated, processes: own, extra: extraCopy, rendered };
