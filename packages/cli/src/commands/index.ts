@@ -35,6 +35,10 @@ export const COMMANDS = {
   logs: { summary: "show (or follow) the log of a slot", load: () => import("./logs.ts") },
   history: { summary: "show what happened: loads, stops, kills, recoveries", load: () => import("./history.ts") },
   gpus: { summary: "show the GPUs and the processes holding their memory", load: () => import("./gpus.ts") },
+  top: {
+    summary: "a live view: health, CPU, memory, GPU memory and requests per server (q quits)",
+    load: () => import("./top.ts"),
+  },
   serve: { summary: "run the REST API and web page", load: () => import("./serve.ts") },
   token: { summary: "make, list and revoke named API tokens (read, control, admin)", load: () => import("./token.ts") },
 } as const satisfies Record<string, CommandEntry>;
