@@ -22,6 +22,7 @@ import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
 import { type GatewayModelList, renderModels } from "./view-models.ts";
 import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
+import { setupPanel } from "./view-setup.ts";
 import { bySlot, PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
 
 /** How often figures are re-read while the tab is visible and no event came. */
@@ -130,7 +131,8 @@ async function refreshAll(): Promise<void> {
           data.map((d) => ({ ...d.corral, ...facts.get(d.id) })),
           api,
         );
-        return data.length === 0 ? "No models are configured (models: in corral.yaml)." : "";
+        setup.update(data.length);
+        return data.length === 0 ? "No models are configured yet: add some above, or run `corral init`." : "";
       }),
     ),
     section<GpusView>(el.gpusNote, "/api/v1/gpus", (view) => {
@@ -158,6 +160,7 @@ function changed(): void {
   settle = setTimeout(() => refresh.schedule(), SETTLE_MS);
 }
 const actions = createActions({ api, refresh: changed, announce, showError, gpus: () => state.gpus });
+const setup = setupPanel({ api, announce, showError, refresh: changed });
 
 function showStream(s: StreamState): void {
   el.connection.dataset.state = s.kind;

@@ -40,6 +40,15 @@ export function isTokenPath(path: string): boolean {
   return path === "/api/v1/tokens" || path.startsWith("/api/v1/tokens/");
 }
 
+/**
+ * Whether a path is the first-run setup's (scan the disk, add models to corral.yaml): admin only.
+ * @example
+ * isSetupPath("/api/v1/setup/scan") // true
+ */
+export function isSetupPath(path: string): boolean {
+  return path === "/api/v1/setup" || path.startsWith("/api/v1/setup/");
+}
+
 /** Methods that change nothing. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -68,6 +77,8 @@ export function scopeRefusal(scope: TokenScope, method: string, path: string): s
       : 'an "inference" token may only call the model routes (/v1/*, /api/chat …)';
   }
   if (isTokenPath(path) && scope !== "admin") return 'only an "admin" token may manage tokens';
+  // The scan lists files of the server's user; an added model becomes something corral will run.
+  if (isSetupPath(path) && scope !== "admin") return 'only an "admin" token may scan for models and change corral.yaml';
   if (scope === "read" && changes) return 'a "read" token may only GET';
   return undefined;
 }
