@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import {
+  createRegistry,
   defaultHome,
   type FoundModel,
   factsLine,
   findLlamaServer,
   LLAMA_SERVER_HINT,
+  migrateFromLlamacontroller,
   queryGpus,
   scanForModels,
   writeFirstConfig,
@@ -13,6 +15,7 @@ import { booleanFlag, type ParsedInput, stringFlag, UsageError } from "../args.t
 import type { Command, Context, Outcome } from "../context.ts";
 import { answer } from "../prompts.ts";
 import { style } from "../render.ts";
+import { migrationOutcome } from "./init-llamacontroller.ts";
 
 /** What `corral init` was asked for, parsed in one place (a later `--from-…` source joins here). */
 export interface InitOptions {
@@ -73,10 +76,32 @@ export const command: Command = {
     },
     force: { type: "boolean", description: "replace an existing corral.yaml (a copy of it is kept)" },
     yes: { type: "boolean", short: "y", description: "write without asking (required when not in a terminal)" },
+    "from-llamacontroller": {
+      type: "string",
+      value: "DIR",
+      description: "translate a llamacontroller folder (config/, data/) and take over its running servers",
+    },
   },
   json: true,
-  examples: ["corral init", "corral init --models ~/gguf --yes", "corral init --yes --force --gpu 0"],
+  examples: [
+    "corral init",
+    "corral init --models ~/gguf --yes",
+    "corral init --yes --force --gpu 0",
+    "corral init --from-llamacontroller ~/llamacontroller",
+  ],
   async run(ctx, input) {
+    const from = stringFlag(input, "from-llamacontroller");
+    if (from !== undefined) {
+      const home = ctx.home ?? defaultHome();
+      const migration = await migrateFromLlamacontroller({
+        dir: from,
+        home,
+        ...(ctx.configFile ? { file: ctx.configFile } : {}),
+        force: booleanFlag(input, "force"),
+        registry: createRegistry({ home }),
+      });
+      return migrationOutcome(migration);
+    }
     const options = parseInitOptions(input);
     if (!ctx.interactive && !options.yes) {
       throw new UsageError("not in a terminal: pass --yes to write the configuration without asking", "init");
