@@ -11,6 +11,7 @@ import { describeError } from "./errors.ts";
 import { browserGuard } from "./guard.ts";
 import { openapiAssetRoutes, SWAGGER_ASSETS } from "./openapi-assets.ts";
 import { requestLog } from "./request-log.ts";
+import { configRoutes } from "./routes/config.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { gatewayRoutes } from "./routes/gateway-routes.ts";
 import { GatewayCounts } from "./routes/gateway-shared.ts";
@@ -49,8 +50,8 @@ export interface AppDeps {
    * @default "token"
    */
   readonly auth?: "token" | "none";
-  /** `"none"` leaves only the gateway's inference routes open @default "token" */
-  readonly inferenceAuth?: "token" | "none";
+  /** `"none"` leaves only the gateway's inference routes open; a function is asked on each request (a reload changes it) @default "token" */
+  readonly inferenceAuth?: "token" | "none" | (() => "token" | "none");
   /** the bind address, accepted as a `Host` @default "127.0.0.1" */
   readonly bindHost?: string;
   /** more names accepted as a `Host` (`server.hosts`) @default [] */
@@ -148,6 +149,7 @@ export function createApp(deps: AppDeps) {
     .use(historyRoutes(routeDeps))
     .use(watcherRoutes(routeDeps))
     .use(eventRoutes(routeDeps))
+    .use(configRoutes(routeDeps))
     .use(tokenRoutes({ tokens: deps.tokens }))
     .use(setupRoutes(routeDeps))
     .use(metricsRoutes({ ...routeDeps, gateway, counts }))

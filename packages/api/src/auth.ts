@@ -72,9 +72,10 @@ export interface AuthOptions {
   /**
    * `"none"` leaves the gateway's inference routes open (gateway.auth: none, loopback only); the
    * rest still needs a token. The browser checks apply either way.
+   * A function is asked on each request, so a configuration reload applies at once.
    * @default "token"
    */
-  readonly inferenceAuth?: "token" | "none";
+  readonly inferenceAuth?: "token" | "none" | (() => "token" | "none");
 }
 
 /** The caller of each request that auth let through (read by the audit hook). */
@@ -108,7 +109,8 @@ export function auth(options: AuthOptions = {}) {
       callers.set(request, { name: "anonymous", scope: "admin" });
       return;
     }
-    if (inferenceAuth === "none" && isInferencePath(path)) {
+    const inference = typeof inferenceAuth === "function" ? inferenceAuth() : inferenceAuth;
+    if (inference === "none" && isInferencePath(path)) {
       callers.set(request, { name: "anonymous", scope: "inference" });
       return;
     }

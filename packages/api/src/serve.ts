@@ -1,4 +1,6 @@
 import {
+  type AutostartOutcome,
+  autostartModels,
   ConfigError,
   type Controller,
   createController,
@@ -14,6 +16,7 @@ import {
   type RecoveredSlot,
   readableByOthers,
   reattached,
+  reloadConfig,
   type Supervisor,
   serverUrl,
 } from "@corral/core";
@@ -43,6 +46,10 @@ export interface ServeOptions {
   readonly logger?: Logger;
   /** stop cleanly on SIGINT and SIGTERM, then exit @default true */
   readonly handleSignals?: boolean;
+  /** re-read corral.yaml on SIGHUP (`systemctl reload corral`), whatever `handleSignals` says @default true */
+  readonly reloadOnHup?: boolean;
+  /** load the models with `autostart: true` after recovery, once listening @default true */
+  readonly autostart?: boolean;
   /** watcher tick @default config watch.interval_ms (5000) */
   readonly intervalMs?: number;
   /** environment read for CORRAL_TOKEN @default process.env */
@@ -64,6 +71,8 @@ export interface RunningServer {
   readonly supervisor: Supervisor;
   /** what recover() found at start-up */
   readonly recovered: RecoveredSlot[];
+  /** the autostart loads, one model at a time after recovery (they run while the server already answers) */
+  readonly autostarted: Promise<AutostartOutcome[]>;
   /** Stops the watcher and the listener; the llama-servers keep running (the next start reattaches them). */
   stop(): Promise<void>;
 }
@@ -158,7 +167,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     token,
     tokens: createTokenStore({ file: controller.paths.tokens }),
     auth: authMode,
-    inferenceAuth: controller.config.gateway?.auth === "none" && isLoopback(host) ? "none" : "token",
+    // Asked on each request: a reload of gateway.auth applies at once.
+    inferenceAuth: () => (controller.config.gateway?.auth === "none" && isLoopback(host) ? "none" : "token"),
     bindHost: host,
     hosts: conf.hosts,
     maxStreams: conf.max_streams,
@@ -193,9 +203,21 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const url = new URL(serverUrl(server.hostname ?? host, server.port ?? port, "/"));
   // The server's own token goes in the fragment; a token the user chose is theirs to give out.
   const pageUrl = token !== undefined && chosen === undefined ? `${url.href}#token=${token}` : url.href;
+  const onHup = () => {
+    reloadConfig(controller, { reason: "SIGHUP" }).then(
+      (r) =>
+        log(
+          "info",
+          `SIGHUP: reloaded ${r.file ?? "the defaults"}: ${r.stale.length} stale, changed: ${r.changed.join(", ") || "nothing"}`,
+        ),
+      (error) => log("error", `SIGHUP: reload refused, the configuration in force stays: ${(error as Error).message}`),
+    );
+  };
+  if (options.reloadOnHup ?? true) process.on("SIGHUP", onHup);
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      process.off("SIGHUP", onHup);
       await supervisor.stop();
       await app.stop(true);
       await gateway.stop();
@@ -217,7 +239,15 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     `corral listening on ${url.href} (${live} process${live === 1 ? "" : "es"} recovered, ` +
       `${token === undefined ? "auth: none, loopback only" : "token required"})`,
   );
-  return { url, pageUrl, controller, supervisor, recovered, stop };
+  const autostarted = (options.autostart ?? true) ? autostartModels(controller) : Promise.resolve([]);
+  void autostarted.then((outcomes) => {
+    for (const o of outcomes)
+      log(
+        o.outcome === "failed" ? "warn" : "info",
+        `autostart ${o.model_id}: ${o.outcome}${o.slot ? ` in slot ${o.slot}` : ""}${o.reason ? `: ${o.reason}` : ""}`,
+      );
+  });
+  return { url, pageUrl, controller, supervisor, recovered, autostarted, stop };
 }
 
 /** `<home>/metrics.db`, or undefined with one warning when it cannot be opened (a symlink planted there, a full disk). */
