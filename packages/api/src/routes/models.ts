@@ -3,6 +3,7 @@ import {
   ModelListSchema,
   type ModelStatus,
   type ProcessEntry,
+  publicEntry,
   SwitchResponseSchema,
   serverUrl,
   UnloadResponseSchema,
@@ -71,7 +72,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           status: modelStatus(entry, controller.config.host),
           slot,
           ready_ms: readyMs,
-          entry,
+          entry: publicEntry(entry),
           ...(placement ? { placement } : {}),
         };
       },
@@ -139,7 +140,7 @@ export function modelRoutes({ controller }: Pick<RouteDeps, "controller">) {
           status: modelStatus(result.entry, controller.config.host),
           slot: result.slot,
           ready_ms: result.readyMs,
-          entry: result.entry,
+          entry: publicEntry(result.entry),
         };
       },
       {

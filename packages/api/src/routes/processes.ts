@@ -3,6 +3,7 @@ import {
   ProcessListSchema,
   type ProcessStatus,
   ProcessStatusSchema,
+  publicEntry,
   slotKey,
   UnloadViewSchema,
   VerifyViewSchema,
@@ -28,7 +29,8 @@ const bodies = new WeakMap<readonly ProcessStatus[], string>();
 function processesResponse(rows: readonly ProcessStatus[]): Response {
   let body = bodies.get(rows);
   if (body === undefined) {
-    body = JSON.stringify({ processes: rows });
+    // A server's API key (server_api_key: auto) stays in the registry: never in a response.
+    body = JSON.stringify({ processes: rows.map((r) => ({ ...r, entry: publicEntry(r.entry) })) });
     bodies.set(rows, body);
   }
   return new Response(body, { headers: { "content-type": "application/json;charset=utf-8" } });
@@ -54,7 +56,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
         const slot = slotKey(params.slot);
         const row = (await statuses()).find((s) => s.slot === slot);
         if (!row) throw new EntryNotFoundError(slot);
-        return row;
+        return { ...row, entry: publicEntry(row.entry) };
       },
       { params: SlotParams, response: ProcessStatusSchema, detail: { summary: "One tracked process" } },
     )
@@ -65,7 +67,7 @@ export function processRoutes({ controller, supervisor }: Pick<RouteDeps, "contr
         const p = probe.process;
         return {
           slot,
-          entry,
+          entry: publicEntry(entry),
           state: probe.state,
           reason: probe.reason,
           ...(p

@@ -1,4 +1,10 @@
-import { CleanupOrphanedSchema, type ProcessEntry, ProcessRegistrySchema, summarizeCleanup } from "@corral/core";
+import {
+  CleanupOrphanedSchema,
+  type ProcessEntry,
+  ProcessRegistrySchema,
+  publicEntry,
+  summarizeCleanup,
+} from "@corral/core";
 import { Elysia, t } from "elysia";
 import type { RouteDeps } from "../deps.ts";
 import { Force } from "../schemas.ts";
@@ -14,7 +20,7 @@ export function registryCompatRoutes({ controller }: Pick<RouteDeps, "controller
       "/process-registry",
       async () => {
         const processes: Record<string, ProcessEntry> = {};
-        for (const { slot, entry } of await controller.entries()) processes[slot] = entry;
+        for (const { slot, entry } of await controller.entries()) processes[slot] = publicEntry(entry);
         return { processes };
       },
       { response: ProcessRegistrySchema, detail: { summary: "Every registered process, keyed by slot" } },

@@ -48,6 +48,12 @@ export interface CorralConfig {
   readonly webhooks: readonly string[];
   /** how long unload waits for GPU memory to be released @default 10000 */
   readonly gpu_release_wait_ms: number;
+  /**
+   * "auto": every llama-server corral starts gets its own API key (kept in the registry entry), so
+   * only corral and its gateway reach it; "none": no key @default "none" ("auto" in a configuration
+   * `corral init --from-llamacontroller` wrote)
+   */
+  readonly server_api_key: "auto" | "none";
   /** placement's view of the GPUs */
   readonly gpu: {
     /** MiB that processes not of this home may hold before a GPU counts as occupied by others @default 1024 */
@@ -118,6 +124,7 @@ const TOP_KEYS = [
   "restart",
   "webhooks",
   "gpu_release_wait_ms",
+  "server_api_key",
   "gpu",
   "server",
   "history",
@@ -143,6 +150,7 @@ export function defaultConfig(): CorralConfig {
     restart: { backoff_ms: 1_000, backoff_max_ms: 60_000, stable_ms: 300_000, max_attempts: 5 },
     webhooks: [],
     gpu_release_wait_ms: 10_000,
+    server_api_key: "none",
     gpu: { occupied_mb: 1024 },
     server: { host: "127.0.0.1", port: 7070, cors: [], auth: "token", hosts: [], max_streams: 64 },
     history: { max_bytes: 16 * 1024 * 1024 },
@@ -197,6 +205,7 @@ export function parseConfig(raw: unknown, file?: string): CorralConfig {
     restart,
     webhooks: parseWebhooks(ctx, top.webhooks),
     gpu_release_wait_ms: integer(ctx, top.gpu_release_wait_ms, "gpu_release_wait_ms", d.gpu_release_wait_ms),
+    server_api_key: serverApiKey(ctx, top.server_api_key),
     gpu: {
       occupied_mb: integer(
         ctx,
@@ -285,6 +294,12 @@ function parsePorts(ctx: FieldContext, value: unknown, d: CorralConfig["ports"])
           }),
         );
   return { range, gpu };
+}
+
+function serverApiKey(ctx: FieldContext, value: unknown): "auto" | "none" {
+  if (absent(value) || value === "none" || value === false) return "none";
+  if (value === "auto") return "auto";
+  return fail(ctx, "server_api_key", `must be "auto" or "none", got ${shown(value)}`);
 }
 
 function parseTimeouts(ctx: FieldContext, value: unknown, d: CorralConfig["timeouts"]): CorralConfig["timeouts"] {

@@ -97,7 +97,13 @@ export async function forward(lease: Lease, request: ForwardRequest, options: Fo
   };
   let response: Response;
   try {
-    response = await send(options.fetch ?? fetch, `${lease.baseUrl}${request.path}`, request, upstream.signal);
+    response = await send(
+      options.fetch ?? fetch,
+      `${lease.baseUrl}${request.path}`,
+      request,
+      upstream.signal,
+      lease.entry.api_key,
+    );
   } catch (error) {
     finish();
     const why = error instanceof Error ? error.message : String(error);
@@ -157,10 +163,14 @@ async function send(
   url: string,
   request: ForwardRequest,
   signal: AbortSignal,
+  apiKey: string | undefined,
 ): Promise<Response> {
+  // The client's Authorization is never passed on (upstreamHeaders drops it): the server's own key is.
+  const headers = upstreamHeaders(request.headers);
+  if (apiKey !== undefined) headers.set("authorization", `Bearer ${apiKey}`);
   const init = {
     method: request.method,
-    headers: upstreamHeaders(request.headers),
+    headers,
     body: request.body ?? null,
     signal,
     // Bun: never decompress or re-encode what llama-server sends.

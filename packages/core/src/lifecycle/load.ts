@@ -1,3 +1,4 @@
+import { newSecret } from "../auth/tokens.ts";
 import { modelFingerprint, staleReason } from "../config/fingerprint.ts";
 import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import { LoadFailedError } from "../errors.ts";
@@ -45,7 +46,9 @@ export async function spawnAndWait(
   const host = ctx.config.host;
   const spawnedWith = { llama_server: ctx.config.llama_server, host };
   await ctx.hooks.beforeSpawn?.(port);
+  const apiKey = ctx.config.server_api_key === "auto" ? newSecret() : undefined;
   const spawned = spawnServer({
+    ...(apiKey === undefined ? {} : { apiKey }),
     model,
     slot,
     executable,
@@ -73,6 +76,7 @@ export async function spawnAndWait(
         status: "loading",
         log_file: logFile,
         instance_id: instanceId,
+        ...(apiKey === undefined ? {} : { api_key: apiKey }),
         host,
         restarts: options.restarts ?? 0,
         config_hash: modelFingerprint(spawnedWith, model),

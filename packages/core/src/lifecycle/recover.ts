@@ -65,7 +65,12 @@ async function recoverEntry(ctx: LifecycleContext, v: VerifiedEntry): Promise<Re
     reason = `starting up, ${reason}`;
   }
   if (status === "running" && host) {
-    const props = await fetchProps({ host, port: entry.port, timeoutMs: config.timeouts.health_ms });
+    const props = await fetchProps({
+      host,
+      port: entry.port,
+      timeoutMs: config.timeouts.health_ms,
+      ...(entry.api_key === undefined ? {} : { apiKey: entry.api_key }),
+    });
     if (props?.model_path && !servesSameModel(props.model_path, entry.model_path)) {
       status = "unhealthy";
       reason = `serves ${props.model_path}, registry says ${entry.model_path}`;

@@ -17,6 +17,17 @@ export interface ServerAddress {
   readonly fetch?: typeof fetch;
   /** cancels the request early */
   readonly signal?: AbortSignal;
+  /** the server's API key (server_api_key: auto), sent as `Authorization: Bearer` @default none */
+  readonly apiKey?: string;
+}
+
+/**
+ * The headers corral's own requests to a llama-server carry: its API key where it has one.
+ * @example
+ * fetch(serverUrl(host, port, "/slots"), { headers: serverHeaders(entry.api_key) })
+ */
+export function serverHeaders(apiKey: string | undefined): Record<string, string> {
+  return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
 }
 
 /**
@@ -152,7 +163,10 @@ export async function checkHealth(options: ServerAddress): Promise<HealthReport>
 export async function fetchProps(options: ServerAddress): Promise<{ model_path?: string } | undefined> {
   const { host, port, timeoutMs = 2000, fetch: fetchFn = globalThis.fetch, signal } = options;
   try {
-    const response = await fetchFn(serverUrl(host, port, "/props"), { signal: requestSignal(timeoutMs, signal) });
+    const response = await fetchFn(serverUrl(host, port, "/props"), {
+      signal: requestSignal(timeoutMs, signal),
+      headers: serverHeaders(options.apiKey),
+    });
     const body = await readJson(response);
     if (!response.ok || typeof body !== "object" || body === null) return undefined;
     const modelPath = (body as { model_path?: unknown }).model_path;

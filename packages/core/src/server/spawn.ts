@@ -22,6 +22,12 @@ export interface SpawnRequest {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** @default Date.now() */
   readonly now?: number;
+  /**
+   * The server's own API key (`server_api_key: auto`), given as llama-server's `LLAMA_API_KEY`
+   * (its `--api-key` option's variable), so it is in no command line: /proc/<pid>/cmdline is
+   * world-readable and the registry's command_line is shown by the API. @default none
+   */
+  readonly apiKey?: string;
 }
 
 /** A started server. `exited` resolves with its exit code (only in the process that spawned it). */
@@ -55,6 +61,8 @@ export function spawnServer(request: SpawnRequest): SpawnedServer {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...(request.env ?? process.env), ...model.env }))
     if (v !== undefined) env[k] = v;
+  if (request.apiKey !== undefined) env.LLAMA_API_KEY = request.apiKey;
+  else delete env.LLAMA_API_KEY;
   Object.assign(env, {
     CUDA_VISIBLE_DEVICES: slot,
     HIP_VISIBLE_DEVICES: slot,

@@ -39,6 +39,11 @@ export const ProcessEntrySchema = Type.Object(
       }),
     ),
     updated_at: Type.Optional(Type.String()),
+    api_key: Type.Optional(
+      Type.String({
+        description: "the key corral gave this llama-server (server_api_key: auto); never shown by the API",
+      }),
+    ),
     config_hash: Type.Optional(
       Type.String({ description: "fingerprint of the model's configuration it was started with (reload compares it)" }),
     ),
@@ -57,6 +62,17 @@ export const ProcessEntrySchema = Type.Object(
 );
 /** @see ProcessEntrySchema */
 export type ProcessEntry = Static<typeof ProcessEntrySchema>;
+
+/**
+ * An entry as the API shows it: without the server's API key.
+ * @example
+ * publicEntry({ ...entry, api_key: "k" }).api_key // undefined
+ */
+export function publicEntry(entry: ProcessEntry): ProcessEntry {
+  if (entry.api_key === undefined) return entry;
+  const { api_key: _key, ...rest } = entry;
+  return rest;
+}
 
 /**
  * The whole `processes.json` document.

@@ -1,7 +1,7 @@
 import { inLoadingGrace } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import { isGone } from "../process/identity.ts";
-import { probeHost, serverUrl } from "../server/health.ts";
+import { probeHost, serverHeaders, serverUrl } from "../server/health.ts";
 import type { EntryStatus } from "../store/schema.ts";
 
 /** What the supervisor should do about one status row. */
@@ -133,7 +133,8 @@ export class WedgeDetector {
     await Promise.all(
       live.map(async (row) => {
         const host = probeHost(row.entry.host, configHost);
-        const slots = host === undefined ? undefined : await fetchSlots(host, row.entry.port, timeoutMs);
+        const slots =
+          host === undefined ? undefined : await fetchSlots(host, row.entry.port, timeoutMs, row.entry.api_key);
         if (slots !== undefined) onSlots?.(row, slots);
         const decoded = busyDecoded(slots);
         const prev = this.#seen.get(row.slot);
@@ -159,10 +160,16 @@ export class WedgeDetector {
 }
 
 /** A server's `/slots` answer, or undefined when it has none (`--no-slots`) or does not answer. */
-async function fetchSlots(host: string, port: number, timeoutMs: number): Promise<unknown[] | undefined> {
+async function fetchSlots(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  apiKey: string | undefined,
+): Promise<unknown[] | undefined> {
   try {
     const res = await fetch(serverUrl(host, port, "/slots"), {
       signal: AbortSignal.timeout(timeoutMs),
+      headers: serverHeaders(apiKey),
     });
     if (!res.ok) return undefined;
     const slots = (await res.json()) as unknown;
