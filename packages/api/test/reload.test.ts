@@ -41,15 +41,15 @@ describe("POST /api/v1/config/reload", () => {
 
     const res = await app.handle(post());
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(Value.Check(ReloadResultSchema, body)).toBe(true);
     expect(body.stale).toEqual(["0"]);
     expect(body.changed_models).toEqual(["tiny"]);
-    const processes = await (await app.handle(authed("/api/v1/processes"))).json();
+    const processes = (await (await app.handle(authed("/api/v1/processes"))).json()) as any;
     expect(processes.processes[0].entry.pid).toBe(entry.pid);
     expect(processes.processes[0].entry.stale).toContain("changed");
 
-    const restarted = await (await app.handle(post({ restart_changed: true }))).json();
+    const restarted = (await (await app.handle(post({ restart_changed: true }))).json()) as any;
     expect(restarted.restarted).toMatchObject([{ slot: "0", model_id: "tiny", outcome: "restarted" }]);
     expect((await t.controller.entry("0"))?.stale).toBeUndefined();
     await t.controller.unload("0", { force: true });
@@ -64,7 +64,7 @@ describe("POST /api/v1/config/reload", () => {
     });
     const res = await t.app().handle(post());
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body.error.code).toBe("CONFIG_INVALID");
     expect(body.error.message).toContain("ports.range");
     expect(t.controller.config).toBe(before);

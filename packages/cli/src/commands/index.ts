@@ -40,6 +40,14 @@ export const COMMANDS = {
     load: () => import("./top.ts"),
   },
   serve: { summary: "run the REST API and web page", load: () => import("./serve.ts") },
+  reload: {
+    summary: "make the running corral serve re-read corral.yaml (changed models marked stale, none stopped)",
+    load: () => import("./reload.ts"),
+  },
+  service: {
+    summary: "install, remove or check the systemd unit (launchd plist) that runs corral serve at boot",
+    load: () => import("./service.ts"),
+  },
   token: { summary: "make, list and revoke named API tokens (read, control, admin)", load: () => import("./token.ts") },
 } as const satisfies Record<string, CommandEntry>;
 

@@ -63,7 +63,8 @@ export function statusOutcome(rows: readonly ProcessStatus[]): Outcome {
     { header: "MODEL", cell: (r) => r.entry.model_id },
     { header: "PID", cell: (r) => String(r.entry.pid), align: "right" },
     { header: "PORT", cell: (r) => String(r.entry.port), align: "right" },
-    { header: "STATUS", cell: (r) => stateWord(r.entry.status) },
+    // stale: it runs with settings a reload changed since (until restarted).
+    { header: "STATUS", cell: (r) => stateWord(r.entry.status) + (r.entry.stale ? style.yellow(" stale") : "") },
     { header: "PROCESS", cell: (r) => stateWord(r.state) },
     { header: "HEALTH", cell: (r) => stateWord(r.health?.state) },
     { header: "UPTIME", cell: (r) => duration(r.uptime_ms), align: "right" },
@@ -72,6 +73,7 @@ export function statusOutcome(rows: readonly ProcessStatus[]): Outcome {
     { header: "GPU MEM", cell: (r) => gpuMemory(r), align: "right" },
   ]);
   const problems = rows.filter((r) => r.state !== "running").map((r) => `slot ${r.slot}: ${r.state_reason}`);
+  for (const r of rows) if (r.entry.stale) problems.push(`slot ${r.slot} is stale: ${r.entry.stale}`);
   const noun = rows.length === 1 ? "process" : "processes";
   return { data: rows, lines: [...lines, ...problems.map((p) => style.yellow(p))], summary: `${rows.length} ${noun}` };
 }

@@ -41,6 +41,8 @@ export interface HistoryReadOptions {
   readonly limit?: number;
   /** only events of this slot */
   readonly slot?: string;
+  /** only events of this kind (`crash-report`, say) */
+  readonly event?: string;
   /**
    * Stop scanning after this long and return what was found: a filter that matches nothing
    * must not read all three files on every request.
@@ -112,6 +114,7 @@ export function createHistory(options: HistoryOptions): History {
         for await (const line of linesBackwards(name, deadline)) {
           const event = parseEvent(line);
           if (!event || (readOptions.slot !== undefined && event.slot !== readOptions.slot)) continue;
+          if (readOptions.event !== undefined && event.event !== readOptions.event) continue;
           events.push(event);
           if (events.length >= limit) return events;
         }
