@@ -70,9 +70,14 @@ describe("webRoutes", () => {
     const meta = build.metafile?.inputs ?? {};
     const inputs = Object.keys(meta).map((input) => relative(import.meta.dir, resolve(input)));
     expect(inputs).toContain(join("client", "main.ts"));
-    // Plain TypeScript of this page, or a pure module of core it imports on purpose (none of a package).
+    // Plain TypeScript of this page, or a pure module of core it imports on purpose, or the one chart
+    // library the page bundles (uPlot: its module and its stylesheet); no other package.
     const core = join("..", "..", "..", "packages", "core", "src");
-    expect(inputs.filter((input) => input.startsWith("..") && !input.startsWith(core))).toEqual([]);
+    const uplot = /\/node_modules\/uplot\/dist\/uPlot\.(esm\.js|min\.css)$/;
+    expect(inputs.filter((input) => input.startsWith("..") && !input.startsWith(core) && !uplot.test(input))).toEqual(
+      [],
+    );
+    expect(inputs.filter((input) => uplot.test(input))).toHaveLength(2);
     const imported = Object.values(meta).flatMap((input) => input.imports.map((i) => i.path));
     expect(imported.filter((path) => /^(node:|bun(:|$))/.test(path))).toEqual([]);
     const js = await Promise.all(build.outputs.filter((o) => o.path.endsWith(".js")).map((o) => o.text()));

@@ -17,6 +17,7 @@ import type {
 } from "@corral/core/views";
 import { createActions } from "./actions.ts";
 import { ApiError, createApiClient, takeTokenFromFragment } from "./api.ts";
+import { createCharts } from "./charts.ts";
 import { tokenDialog } from "./dialogs.ts";
 import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
@@ -115,6 +116,7 @@ async function refreshAll(): Promise<void> {
       state.rows = rows;
       state.loaded = true;
       renderProcesses(el.body, rows, actions);
+      charts.updateRows(el.body, rows);
       return rows.length === 0 ? "No processes are tracked. Load a model to start one." : "";
     }),
     section<OrphanList>(el.orphansNote, "/api/v1/orphans", ({ orphans }) => {
@@ -150,6 +152,7 @@ async function refreshAll(): Promise<void> {
   ]);
   // After both answers are in: a card names the models of the slots on its GPU.
   renderGpus(el.gpus, state.gpus ?? [], state.rows);
+  if (state.gpus) charts.updateGpus();
 }
 
 const refresh = createCoalescer(refreshAll, 250);
@@ -160,6 +163,13 @@ function changed(): void {
   settle = setTimeout(() => refresh.schedule(), SETTLE_MS);
 }
 const actions = createActions({ api, refresh: changed, announce, showError, gpus: () => state.gpus });
+// The usage panel goes right after the processes section; the GPU charts under the GPU cards.
+const charts = createCharts({
+  api,
+  after: el.body.closest("section") ?? document.body,
+  gpuSection: byId("gpus-section", HTMLElement),
+  showError,
+});
 const setup = setupPanel({ api, announce, showError, refresh: changed });
 
 function showStream(s: StreamState): void {

@@ -48,6 +48,8 @@ export const PROCESS_COLUMNS = [
   "CPU",
   "Memory",
   "GPU memory",
+  // The CPU sparkline (charts.ts fills it; a click opens the slot's chart).
+  "Last hour",
   "Actions",
 ] as const;
 

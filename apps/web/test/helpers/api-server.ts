@@ -24,6 +24,8 @@ export interface StartApiOptions {
   readonly token?: string;
   /** a folder put first on the server's PATH, e.g. {@link FAKE_NVIDIA_SMI_DIR} @default none */
   readonly pathFirst?: string;
+  /** more keys of corral.yaml, e.g. `{ watch: { interval_ms: 200 } }` @default none */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /** A model in the temp home's config. */
@@ -70,6 +72,7 @@ export async function startApi(models: readonly TestModel[], options: StartApiOp
       writeFileSync(path, "GGUF stand-in model\n");
       return { id: m.id, path, args: m.args ?? [], ...(m.gpu === undefined ? {} : { gpu: m.gpu }) };
     }),
+    ...options.config,
   };
   // JSON is YAML: corral.yaml holds it as is.
   writeFileSync(join(home, "corral.yaml"), JSON.stringify(config, null, 2));
