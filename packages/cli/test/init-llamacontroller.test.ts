@@ -42,6 +42,7 @@ describe("corral init --from-llamacontroller", () => {
     ]);
     expect(config.models[0]!.args.slice(0, 4)).toEqual(["-c", "16384", "-ngl", "99"]);
     expect(config.gpu.occupied_mb).toBe(30);
+    expect(config.server_api_key).toBe("auto");
     expect(readFileSync(join(dir, "config", "models-config.yaml"), "utf8")).toBe(original);
 
     const text = await corral(home, ["init", "--from-llamacontroller", dir]);

@@ -195,7 +195,7 @@ export interface MigrateOptions {
   readonly force?: boolean;
   /** corral's registry for the live servers; without it the registry is not imported */
   readonly registry?: Registry;
-  /** write `server_api_key: auto` (corral gives each server it starts its own key) @default false */
+  /** write `server_api_key: auto` (corral gives each server it starts its own key) @default true */
   readonly serverApiKey?: boolean;
   /** @default new Date() */
   readonly now?: Date;
@@ -234,7 +234,7 @@ export async function migrateFromLlamacontroller(options: MigrateOptions): Promi
     file: options.file ?? join(home, "corral.yaml"),
     text: renderMigratedConfig(translation, {
       dir,
-      serverApiKey: options.serverApiKey === true,
+      serverApiKey: options.serverApiKey !== false,
       ...(options.now ? { now: options.now } : {}),
     }),
     force: options.force === true,
