@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { loadConfig } from "@corral/core";
 import { makeFirstRunHome } from "../../core/test/fixtures/first-run-home.ts";
 import { corral } from "./helpers.ts";
+
+const FAKE_NVIDIA_SMI = join(import.meta.dir, "..", "..", "core", "test", "fixtures", "nvidia-smi");
 import { Terminal } from "./tmux.ts";
 
 const fake = makeFirstRunHome();
@@ -92,6 +94,20 @@ describe("corral init --yes", () => {
     const out = JSON.parse(forced.stdout) as InitJson;
     expect(readFileSync(out.backup!, "utf8")).toBe(before);
     expect(readdirSync(home.dir).filter((n) => n.endsWith(".bak"))).toHaveLength(1);
+  });
+
+  it("places the models on the GPUs nvidia-smi shows (auto among several), or on the ones --gpu names", async () => {
+    const gpuEnv = { ...env, PATH: `${FAKE_NVIDIA_SMI}:${process.env.PATH}` };
+    const all = { dir: join(scratch, "gpus-all") };
+    const found = JSON.parse((await corral(all, ["init", "--yes", "--json"], gpuEnv)).stdout) as { gpus: number[] };
+    expect(found.gpus.length).toBeGreaterThan(1);
+    expect(new Set((await loadConfig({ home: all.dir })).models.map((m) => m.gpu))).toEqual(new Set(["auto"]));
+    const one = { dir: join(scratch, "gpus-one") };
+    expect((await corral(one, ["init", "--yes", "--gpu", "1"], gpuEnv)).code).toBe(0);
+    expect(new Set((await loadConfig({ home: one.dir })).models.map((m) => m.gpu))).toEqual(new Set(["1"]));
+    const bad = await corral({ dir: join(scratch, "gpus-bad") }, ["init", "--yes", "--gpu", "x"], gpuEnv);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--gpu");
   });
 
   it("outside a terminal, asks for --yes instead of prompting", async () => {
