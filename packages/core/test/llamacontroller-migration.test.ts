@@ -40,10 +40,10 @@ function naive(ms: number): string {
 }
 
 /** Starts a llama-server the way the original does, and waits until it answers. */
-async function startAsOriginal(model: string, dir: string) {
+async function startAsOriginal(model: string, dir: string, extra: readonly string[] = []) {
   const exe = await standInServer();
   const port = await freePort();
-  const argv = [exe, "-m", model, "--host", "127.0.0.1", "--port", String(port), "--fake-ignore-sigterm"];
+  const argv = [exe, "-m", model, "--host", "127.0.0.1", "--port", String(port), ...extra, "--fake-ignore-sigterm"];
   const log = join(dir, `${port}.log`);
   const fd = openSync(log, "a");
   const proc = Bun.spawn(argv, { stdio: ["ignore", fd, fd], detached: true });
@@ -82,7 +82,10 @@ describe("corral init --from-llamacontroller with servers running", () => {
     cpSync(FIXTURE, dir, { recursive: true });
     mkdirSync(join(dir, "data"));
     const home = join(root, "home");
-    const phi = await startAsOriginal("/models/phi-4-reasoning-plus-Q4_K_M.gguf", root);
+    const phi = await startAsOriginal("/models/phi-4-reasoning-plus-Q4_K_M.gguf", root, [
+      "--api-key",
+      "key-on-cmdline",
+    ]);
     const tiny = await startAsOriginal("/models/tiny.gguf", root);
     // A llama-server that took a PID the original recorded for another model (its started_at is later).
     const other = await startAsOriginal("/models/something-else.gguf", root);
@@ -144,6 +147,12 @@ describe("corral init --from-llamacontroller with servers running", () => {
     ]);
     expect(tracked[0]!.entry.proc_start_ms).toBeGreaterThan(0);
     expect(tracked[0]!.entry.executable).toBe(phi.argv[0]);
+    // The original's servers answer only with its key: kept in api_key (from the command line, else
+    // the original's llama_cpp.api_key), and hidden in the command line the API shows.
+    expect(tracked[0]!.entry.api_key).toBe("key-on-cmdline");
+    expect(tracked[0]!.entry.command_line).toContain("***");
+    expect(tracked[0]!.entry.command_line).not.toContain("key-on-cmdline");
+    expect(tracked[1]!.entry.api_key).toBe("sk-original-secret");
     // corral judges them its own from now on, by the identity it recorded.
     expect((await registry.verify("0")).probe.state).toBe("running");
 

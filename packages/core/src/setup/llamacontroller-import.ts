@@ -47,6 +47,33 @@ export interface ImportRegistryOptions {
   readonly host?: string;
   /** @default 2000 */
   readonly healthTimeoutMs?: number;
+  /**
+   * The original's `llama_cpp.api_key`: the key its servers were started with, where their command
+   * line does not show one (`--api-key`) @default none
+   */
+  readonly apiKey?: string;
+}
+
+/**
+ * The `--api-key` a server was started with, and its command line with the key hidden (the
+ * registry's command_line is shown by the API; the key is kept in `api_key` alone).
+ * @example
+ * apiKeyOf(["llama-server", "--api-key", "k", "-c", "4096"]) // { key: "k", cmdline: ["llama-server", "--api-key", "***", "-c", "4096"] }
+ */
+export function apiKeyOf(cmdline: readonly string[]): { key?: string; cmdline: string[] } {
+  let key: string | undefined;
+  const out = [...cmdline];
+  for (let i = 1; i < out.length; i++) {
+    const arg = out[i] as string;
+    if (arg === "--api-key" && i + 1 < out.length) {
+      key ??= out[i + 1];
+      out[++i] = "***";
+    } else if (arg.startsWith("--api-key=")) {
+      key ??= arg.slice("--api-key=".length);
+      out[i] = "--api-key=***";
+    }
+  }
+  return key === undefined ? { cmdline: out } : { key, cmdline: out };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -147,6 +174,9 @@ async function importOne(options: ImportRegistryOptions, key: string, original: 
   if (problem)
     return { ...base, outcome: "pid-reused", reason: `pid ${entry.pid} is another llama-server: ${problem}` };
   const model = options.models?.find((m) => samePath(m.path, entry.model_path));
+  // The original's servers answer only with its key: corral keeps it to reach them (health, props, gateway).
+  const { key: cmdlineKey, cmdline } = apiKeyOf(info?.cmdline ?? entry.command_line);
+  const apiKey = cmdlineKey ?? options.apiKey;
   const slot = slotOf(key, entry);
   const configHost = options.host ?? "127.0.0.1";
   const host = parseServerArgs(info?.cmdline ?? []).host ?? configHost;
@@ -162,7 +192,8 @@ async function importOne(options: ImportRegistryOptions, key: string, original: 
         model_id: model?.id ?? entry.model_id,
         model_name: model?.name ?? entry.model_name,
         gpu_id: slot,
-        command_line: info ? [...info.cmdline] : entry.command_line,
+        command_line: cmdline,
+        ...(apiKey === undefined ? {} : { api_key: apiKey }),
         status: health ? statusOfHealth(health) : "running",
         ...(info ? identityOf(info) : {}),
         host,
@@ -181,6 +212,11 @@ async function importOne(options: ImportRegistryOptions, key: string, original: 
     outcome: "imported",
     reason: `still running (${verdict.reason}); now tracked by corral`,
   };
+}
+
+function originalApiKey(llamacpp: unknown): { apiKey?: string } {
+  const llama = isObject(llamacpp) && isObject(llamacpp.llama_cpp) ? llamacpp.llama_cpp : {};
+  return typeof llama.api_key === "string" && llama.api_key !== "" ? { apiKey: llama.api_key } : {};
 }
 
 /** Options of {@link migrateFromLlamacontroller}. */
@@ -254,6 +290,7 @@ export async function migrateFromLlamacontroller(options: MigrateOptions): Promi
         registry: options.registry,
         models,
         ...(translation.host ? { host: translation.host } : {}),
+        ...originalApiKey(read.files.llamacpp),
       })
     : [];
   return { ...written, translation, missing: read.missing, tokens, servers };
