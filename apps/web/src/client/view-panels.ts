@@ -2,6 +2,7 @@
 import type { GpuCard, HistoryEvent, Orphan, ProcessStatus } from "@corral/core/views";
 import { h, reconcile } from "./dom.ts";
 import { formatCommand, formatTime, gpuMemory, NONE } from "./format.ts";
+import { crashDetails } from "./view-crash.ts";
 
 /** What the orphan buttons do. */
 export interface OrphanActions {
@@ -147,6 +148,7 @@ export function renderHistory(list: HTMLElement, items: readonly HistoryEvent[])
         what.length > 0 ? h("span", {}, what.join(" · ")) : undefined,
         item.reason ? h("span", { class: "muted" }, item.reason) : undefined,
         item.by ? h("span", { class: "muted" }, `by ${item.by}`) : undefined,
+        item.report ? crashDetails(item.report) : undefined,
       );
     }),
   );

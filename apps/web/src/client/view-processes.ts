@@ -153,8 +153,12 @@ function fillStatus(cell: HTMLTableCellElement, row: ProcessStatus): void {
   const reason = shown === "loading" ? loadingProgress(row) : row.state_reason;
   const badge = h("span", { class: `badge status-${shown.replace(/[^a-z-]/gi, "")}` }, shown);
   const showReason = reason && shown !== "running";
-  const next = [badge, showReason ? h("small", { class: "reason" }, reason) : undefined];
-  const signature = `${shown}|${showReason ? reason : ""}`;
+  // Stale: it runs with settings a reload changed since, until it is restarted.
+  const stale = row.entry.stale
+    ? h("span", { class: "badge status-stale", title: row.entry.stale }, "stale")
+    : undefined;
+  const next = [badge, stale, showReason ? h("small", { class: "reason" }, reason) : undefined];
+  const signature = `${shown}|${showReason ? reason : ""}|${row.entry.stale ?? ""}`;
   if (cell.dataset.signature === signature) return;
   cell.dataset.signature = signature;
   cell.replaceChildren(...next.filter((n): n is HTMLElement => n !== undefined));
