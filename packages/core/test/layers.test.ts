@@ -29,6 +29,8 @@ const LAYERS: readonly (readonly string[])[] = [
   // The supervisor's samples: rows from its statuses and the gateway's figures, in metrics.db.
   ["metrics"],
   ["supervision"],
+  // The unit and plist that run `corral serve` at boot: rendering only, above everything it may name.
+  ["service"],
 ];
 /** Surfaces that re-export every layer. */
 const SURFACES = new Set(["index.ts", "views.ts"]);
