@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { loadConfig } from "@corral/core";
 import { makeFirstRunHome } from "../../core/test/fixtures/first-run-home.ts";
 import { corral } from "./helpers.ts";
+import { Terminal } from "./tmux.ts";
 
 const FAKE_NVIDIA_SMI = join(import.meta.dir, "..", "..", "core", "test", "fixtures", "nvidia-smi");
-import { Terminal } from "./tmux.ts";
 
 const fake = makeFirstRunHome();
 const scratch = mkdtempSync(join(tmpdir(), "corral-init-"));
