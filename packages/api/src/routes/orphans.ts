@@ -4,6 +4,7 @@ import {
   cleanupView,
   OrphanKillViewSchema,
   OrphanListSchema,
+  publicEntry,
   slotKey,
 } from "@corral/core";
 import { Elysia, t } from "elysia";
@@ -32,7 +33,7 @@ export function orphanRoutes({ controller }: Pick<RouteDeps, "controller">) {
           ...(body.model_id !== undefined ? { modelId: body.model_id } : {}),
           ...(body.include_foreign ? { includeForeign: true } : {}),
         });
-        return { slot: slotKey(entry.gpu_id), entry };
+        return { slot: slotKey(entry.gpu_id), entry: publicEntry(entry) };
       },
       {
         params: PidParams,

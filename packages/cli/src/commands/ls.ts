@@ -6,6 +6,7 @@ import {
   type GatewayModelView,
   type ModelView,
   type ProcessStatus,
+  publicEntry,
   serverUrl,
 } from "@corral/core";
 import { booleanFlag } from "../args.ts";
@@ -75,7 +76,9 @@ export function statusOutcome(rows: readonly ProcessStatus[]): Outcome {
   const problems = rows.filter((r) => r.state !== "running").map((r) => `slot ${r.slot}: ${r.state_reason}`);
   for (const r of rows) if (r.entry.stale) problems.push(`slot ${r.slot} is stale: ${r.entry.stale}`);
   const noun = rows.length === 1 ? "process" : "processes";
-  return { data: rows, lines: [...lines, ...problems.map((p) => style.yellow(p))], summary: `${rows.length} ${noun}` };
+  // A server's API key stays in the registry file: never printed.
+  const data = rows.map((r) => ({ ...r, entry: publicEntry(r.entry) }));
+  return { data, lines: [...lines, ...problems.map((p) => style.yellow(p))], summary: `${rows.length} ${noun}` };
 }
 
 function gpuMemory(row: ProcessStatus): string {

@@ -5,6 +5,7 @@ import { identityOf } from "../process/identity.ts";
 import { type Orphan, parseServerArgs } from "../process/orphans.ts";
 import { MARKER_ENV } from "../process/types.ts";
 import { checkHealth, notProbed, probeHost, statusOfHealth } from "../server/health.ts";
+import { apiKeyOf } from "../setup/llamacontroller-import.ts";
 import { slotKey } from "../slots.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import type { LifecycleContext } from "./context.ts";
@@ -68,6 +69,9 @@ export async function adoptJudged(
     ? await checkHealth({ host: target, port, timeoutMs: config.timeouts.health_ms })
     : notProbed(host);
   const status = statusOfHealth(health);
+  // A server started with a key answers only with it (corral's own: LLAMA_API_KEY; by hand: --api-key).
+  const { key: cmdlineKey, cmdline } = apiKeyOf(info.cmdline);
+  const apiKey = env.LLAMA_API_KEY || cmdlineKey;
   return registry.register(
     slot,
     {
@@ -78,7 +82,8 @@ export async function adoptJudged(
       gpu_id: slot,
       port,
       started_at: new Date(info.startTimeMs ?? ctx.now()).toISOString(),
-      command_line: [...info.cmdline],
+      command_line: cmdline,
+      ...(apiKey ? { api_key: apiKey } : {}),
       status,
       ...identityOf(info),
       host,

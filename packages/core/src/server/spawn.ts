@@ -62,7 +62,6 @@ export function spawnServer(request: SpawnRequest): SpawnedServer {
   for (const [k, v] of Object.entries({ ...(request.env ?? process.env), ...model.env }))
     if (v !== undefined) env[k] = v;
   if (request.apiKey !== undefined) env.LLAMA_API_KEY = request.apiKey;
-  else delete env.LLAMA_API_KEY;
   Object.assign(env, {
     CUDA_VISIBLE_DEVICES: slot,
     HIP_VISIBLE_DEVICES: slot,
