@@ -55,6 +55,7 @@ describe("series", () => {
         { time: at(1), event: "registered", slot: "0" },
         { time: at(2), event: "status", slot: "0", to: "exited", pid: 7 },
         { time: at(2), event: "crashed", slot: "0", pid: 7 },
+        { time: at(2), event: "crash-report", slot: "0", pid: 7, reason: "exit code 1" },
         { time: at(3), event: "restarted", slot: "0" },
         { time: at(4), event: "registered", slot: "1" },
         { time: at(5), event: "status", slot: "0", to: "unhealthy" },
@@ -65,6 +66,13 @@ describe("series", () => {
       10_000,
     );
     expect(marks.map((m) => m.kind)).toEqual(["load", "crash", "restart"]);
+    const reported = usageMarks(
+      [{ time: at(3), event: "crash-report", slot: "0", pid: 8, reason: "signal 9" }],
+      "0",
+      0,
+      9e9,
+    );
+    expect(reported).toEqual([{ t: 3000, kind: "crash", event: "crash-report", reason: "signal 9" }]);
   });
 
   it("puts each GPU's processes on one time axis", () => {

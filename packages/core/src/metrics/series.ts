@@ -98,6 +98,7 @@ function markKind(e: HistoryEvent): UsageMark["kind"] | undefined {
       return "restart";
     case "crashed":
     case "crash":
+    case "crash-report":
     case "give-up":
       return "crash";
     case "unregistered":
