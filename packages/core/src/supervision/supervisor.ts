@@ -1,6 +1,4 @@
-import type { ModelConfig } from "../config/load.ts";
 import type { Controller } from "../lifecycle/controller.ts";
-import { isPortAllowed } from "../lifecycle/port-choice.ts";
 import { collectStatus } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
@@ -9,9 +7,10 @@ import { rotateServerLogs } from "../server/log-rotate.ts";
 import { followFile } from "../server/logs.ts";
 import type { HistoryEvent } from "../store/schema.ts";
 import { type AlertEvent, type Alerter, createAlerter } from "./alerts.ts";
-import { buildCrashReport, CrashWitness, crashSummary } from "./crash-report.ts";
+import { CrashWitness } from "./crash-report.ts";
+import { Restarts } from "./restarts.ts";
 import type { WatcherView } from "./views.ts";
-import { nextStatus, restartDecision, restartDelay, WedgeDetector } from "./watch-rules.ts";
+import { nextStatus, WedgeDetector } from "./watch-rules.ts";
 
 /** Options of {@link createSupervisor}. */
 export interface SupervisorOptions {
@@ -43,14 +42,6 @@ export interface TickReport {
   readonly at: string;
 }
 
-interface RestartState {
-  attempts: number;
-  timer?: ReturnType<typeof setTimeout>;
-  /** from scheduling until the attempt has finished: a tick in between must not schedule again */
-  busy: boolean;
-  lastStart: number;
-}
-
 /**
  * Watches every tracked process: one process-table scan per tick, `/health` in parallel, a
  * status event whenever a status changes, auto-restart with capped exponential backoff for
@@ -67,10 +58,10 @@ export class Supervisor {
   #alerter: Alerter | undefined;
   #alerterUrls = "";
   readonly #witness = new CrashWitness();
+  readonly #restarts: Restarts;
   readonly #usage = createUsageSampler();
   readonly #wedge: WedgeDetector;
   readonly #listeners = new Set<(event: HistoryEvent) => void>();
-  readonly #restarts = new Map<string, RestartState>();
   readonly #followHistory: boolean;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #follow: AbortController | undefined;
@@ -83,6 +74,12 @@ export class Supervisor {
 
   constructor(controller: Controller, options: SupervisorOptions = {}) {
     this.controller = controller;
+    this.#restarts = new Restarts({
+      controller,
+      witness: this.#witness,
+      alert: (event, status, reason, extra) => this.#alert(event, status, reason, extra),
+      report: (where, error) => this.#report(where, error),
+    });
     this.#intervalMs = options.intervalMs;
     this.#givenAlerter = options.alerter;
     this.#wedge = new WedgeDetector(options.wedgedAfterMs ?? 120_000, controller.now);
@@ -197,7 +194,6 @@ export class Supervisor {
     this.#follow = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    for (const state of this.#restarts.values()) clearTimeout(state.timer);
     this.#restarts.clear();
     await this.#ticking?.catch(() => undefined);
     await this.alerter.flush(2000);
@@ -258,7 +254,7 @@ export class Supervisor {
     const { registry } = this.controller;
     const { slot, entry } = status;
     const verdict = nextStatus(status, wedgedReason, this.controller.now(), this.controller.config.timeouts.load_ms);
-    if (verdict.crashed) return this.#crashed(status, verdict.reason);
+    if (verdict.crashed) return this.#restarts.crashed(status, verdict.reason);
     if (verdict.remove) {
       await registry.unregister(slot, {
         pid: entry.pid,
@@ -267,13 +263,13 @@ export class Supervisor {
       });
       return;
     }
-    this.#resetIfStable(slot, entry.status === "running");
+    this.#restarts.resetIfStable(slot, entry.status === "running");
     if (verdict.status === undefined || verdict.status === entry.status) return;
     if (verdict.status === "unhealthy" && status.health?.state === "unreachable") {
       // A server that died between the process scan and its /health request is a crash, not unhealthy.
       const again = await registry.verify(slot).catch(() => undefined);
       if (again && (again.probe.state === "exited" || again.probe.state === "pid-reused")) {
-        return this.#crashed(
+        return this.#restarts.crashed(
           { ...status, state: again.probe.state, state_reason: again.probe.reason },
           again.probe.reason,
         );
@@ -283,157 +279,6 @@ export class Supervisor {
       .update(slot, { status: verdict.status }, verdict.reason)
       .catch((error) => this.#report("status update", error));
     if (verdict.status === "unhealthy") this.#alert("unhealthy", status, verdict.reason);
-  }
-
-  async #crashed(status: ProcessStatus, reason: string): Promise<void> {
-    const { registry, config } = this.controller;
-    const { slot, entry } = status;
-    if (this.#restarts.get(slot)?.busy) return; // a restart is already scheduled or running
-    const model = config.models.find((m) => m.id === entry.model_id);
-    const policy = model && !entry.adopted ? model.restart : "never";
-    if (entry.status !== "exited") {
-      await registry
-        .update(slot, { status: "exited" }, `crashed: ${reason}`)
-        .catch((error) => this.#report("status update", error));
-      await this.#reportCrash(status, reason, model).catch((error) => {
-        this.#report("crash report", error);
-        this.#alert("crash", status, reason);
-      });
-    }
-    if (policy !== "on-failure") {
-      this.#restarts.delete(slot);
-      await registry.unregister(slot, { pid: entry.pid, event: "crashed", reason: `${reason}; restart is off` });
-      return;
-    }
-    const state = this.#restarts.get(slot) ?? { attempts: 0, busy: false, lastStart: 0 };
-    this.#restarts.set(slot, state);
-    // The dead entry stays (status "exited") until the restart replaces it, so an unload meanwhile cancels it.
-    await this.#schedule(
-      slot,
-      { model_id: entry.model_id, port: entry.port, pid: entry.pid, restarts: entry.restarts ?? 0 },
-      state,
-      reason,
-    );
-  }
-
-  /** One crash report: in the history (`crash-report`) and in the webhook's body. */
-  async #reportCrash(status: ProcessStatus, reason: string, model: ModelConfig | undefined): Promise<void> {
-    const { config, registry } = this.controller;
-    const { slot, entry } = status;
-    const restart = restartDecision({
-      policy: model?.restart ?? "never",
-      adopted: entry.adopted,
-      configured: model !== undefined,
-      attempts: this.#restarts.get(slot)?.attempts ?? 0,
-      maxAttempts: model?.max_restart_attempts ?? config.restart.max_attempts,
-      backoffMs: config.restart.backoff_ms,
-      backoffMaxMs: config.restart.backoff_max_ms,
-    });
-    const report = await buildCrashReport({
-      status,
-      reason,
-      detectedAt: this.controller.now(),
-      seen: this.#witness.take(slot, entry.pid),
-      restart,
-    });
-    await registry.record({
-      event: "crash-report",
-      slot,
-      pid: entry.pid,
-      model_id: entry.model_id,
-      reason: crashSummary(report),
-      report,
-    });
-    this.#alert("crash", status, reason, { report });
-  }
-
-  async #schedule(
-    slot: string,
-    last: { model_id: string; port: number; pid?: number; restarts: number },
-    state: RestartState,
-    reason: string,
-  ): Promise<void> {
-    const { registry, config } = this.controller;
-    const model = config.models.find((m) => m.id === last.model_id);
-    const maxAttempts = model?.max_restart_attempts ?? config.restart.max_attempts;
-    if (state.attempts >= maxAttempts) {
-      this.#restarts.delete(slot);
-      const why = `gave up after ${state.attempts} restart attempts: ${reason}`;
-      const removed = await registry.unregister(slot, { pid: last.pid, event: "give-up", reason: why });
-      if (!removed) await registry.record({ event: "give-up", slot, model_id: last.model_id, reason: why });
-      this.#alert("give-up", { slot, entry: { model_id: last.model_id, pid: last.pid ?? 0 } } as ProcessStatus, why);
-      return;
-    }
-    const delay = restartDelay(state.attempts, config.restart.backoff_ms, config.restart.backoff_max_ms);
-    state.attempts += 1;
-    state.busy = true;
-    state.timer = setTimeout(
-      () => void this.#attempt(slot, last, state).catch((e) => this.#report("restart", e)),
-      delay,
-    );
-    await registry.record({
-      event: "restart-scheduled",
-      slot,
-      pid: last.pid,
-      model_id: last.model_id,
-      reason: `attempt ${state.attempts} in ${delay} ms`,
-    });
-  }
-
-  async #attempt(
-    slot: string,
-    last: { model_id: string; port: number; pid?: number; restarts: number },
-    state: RestartState,
-  ) {
-    state.timer = undefined;
-    if (this.#restarts.get(slot) !== state) return; // cancelled by an unload
-    const { registry } = this.controller;
-    const current = await registry.get(slot).catch(() => undefined);
-    if (current && current.status !== "exited") {
-      this.#restarts.delete(slot); // something else was loaded there meanwhile
-      return;
-    }
-    try {
-      // The crashed server's port, unless the configuration no longer allows it (then a free one is picked).
-      const { entry } = await this.controller.load(last.model_id, {
-        gpu: slot,
-        ...(isPortAllowed(this.controller.config, last.port) ? { port: last.port } : {}),
-        reason: `restart attempt ${state.attempts} after a crash`,
-        restarts: last.restarts + 1,
-      });
-      state.lastStart = this.controller.now();
-      await registry.record({
-        event: "restarted",
-        slot,
-        pid: entry.pid,
-        model_id: last.model_id,
-        reason: `attempt ${state.attempts}`,
-      });
-      this.#alert("restart", { slot, entry } as ProcessStatus, `attempt ${state.attempts}`);
-      state.busy = false;
-    } catch (error) {
-      const why = (error as Error).message.split("\n")[0] ?? "load failed";
-      await registry.record({ event: "restart-failed", slot, model_id: last.model_id, reason: why });
-      state.busy = false;
-      if (this.#restarts.get(slot) === state)
-        await this.#schedule(slot, { ...last, pid: undefined, restarts: last.restarts + 1 }, state, why);
-    }
-  }
-
-  /** An unload asked for by anyone (this process or the CLI, through the history) cancels a pending restart. */
-  #cancelOnUnload(event: HistoryEvent): void {
-    if (!event.slot || (event.event !== "unload-requested" && event.event !== "killed")) return;
-    const state = this.#restarts.get(event.slot);
-    if (!state) return;
-    clearTimeout(state.timer);
-    this.#restarts.delete(event.slot);
-  }
-
-  #resetIfStable(slot: string, running: boolean): void {
-    const state = this.#restarts.get(slot);
-    if (!state || state.busy || !running) return;
-    if (this.controller.now() - state.lastStart >= this.controller.config.restart.stable_ms)
-      this.#restarts.delete(slot);
   }
 
   #alert(
@@ -465,7 +310,7 @@ export class Supervisor {
   }
 
   #emit(event: HistoryEvent): void {
-    this.#cancelOnUnload(event);
+    this.#restarts.cancelOnUnload(event);
     // Something changed: whoever reacts to this event must not be served the rows from before it.
     this.#last = undefined;
     for (const listener of this.#listeners) {
