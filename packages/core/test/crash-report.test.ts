@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { createController } from "../src/lifecycle/controller.ts";
 import { exitStatusOf } from "../src/server/exits.ts";
+import type { GpuSnapshot } from "../src/server/views.ts";
 import type { HistoryEvent } from "../src/store/schema.ts";
 import type { AlertEvent } from "../src/supervision/alerts.ts";
 import { createAlerter } from "../src/supervision/alerts.ts";
@@ -21,14 +22,10 @@ afterAll(() => {
   for (const t of homes) t.cleanup();
 });
 
-async function setup(models: TestModel[]) {
+async function setup(models: TestModel[], gpuQuery: () => Promise<GpuSnapshot | undefined> = async () => undefined) {
   const t = await makeHome(models);
   homes.push(t);
-  const controller = await createController({
-    home: t.home,
-    configFile: t.configFile,
-    gpuQuery: async () => undefined,
-  });
+  const controller = await createController({ home: t.home, configFile: t.configFile, gpuQuery });
   controller.registry.subscribe((e) => {
     if (e.pid) started.add(e.pid);
   });
@@ -63,16 +60,29 @@ const reportOf = async (controller: Awaited<ReturnType<typeof createController>>
 
 describe("crash reports", () => {
   it("say how a server this process started ended, with its last log lines, usage, /slots, uptime and the restart decision", async () => {
-    const { controller, supervisor, alerts, hook } = await setup([
-      { id: "tiny", gpu: "0", restart: "on-failure", max_restart_attempts: 2 },
-    ]);
+    // GPU figures as nvidia-smi would give them for the server, once it runs (none for placement before).
+    let onGpu: number | undefined;
+    const gpuQuery = async (): Promise<GpuSnapshot | undefined> =>
+      onGpu === undefined
+        ? undefined
+        : {
+            gpus: [],
+            processes: [{ pid: onGpu, used_memory_mib: 1234, gpu_index: 0 }],
+            taken_at: new Date().toISOString(),
+          };
+    const { controller, supervisor, alerts, hook } = await setup(
+      [{ id: "tiny", gpu: "0", restart: "on-failure", max_restart_attempts: 2 }],
+      gpuQuery,
+    );
     const { entry } = await controller.load("tiny");
+    onGpu = entry.pid;
     await supervisor.tick(); // alive: its usage and /slots are seen
     process.kill(entry.pid, "SIGSEGV");
     const event = await waitFor(async () => {
       await supervisor.tick();
       return reportOf(controller);
     });
+    onGpu = undefined;
     const report = event.report!;
     expect(report.pid).toBe(entry.pid);
     expect(report.exit).toEqual({ code: null, signal: "SIGSEGV", known: true });
@@ -80,6 +90,7 @@ describe("crash reports", () => {
     expect(report.log_tail.length).toBeLessThanOrEqual(50);
     expect(report.log_tail.join("\n")).toContain("HTTP server is listening");
     expect(report.usage?.rss_bytes).toBeGreaterThan(0);
+    expect(report.usage?.gpu_memory_mib).toBe(1234);
     expect(report.slots?.slots[0]?.is_processing).toBe(false);
     expect(report.uptime_ms).toBeGreaterThanOrEqual(0);
     expect(report.restart).toMatchObject({ decision: "restart", attempt: 1, max_attempts: 2, delay_ms: 100 });
