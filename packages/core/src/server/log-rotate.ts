@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
-import { type FileHandle, rename, rm } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { type FileHandle, lstat, readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Registry } from "../registry/registry.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import { assertRegularFile, effectiveUid, openNoFollow } from "../store/secure-fs.ts";
@@ -133,4 +133,51 @@ export async function rotateServerLogs(
     });
   }
   return rotated;
+}
+
+/** `slot-<slot>-<model>-<stamp>.log` and its rotated copies (`.1` …): the slot part is digits and "_". */
+const SPAWN_LOG = /^slot-([0-9_]+)-.+\.log$/;
+
+/**
+ * Removes the logs of past spawns beyond the newest `keep` per slot (each load writes a new log,
+ * so a model loaded and unloaded daily for months would otherwise leave hundreds), with their
+ * rotated copies. A log a tracked entry still names is never removed; crash reports keep their
+ * own last lines in the history.
+ * @returns the files removed
+ * @example
+ * await pruneSpawnLogs("/h/logs", new Set(entries.map((e) => e.log_file)), 3)
+ */
+export async function pruneSpawnLogs(
+  logsDir: string,
+  inUse: ReadonlySet<string | undefined>,
+  keep: number,
+): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(logsDir);
+  } catch {
+    return [];
+  }
+  const bySlot = new Map<string, { file: string; mtime: number }[]>();
+  for (const name of names) {
+    const slot = SPAWN_LOG.exec(name)?.[1];
+    if (slot === undefined) continue;
+    const file = join(logsDir, name);
+    const info = await lstat(file).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    bySlot.set(slot, [...(bySlot.get(slot) ?? []), { file, mtime: info.mtimeMs }]);
+  }
+  const removed: string[] = [];
+  for (const logs of bySlot.values()) {
+    logs.sort((a, b) => b.mtime - a.mtime);
+    for (const { file } of logs.slice(keep)) {
+      if (inUse.has(file)) continue;
+      const copies = names.filter((n) => n.startsWith(`${basename(file)}.`) && /\.\d+$/.test(n));
+      for (const f of [file, ...copies.map((n) => join(logsDir, n))]) {
+        await rm(f, { force: true });
+        removed.push(f);
+      }
+    }
+  }
+  return removed;
 }

@@ -3,7 +3,7 @@ import { collectStatus } from "../lifecycle/status.ts";
 import type { ProcessStatus } from "../lifecycle/types.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
 import { createUsageSampler } from "../process/usage.ts";
-import { rotateServerLogs } from "../server/log-rotate.ts";
+import { pruneSpawnLogs, rotateServerLogs } from "../server/log-rotate.ts";
 import { followFile } from "../server/logs.ts";
 import type { HistoryEvent } from "../store/schema.ts";
 import { type AlertEvent, type Alerter, createAlerter } from "./alerts.ts";
@@ -59,6 +59,7 @@ export class Supervisor {
   #alerterUrls = "";
   readonly #witness = new CrashWitness();
   readonly #restarts: Restarts;
+  #prunedAt = Number.NEGATIVE_INFINITY;
   readonly #usage = createUsageSampler();
   readonly #wedge: WedgeDetector;
   readonly #listeners = new Set<(event: HistoryEvent) => void>();
@@ -239,6 +240,14 @@ export class Supervisor {
     await rotateServerLogs(controller.registry, statuses, controller.config.logs).catch((error) =>
       this.#report("log rotation", error),
     );
+    if (controller.now() - this.#prunedAt >= 60_000) {
+      // Each load writes a new log: past spawns' logs beyond logs.keep per slot go, once a minute.
+      this.#prunedAt = controller.now();
+      const inUse = new Set(statuses.map((s) => s.entry.log_file));
+      await pruneSpawnLogs(controller.paths.logs, inUse, controller.config.logs.keep).catch((error) =>
+        this.#report("log pruning", error),
+      );
+    }
     if (this.#metrics) {
       // One transaction per tick; a full disk must not stop the supervision itself.
       await this.#metrics
