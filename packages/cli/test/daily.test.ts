@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createController, createSupervisor, reloadConfig } from "@corral/core";
 import { freePort } from "../../core/test/fixtures/index.ts";
-import { corral, makeHome, type TestHome } from "./helpers.ts";
+import { corral, makeHome, readUntil, spawnCorral, type TestHome } from "./helpers.ts";
 
 const homes: TestHome[] = [];
 const dirs: string[] = [];
@@ -63,6 +63,34 @@ describe("corral reload", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("logs.max_bytes");
   });
+});
+
+describe("corral reload against a running corral serve", () => {
+  it("marks the changed model stale, then restarts it with --restart-changed", async () => {
+    const h = await home();
+    const serve = spawnCorral(h, ["serve"]);
+    try {
+      await readUntil(serve.stdout, /serving on/);
+      expect((await corral(h, ["load", "tiny"])).code).toBe(0);
+      const before = JSON.parse((await corral(h, ["ls", "--json"])).stdout)[0].entry.pid;
+      writeFileSync(
+        h.configFile,
+        readFileSync(h.configFile, "utf8").replace('"--fake-load-ms", "200"', '"--fake-load-ms", "199"'),
+      );
+      const reloaded = await corral(h, ["reload"]);
+      expect(reloaded.code).toBe(0);
+      expect(reloaded.stdout).toContain("models added: none; removed: none; changed: tiny");
+      expect(reloaded.stdout).toContain("stale (running with the old settings until restarted): slot 0");
+      expect(JSON.parse((await corral(h, ["ls", "--json"])).stdout)[0].entry.pid).toBe(before);
+      const restarted = await corral(h, ["reload", "--restart-changed", "--json"]);
+      const body = JSON.parse(restarted.stdout);
+      expect(body.restarted).toMatchObject([{ slot: "0", model_id: "tiny", outcome: "restarted" }]);
+      expect(body.restarted[0].pid).not.toBe(before);
+    } finally {
+      serve.kill("SIGTERM");
+      await serve.exited;
+    }
+  }, 60_000);
 });
 
 describe("stale servers and crash reports in the terminal", () => {
