@@ -288,6 +288,14 @@ describe.skipIf(!llama.ready)("corral with the real llama-server", () => {
       const restarted = async () => (await history()).some((e) => e.event === "restarted" && e.pid === entry.pid);
       await waitFor("the restart is in the history", restarted);
       expect((await history()).find((e) => e.event === "status" && e.to === "exited")?.reason).toContain("crashed");
+      // The crash report: this process spawned it, so it knows the abort; the log holds llama.cpp's own last words.
+      const report = (await history()).find((e) => e.event === "crash-report")?.report;
+      console.log(
+        `real llama-server crash report: ${report?.exit.signal ?? report?.exit.code}, ${report?.log_tail.length} log lines, restart: ${report?.restart.reason}`,
+      );
+      expect(report?.exit).toMatchObject({ known: true, signal: "SIGABRT" });
+      expect(report?.log_tail.length).toBeGreaterThan(10);
+      expect(report?.restart).toMatchObject({ decision: "restart", attempt: 1 });
       await supervisor.stop();
       await controller.unload("0");
     },
