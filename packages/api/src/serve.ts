@@ -253,7 +253,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
 /** `<home>/metrics.db`, or undefined with one warning when it cannot be opened (a symlink planted there, a full disk). */
 function openMetricsOrWarn(controller: Controller, log: Logger): MetricsStore | undefined {
   try {
-    return openMetricsStore({ home: controller.paths.home, retentionDays: controller.config.metrics.retention_days });
+    // Read at each pruning: a reload that changes metrics.retention_days applies without a restart.
+    return openMetricsStore({
+      home: controller.paths.home,
+      retentionDays: () => controller.config.metrics.retention_days,
+    });
   } catch (error) {
     log("warn", `metrics.db not opened, no usage history: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;

@@ -104,6 +104,21 @@ describe("MetricsStore", () => {
     store.close();
   });
 
+  it("reads a retention given as a function at each pruning (a reloaded configuration applies at once)", () => {
+    let now = T0;
+    let days = 30;
+    const store = openMetricsStore({ home: home(), now: () => now, retentionDays: () => days, pruneEveryMs: 0 });
+    for (let t = T0; t < T0 + 3 * 86_400_000; t += 10 * 60_000) {
+      now = t;
+      store.insertTick(t, [sample("0", 1)]);
+    }
+    expect(store.usage("0", { since: T0, stepMs: 600_000 })[0]!.t).toBe(T0);
+    days = 1;
+    store.insertTick(now + 5000, [sample("0", 1)]);
+    expect(store.usage("0", { since: T0, stepMs: 600_000 })[0]!.t).toBeGreaterThanOrEqual(now - 86_400_000);
+    store.close();
+  });
+
   it("carries the roll-up point over a reopen, so no minute is rolled twice or missed", () => {
     const dir = home();
     let now = T0;

@@ -52,7 +52,8 @@ export interface MetricsStoreOptions {
   /** the corral home; the database is `<home>/metrics.db` */
   readonly home: string;
   /** days of samples kept @default 30 */
-  readonly retentionDays?: number;
+  /** or a function read at each pruning, so a reloaded configuration applies without a restart */
+  readonly retentionDays?: number | (() => number);
   /** samples at full resolution are kept this long, then only their per-minute averages @default 86400000 (a day) */
   readonly rawKeepMs?: number;
   /** how often old rows are deleted @default 600000 */
@@ -111,7 +112,7 @@ const LEVELS: readonly Level[] = [
  */
 export class MetricsStore {
   readonly file: string;
-  readonly retentionDays: number;
+  readonly #retentionDays: number | (() => number);
   readonly #db: Database;
   readonly #now: () => number;
   readonly #rawKeepMs: number;
@@ -129,7 +130,7 @@ export class MetricsStore {
   constructor(db: Database, file: string, options: MetricsStoreOptions) {
     this.#db = db;
     this.file = file;
-    this.retentionDays = options.retentionDays ?? 30;
+    this.#retentionDays = options.retentionDays ?? 30;
     this.#now = options.now ?? Date.now;
     this.#rawKeepMs = options.rawKeepMs ?? DAY;
     this.#pruneEveryMs = options.pruneEveryMs ?? 600_000;
@@ -180,6 +181,12 @@ export class MetricsStore {
       for (const s of samples) this.#pending[1]?.add(s.slot);
       if (at - this.#prunedAt >= this.#pruneEveryMs) this.#prune(at);
     })();
+  }
+
+  /** Days the roll-ups are kept (the option, or what its function says now). */
+  get retentionDays(): number {
+    const days = this.#retentionDays;
+    return typeof days === "function" ? days() : days;
   }
 
   /** Averages every whole period of `level` that ended before `at` from the level below. */
@@ -328,7 +335,7 @@ export class MetricsStore {
  * Opens (creating 0600) `<home>/metrics.db`. Refuses a home that is a symlink, and a database,
  * WAL or shared-memory file that is a symlink or not a plain file of ours.
  * @example
- * const metrics = openMetricsStore({ home: paths.home, retentionDays: config.metrics.retention_days })
+ * const metrics = openMetricsStore({ home: paths.home, retentionDays: () => controller.config.metrics.retention_days })
  */
 export function openMetricsStore(options: MetricsStoreOptions): MetricsStore {
   const home = options.home;
