@@ -23,8 +23,8 @@ import { byId, h } from "./dom.ts";
 import { createCoalescer, openEventStream, type StreamState } from "./sse.ts";
 import { type GatewayModelList, renderModels } from "./view-models.ts";
 import { renderGpus, renderHistory, renderOrphans } from "./view-panels.ts";
-import { setupPanel } from "./view-setup.ts";
 import { bySlot, PROCESS_COLUMNS, renderProcesses, statusChanges } from "./view-processes.ts";
+import { setupPanel } from "./view-setup.ts";
 
 /** How often figures are re-read while the tab is visible and no event came. */
 const SLOW_REFRESH_MS = 15_000;
