@@ -54,7 +54,7 @@ describe("pruneSpawnLogs", () => {
     const other = log("0_1", 1);
     writeFileSync(join(dir, "corral-serve.log"), "not a spawn log\n");
     const removed = await pruneSpawnLogs(dir, new Set([old[1]]), 2);
-    expect(removed.sort()).toEqual([old[0], `${old[0]}.1`, old[2]].sort());
+    expect(removed.sort()).toEqual([old[0]!, `${old[0]}.1`, old[2]!].sort());
     expect(existsSync(old[1]!)).toBe(true); // in use, however old
     expect(existsSync(old[3]!) && existsSync(old[4]!) && existsSync(other)).toBe(true);
     expect(existsSync(join(dir, "corral-serve.log"))).toBe(true);
