@@ -210,6 +210,33 @@ describe.skipIf(!llama.chatReady)("placement before a load", () => {
     expect(registered?.reason).toBe(`load requested; ready in about ${(first.readyMs / 1000).toFixed(1)} s last time`);
   });
 
+  it("raises the learned peak when a running server comes to hold more GPU memory than at ready", async () => {
+    let serverPid = 0;
+    let heldMib = 3600;
+    // A plain fake snapshot: one idle 24 GiB GPU where the test decides what the server holds.
+    const gpuQuery = async () => ({
+      gpus: [{ index: 0, name: "fake", memory_total_mib: 24564, memory_used_mib: heldMib, uuid: "GPU-fake-0" }],
+      processes: serverPid ? [{ pid: serverPid, used_memory_mib: heldMib, gpu_index: 0, gpu_uuid: "GPU-fake-0" }] : [],
+      taken_at: new Date().toISOString(),
+    });
+    const { controller, home } = await setup(gpuQuery, [{ id: "tiny" }]);
+    const spawned = controller.registry.subscribe((e) => {
+      if (e.event === "registered" && e.pid) serverPid = e.pid;
+    });
+    const first = await controller.load("tiny");
+    spawned();
+    const learned = new LearnedFigures({ file: join(home, "learned.json") });
+    const key = learnedKey("tiny", llama.chatModel, [], "0");
+    expect((await learned.get(key))?.peak_mib).toEqual({ "0": 3600 });
+    heldMib = 5200; // the context filled up
+    await controller.status();
+    expect(await learned.get(key)).toMatchObject({ peak_mib: { "0": 5200 }, ready_ms: first.readyMs });
+    heldMib = 4000; // a peak is a peak: less later does not lower it
+    await controller.status();
+    expect((await learned.get(key))?.peak_mib).toEqual({ "0": 5200 });
+    serverPid = 0; // the snapshot no longer shows it, so the unload after the test need not wait for it
+  });
+
   it("refuses by a measured figure that no longer fits, saying it was measured", async () => {
     const pids: Record<number, number> = {};
     const { controller, home } = await setup(fakeGpus("two-gpus-uneven", pids), [{ id: "tiny", gpu: "1" }]);

@@ -1,7 +1,14 @@
 import { join } from "node:path";
 import { type CorralConfig, checkRunnable, findModel, loadConfig, type ModelConfig } from "../config/load.ts";
 import { InvalidInputError, LoadFailedError, SlotInUseError } from "../errors.ts";
-import { checkPlacement, chooseSlot, learnFromLoad, type PlaceContext, roomFor } from "../placement/check.ts";
+import {
+  checkPlacement,
+  chooseSlot,
+  learnFromLoad,
+  learnPeaks,
+  type PlaceContext,
+  roomFor,
+} from "../placement/check.ts";
 import { FactsCache, modelLabels } from "../placement/facts.ts";
 import { LearnedFigures } from "../placement/learned.ts";
 import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
@@ -296,8 +303,24 @@ export class Controller {
    * @example
    * const rows = await controller.status()
    */
-  status(): Promise<ProcessStatus[]> {
-    return collectStatus(this, { usage: this.#usage });
+  async status(): Promise<ProcessStatus[]> {
+    const rows = await collectStatus(this, { usage: this.#usage });
+    await this.learnPeaks(rows);
+    return rows;
+  }
+
+  /**
+   * Raises the learned peak GPU memory of each running server that now holds more than its load
+   * recorded, so the next estimate of that model uses the true peak. `status()` and every
+   * supervisor tick call it; it never throws.
+   * @example
+   * await controller.learnPeaks(await controller.status())
+   */
+  async learnPeaks(rows: readonly ProcessStatus[]): Promise<void> {
+    const running = rows.filter((r) => r.state === "running");
+    if (running.length === 0) return;
+    // gpuQuery caches nvidia-smi for a second: this is the snapshot the rows were made from.
+    await learnPeaks(this.#place, running, await this.gpuQuery().catch(() => undefined));
   }
 
   /**

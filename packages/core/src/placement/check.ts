@@ -215,6 +215,32 @@ export async function learnFromLoad(
 }
 
 /**
+ * Keeps each running server's learned peak true while it runs: where nvidia-smi now shows a
+ * server of this home holding more memory on a GPU than its last load recorded, the figure is
+ * raised (see {@link LearnedFigures.raisePeak}). Called with each status pass; never fails it.
+ * @example
+ * await learnPeaks(ctx, rows.map((r) => ({ slot: r.slot, entry: r.entry })), snapshot)
+ */
+export async function learnPeaks(
+  ctx: Pick<PlaceContext, "config" | "learned">,
+  running: readonly { readonly slot: string; readonly entry: { readonly pid: number; readonly model_id: string } }[],
+  snapshot: GpuSnapshot | undefined,
+): Promise<void> {
+  if (!snapshot) return;
+  for (const { slot, entry } of running) {
+    const model = ctx.config.models.find((m) => m.id === entry.model_id);
+    if (!model) continue;
+    const seen: Record<string, number> = {};
+    for (const p of snapshot.processes) {
+      if (p.pid === entry.pid && p.gpu_index !== undefined)
+        seen[p.gpu_index] = (seen[p.gpu_index] ?? 0) + p.used_memory_mib;
+    }
+    if (Object.keys(seen).length === 0) continue;
+    await ctx.learned.raisePeak(learnedKey(model.id, model.path, model.args, slot), seen).catch(() => false);
+  }
+}
+
+/**
  * The gateway's room for an on-demand load: which least recently used idle, unpinned models of
  * this home to unload from the GPU set so that the load fits (see {@link planRoom}); undefined
  * where placement cannot tell (no GPU figures, an unreadable GGUF), and then nothing need go.

@@ -57,6 +57,30 @@ export class LearnedFigures {
     });
   }
 
+  /**
+   * Raises the peak of a recorded figure where a server, while it runs, holds more GPU memory
+   * than it did at ready (a long context filling up, a larger batch): the next estimate then uses
+   * the true peak. Writes only when some GPU's figure went up; a key no load recorded is left alone.
+   * @returns true when the figure was raised
+   * @example
+   * await learned.raisePeak(key, { "0": 6100 }) // true: 5230 MiB at ready, 6100 MiB later
+   */
+  async raisePeak(key: string, seen: Readonly<Record<string, number>>): Promise<boolean> {
+    const higher = (figure: LearnedFigure | undefined) =>
+      figure !== undefined && Object.entries(seen).some(([gpu, mib]) => mib > (figure.peak_mib[gpu] ?? 0));
+    if (!higher((await this.#read())[key])) return false;
+    return withFileLock(`${this.file}.lock`, async () => {
+      const all = await this.#read();
+      const figure = all[key];
+      if (!figure || !higher(figure)) return false;
+      const peak: Record<string, number> = { ...figure.peak_mib };
+      for (const [gpu, mib] of Object.entries(seen)) peak[gpu] = Math.max(peak[gpu] ?? 0, mib);
+      all[key] = { ...figure, peak_mib: peak, measured_at: new Date(this.#now()).toISOString() };
+      await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
+      return true;
+    });
+  }
+
   async #read(): Promise<Record<string, LearnedFigure>> {
     try {
       const parsed: unknown = JSON.parse(await readFile(this.file, "utf8"));

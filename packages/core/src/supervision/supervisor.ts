@@ -229,6 +229,7 @@ export class Supervisor {
     const started = performance.now();
     const { controller } = this;
     const statuses = await collectStatus(controller, { usage: this.#usage });
+    await controller.learnPeaks(statuses);
     this.#witness.observe(statuses);
     const wedged = await this.#wedge.check(
       statuses,
