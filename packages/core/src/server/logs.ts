@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, type Stats, watch } from "node:fs";
 import { type FileHandle, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { UnsafePathError } from "../errors.ts";
 import { assertRegularFile, effectiveUid, mkdirPrivate, openNoFollow, openNoFollowSync } from "../store/secure-fs.ts";
 
@@ -337,11 +337,62 @@ export async function followFile(
     if (signal?.aborted) resolve();
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
-  while (!signal?.aborted) {
-    const { lines, more } = await pollOnce(file, state);
-    if (lines.length > 0 && !signal?.aborted) onLines(lines);
-    // A backlog is read slice by slice, yielding between slices so a slow reader's stream can push back.
-    await Promise.race([more ? Bun.sleep(0) : Bun.sleep(intervalMs), aborted]);
+  const waker = folderWaker(file);
+  try {
+    while (!signal?.aborted) {
+      const { lines, more } = await pollOnce(file, state);
+      if (lines.length > 0 && !signal?.aborted) onLines(lines);
+      // A backlog is read slice by slice, yielding between slices so a slow reader's stream can push back.
+      // Otherwise the folder's watcher wakes us; the slow poll is the net for a watcher that misses.
+      const woken = waker?.next().then(() => Bun.sleep(WAKE_BATCH_MS));
+      const idle = woken ? Promise.race([woken, Bun.sleep(Math.max(intervalMs, WATCHED_POLL_MS))]) : null;
+      await Promise.race([more ? Bun.sleep(0) : (idle ?? Bun.sleep(intervalMs)), aborted]);
+    }
+  } finally {
+    waker?.close();
+  }
+}
+
+/** After a wake-up, what is written in this many ms more is read in the same pass (a chatty log is not read per write). */
+const WAKE_BATCH_MS = 20;
+/** How often a follower whose folder is watched polls anyway (a watcher can miss, e.g. on a network file system). */
+const WATCHED_POLL_MS = 1000;
+
+/**
+ * Wakes a follower when its file changes, or is created, renamed or rotated (`<file>.1`): a
+ * watch on the folder (inotify here) rather than a poll every `intervalMs`, so an idle follower
+ * costs nothing. Only a wake-up: what is read is still opened with O_NOFOLLOW and checked.
+ * Undefined where the folder cannot be watched; the follower then polls.
+ */
+function folderWaker(file: string): { next(): Promise<void>; close(): void } | undefined {
+  const names = new Set([basename(file), `${basename(file)}.1`]);
+  let pending = false;
+  let wake: (() => void) | undefined;
+  try {
+    const watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && !names.has(String(changed))) return;
+      pending = true;
+      wake?.();
+    });
+    watcher.on("error", () => watcher.close());
+    return {
+      next() {
+        if (pending) {
+          pending = false;
+          return Promise.resolve();
+        }
+        return new Promise<void>((resolve) => {
+          wake = () => {
+            wake = undefined;
+            pending = false;
+            resolve();
+          };
+        });
+      },
+      close: () => watcher.close(),
+    };
+  } catch {
+    return undefined;
   }
 }
 
