@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { type Controller, serverUrl } from "@corral/core";
+import { type Controller, createGateway, type GatewayModelView, serverUrl } from "@corral/core";
 
 /**
  * Calls this home's running `corral serve` (the configuration's `server.host` and `server.port`)
@@ -34,5 +34,26 @@ export async function callServer(
       return undefined;
     }
     throw error;
+  }
+}
+
+/**
+ * The gateway's view of the models: the running `corral serve`'s (requests in flight, served and speed
+ * live in its memory) when it answers within half a second and agrees with the registry on every PID,
+ * else what the registry alone tells (state, last request, unload time).
+ * @example
+ * for (const m of await gatewayViews(controller)) console.log(m.id, m.state, m.in_flight)
+ */
+export async function gatewayViews(controller: Controller): Promise<GatewayModelView[]> {
+  const local = await createGateway({ controller }).models();
+  try {
+    const res = await callServer(controller, "/v1/models", { timeoutMs: 500 });
+    if (!res?.ok) return local;
+    const body = (await res.json()) as { data?: { corral?: GatewayModelView }[] };
+    const live = body.data?.flatMap((d) => (d.corral ? [d.corral] : [])) ?? [];
+    const agrees = local.every((l) => live.some((v) => v.id === l.id && v.pid === l.pid));
+    return agrees ? live : local;
+  } catch {
+    return local;
   }
 }

@@ -1,17 +1,9 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type Controller,
-  createGateway,
-  type GatewayModelView,
-  type ModelView,
-  type ProcessStatus,
-  publicEntry,
-  serverUrl,
-} from "@corral/core";
+import { type Controller, type GatewayModelView, type ModelView, type ProcessStatus, publicEntry } from "@corral/core";
 import { booleanFlag } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { bytes, duration, stateWord, style, table } from "../render.ts";
+import { gatewayViews } from "../server-client.ts";
 
 /**
  * `corral ls`: every tracked llama-server with its identity check, health, uptime and usage
@@ -84,34 +76,6 @@ export function statusOutcome(rows: readonly ProcessStatus[]): Outcome {
 function gpuMemory(row: ProcessStatus): string {
   const mib = row.usage?.gpu_memory_mib;
   return mib === undefined ? "-" : `${mib} MiB`;
-}
-
-/**
- * The gateway's view of the models: the running server's (requests in flight, served, speed live
- * in its memory) when it answers within half a second and agrees with the registry on every PID,
- * else what the registry alone tells (state, last request, unload time).
- */
-async function gatewayViews(controller: Controller): Promise<GatewayModelView[]> {
-  const local = await createGateway({ controller }).models();
-  const { host, port } = controller.config.server;
-  let token = process.env.CORRAL_TOKEN || controller.config.server.token;
-  try {
-    token ??= readFileSync(controller.paths.token, "utf8").trim();
-  } catch {
-    // no token file: the server runs without one, or not at all
-  }
-  try {
-    const res = await fetch(serverUrl(host, port, "/v1/models"), {
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(500),
-    });
-    if (!res.ok) return local;
-    const live = ((await res.json()) as { data?: { corral?: GatewayModelView }[] }).data?.map((d) => d.corral);
-    const agrees = local.every((l) => live?.some((v) => v?.id === l.id && v.pid === l.pid));
-    return agrees && live ? (live as GatewayModelView[]) : local;
-  } catch {
-    return local;
-  }
 }
 
 function modelState(state: GatewayModelView["state"]): string {

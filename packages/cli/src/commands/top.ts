@@ -1,16 +1,8 @@
-import { readFileSync } from "node:fs";
-import {
-  type Controller,
-  collectStatus,
-  createGateway,
-  createUsageSampler,
-  type GatewayModelView,
-  type ProcessStatus,
-  serverUrl,
-} from "@corral/core";
+import { collectStatus, createUsageSampler, type GatewayModelView, type ProcessStatus } from "@corral/core";
 import { booleanFlag, integerFlag, UsageError } from "../args.ts";
 import type { Command, Outcome } from "../context.ts";
 import { bytes, duration, stateWord, style, table } from "../render.ts";
+import { gatewayViews } from "../server-client.ts";
 
 /** One screen of `corral top`: the rows and what the gateway said, with the request rate since the last screen. */
 export interface TopFrame {
@@ -49,7 +41,7 @@ export const command: Command = {
     const next = async (): Promise<TopFrame> => {
       const [statuses, models] = await Promise.all([
         collectStatus(controller, { usage: sampler }),
-        gatewayFigures(controller),
+        gatewayViews(controller),
       ]);
       const frame = withRates(Date.now(), statuses, models, previous);
       previous = frame;
@@ -175,33 +167,5 @@ async function live(options: {
     stdin.setRawMode(false);
     stdin.pause();
     stdout.write("\u001b[?25h\u001b[?1049l");
-  }
-}
-
-/**
- * The gateway's figures: the running `corral serve` of this home where it answers within half a
- * second (its counts live in its memory), else what the registry alone tells.
- */
-async function gatewayFigures(controller: Controller): Promise<GatewayModelView[]> {
-  const local = () => createGateway({ controller }).models();
-  const { host, port } = controller.config.server;
-  let token = process.env.CORRAL_TOKEN || controller.config.server.token;
-  try {
-    token ??= readFileSync(controller.paths.token, "utf8").trim();
-  } catch {
-    // no token file: the server runs without one, or not at all
-  }
-  try {
-    const res = await fetch(serverUrl(host, port, "/v1/models"), {
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(500),
-    });
-    if (!res.ok) return local();
-    const live = ((await res.json()) as { data?: { corral?: GatewayModelView }[] }).data?.flatMap((d) =>
-      d.corral ? [d.corral] : [],
-    );
-    return live ?? local();
-  } catch {
-    return local();
   }
 }
