@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { HttpError } from "./errors.ts";
+import { readLimited } from "./read-limited.ts";
 import { isGatewayPath } from "./routes/gateway-shared.ts";
 
 /**
@@ -13,25 +14,9 @@ function tooLarge(limit: number): HttpError {
   return new HttpError(413, "PAYLOAD_TOO_LARGE", `request bodies are limited to ${limit} bytes`);
 }
 
-/**
- * Reads a body as UTF-8, stopping as soon as it passes `limit` bytes, so a huge or endless
- * chunked upload costs at most `limit` bytes of memory.
- */
-async function readLimited(request: Request, limit: number): Promise<string> {
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
+/** Reads a body as UTF-8, at most `limit` bytes of it (see {@link readLimited}). */
+async function readText(request: Request, limit: number): Promise<string> {
+  const chunks = await readLimited(request, limit, () => tooLarge(limit));
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
@@ -59,7 +44,7 @@ export function jsonBody(options: { readonly limitBytes?: number } = {}) {
     })
     .onParse({ as: "global" }, async ({ request }) => {
       if (isGatewayPath(new URL(request.url).pathname)) return {};
-      const text = await readLimited(request, limit);
+      const text = await readText(request, limit);
       if (text.trim() === "") return {};
       try {
         return JSON.parse(text) as unknown;

@@ -1,5 +1,6 @@
 import { type Gateway, GatewayError } from "@corral/core";
 import { callerOf } from "../auth.ts";
+import { readLimited } from "../read-limited.ts";
 
 /**
  * What the gateway's route plugins share: the raw body reader (the request is forwarded byte
@@ -76,23 +77,11 @@ export class BodyError extends Error {
  * const bytes = await rawBody(request)
  */
 export async function rawBody(request: Request, limit = GATEWAY_BODY_LIMIT_BYTES): Promise<Uint8Array<ArrayBuffer>> {
-  if (Number(request.headers.get("content-length")) > limit) {
-    throw new BodyError(413, `request bodies are limited to ${limit} bytes`);
-  }
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new BodyError(413, `request bodies are limited to ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
+  const chunks = await readLimited(
+    request,
+    limit,
+    () => new BodyError(413, `request bodies are limited to ${limit} bytes`),
+  );
   return chunks.length === 1 ? (chunks[0] as Uint8Array<ArrayBuffer>) : new Uint8Array(Buffer.concat(chunks));
 }
 
