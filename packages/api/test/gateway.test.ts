@@ -39,6 +39,35 @@ describe("OpenAI routes", () => {
     expect(((await res.json()) as { object: string }).object).toBe("chat.completion");
   });
 
+  it("refuses a body past the gateway's limit with 413 in OpenAI's shape, declared or streamed, loading nothing", async () => {
+    const { call, h } = await setup([{ id: "a", gpu: "0" }]);
+    const declared = await call("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": String(17 * 1024 * 1024) },
+      body: "{}",
+    });
+    expect(declared.status).toBe(413);
+    const chunk = new Uint8Array(1024 * 1024).fill(0x20);
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ > 20) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const streamed = await call("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: endless,
+    });
+    expect(streamed.status).toBe(413);
+    const error = ((await streamed.json()) as { error: { message: string } }).error;
+    expect(error.message).toContain("limited to");
+    // It stopped reading past the limit: 16 MiB, not all 21.
+    expect(sent).toBeLessThanOrEqual(18);
+    expect(await h.controller.entries()).toEqual([]);
+  });
+
   it("lists every configured model, loaded or not, with corral's state", async () => {
     const { call } = await setup([
       { id: "a", gpu: "0" },
