@@ -90,6 +90,83 @@ describe("on-demand load", () => {
   });
 });
 
+/** The history events that remove an entry from the registry. */
+const GONE = new Set(["killed", "unregistered", "load-failed", "pruned"]);
+
+/** Each model's load as the registry recorded it: from "registered" (spawned) to "running" (ready). */
+function recordLoads(h: GatewayHome): Map<string, { from: number; to?: number }> {
+  const loads = new Map<string, { from: number; to?: number }>();
+  h.controller.registry.subscribe((e) => {
+    if (!e.model_id) return;
+    if (e.event === "registered") loads.set(e.model_id, { from: Date.parse(e.time) });
+    if (e.event === "status" && e.to === "running") {
+      const load = loads.get(e.model_id);
+      if (load) load.to = Date.parse(e.time);
+    }
+  });
+  return loads;
+}
+
+describe("concurrent loads", () => {
+  it("loads two cold models on GPUs 0 and 1 at the same time, not one after the other", async () => {
+    const h = await setup([
+      { id: "a", gpu: "0", args: ["--fake-load-ms", "1500"] },
+      { id: "b", gpu: "1", args: ["--fake-load-ms", "1500"] },
+    ]);
+    const loads = recordLoads(h);
+    const answers = await Promise.all([chat(h.gateway, "a"), chat(h.gateway, "b")]);
+    for (const res of answers) expect(res.status).toBe(200);
+    expect(h.spawns()).toBe(2);
+    const a = loads.get("a")!;
+    const b = loads.get("b")!;
+    // The two loads overlap: each was spawned before the other was ready.
+    expect(a.from).toBeLessThan(b.to!);
+    expect(b.from).toBeLessThan(a.to!);
+  });
+
+  it("loads two cold models on overlapping slots one after the other, swapping the first out", async () => {
+    const h = await setup([
+      { id: "a", gpu: "0", args: ["--fake-load-ms", "500"] },
+      { id: "b", gpu: "0,1", args: ["--fake-load-ms", "500"] },
+    ]);
+    const loads = recordLoads(h);
+    const unloaded: string[] = [];
+    h.controller.registry.subscribe((e) => {
+      if (GONE.has(e.event) && e.model_id) unloaded.push(e.model_id);
+    });
+    const [ra, rb] = await Promise.all([chat(h.gateway, "a"), chat(h.gateway, "b")]);
+    expect(ra.status).toBe(200);
+    expect(rb.status).toBe(200);
+    expect(h.spawns()).toBe(2);
+    const [first, second] = [...loads.entries()].sort((x, y) => x[1].from - y[1].from);
+    // The second was spawned only after the first was ready, and after the first was swapped out.
+    expect(second![1].from).toBeGreaterThanOrEqual(first![1].to!);
+    expect(unloaded).toEqual([first![0]]);
+    expect((await h.controller.registry.list()).map((l) => l.entry.model_id)).toEqual([second![0]]);
+  });
+
+  it("with max_loaded 1, two concurrent cold requests on different GPUs never have two loaded at once", async () => {
+    const h = await setup(
+      [
+        { id: "a", gpu: "0", args: ["--fake-load-ms", "500"] },
+        { id: "b", gpu: "1", args: ["--fake-load-ms", "500"] },
+      ],
+      { max_loaded: 1 },
+    );
+    let registered = 0;
+    let most = 0;
+    h.controller.registry.subscribe((e) => {
+      if (e.event === "registered") most = Math.max(most, ++registered);
+      if (GONE.has(e.event)) registered--;
+    });
+    const answers = await Promise.all([chat(h.gateway, "a"), chat(h.gateway, "b")]);
+    for (const res of answers) expect(res.status).toBe(200);
+    expect(h.spawns()).toBe(2);
+    expect(most).toBe(1);
+    expect(await h.controller.registry.list()).toHaveLength(1);
+  });
+});
+
 describe("a model unloaded by another process", () => {
   it("is loaded again for the next request, though the gateway's view still had it", async () => {
     const h = await setup([{ id: "a", gpu: "0" }], {}, { viewMs: 60_000 });

@@ -2,7 +2,7 @@ import type { CorralConfig, ModelConfig } from "../config/load.ts";
 import type { Controller } from "../lifecycle/controller.ts";
 import type { ProcessEntry } from "../store/schema.ts";
 import { GatewayError } from "./errors.ts";
-import { freeMemory, makeRoom, type Placement, type PlacementContext } from "./placement.ts";
+import { freeMemory, InFlightLoad, makeRoom, type PlacementContext, type Wait } from "./placement.ts";
 import { createResolver, type ModelResolver } from "./resolve.ts";
 import { ModelState, until } from "./state.ts";
 import type { GatewayModelView, Lease, Located } from "./types.ts";
@@ -34,6 +34,9 @@ interface Ready {
   readonly readyMs: number | undefined;
 }
 
+/** What the decision phase hands to the load that runs outside the lock. */
+type Decision = { readonly kind: "load"; readonly slot: string } | Wait;
+
 function baseUrlOf(entry: ProcessEntry, fallbackHost: string): string {
   let host = entry.host ?? fallbackHost;
   if (host === "0.0.0.0" || host === "") host = "127.0.0.1";
@@ -62,6 +65,8 @@ export class Gateway {
   #view: View | undefined;
   #reading: Promise<View> | undefined;
   #placing: Promise<unknown> = Promise.resolve();
+  /** loads under way (spawned or about to be), by model id: their slots count as held, and under max_loaded */
+  readonly #loads = new Map<string, InFlightLoad>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #sweeping = false;
   #started = false;
@@ -301,13 +306,19 @@ export class Gateway {
         await Bun.sleep(50);
         continue;
       }
-      const placed = await this.#placed(() => this.#placeAndLoad(model, state));
-      if (placed.kind === "ready") return placed.ready;
-      await until(placed.wait, deadline, undefined, () => this.#timedOut(model, this.config.gateway.queue_timeout_ms));
+      // Only the decision (swap, evict, reserve the slot) holds the gateway's lock; the load runs outside
+      // it, so a cold model on another GPU is placed and loaded meanwhile.
+      const decided = await this.#placed(() => this.#decide(model));
+      if (decided.kind === "load") return this.#loadReserved(model, state, decided.slot);
+      await until(decided.wait, deadline, undefined, () => this.#timedOut(model, this.config.gateway.queue_timeout_ms));
     }
   }
 
-  async #placeAndLoad(model: ModelConfig, state: ModelState): Promise<Placement<Ready>> {
+  /**
+   * The decision phase, inside the lock: the slot, the room (swap, evict, free memory) and the
+   * reservation of the slot for this load. An overlapping load in flight is waited for (its slot is held).
+   */
+  async #decide(model: ModelConfig): Promise<Decision> {
     if (model.gpu === undefined) {
       throw new GatewayError(
         "load_failed",
@@ -323,18 +334,26 @@ export class Gateway {
     const context = this.#placementContext();
     const room = (await makeRoom(context, model, slot, view.all)) ?? (await freeMemory(context, model, slot));
     if (room) return room;
+    this.#loads.set(model.id, new InFlightLoad(model.id, slot));
+    return { kind: "load", slot };
+  }
+
+  /** The long part, outside the lock: the reserved slot is released (and its waiters woken) when it ends. */
+  async #loadReserved(model: ModelConfig, state: ModelState, slot: string): Promise<Ready> {
     try {
       const result = await this.controller.load(model.id, {
         gpu: slot,
         reason: `gateway: a request for ${model.id}`,
       });
       state.lastUsedMs = this.#now();
-      this.#view = undefined;
-      return { kind: "ready", ready: { located: { slot: result.slot, entry: result.entry }, readyMs: result.readyMs } };
+      return { located: { slot: result.slot, entry: result.entry }, readyMs: result.readyMs };
     } catch (error) {
-      this.#view = undefined;
       const why = error instanceof Error ? error.message : String(error);
       throw new GatewayError("load_failed", why, { cause: error });
+    } finally {
+      this.#view = undefined;
+      this.#loads.get(model.id)?.finish();
+      this.#loads.delete(model.id);
     }
   }
 
@@ -344,6 +363,7 @@ export class Gateway {
       stateOf: (id) => this.#state(id),
       lastUsed: (at) => this.#lastUsed(at),
       read: () => this.#read(true).then((v) => v.all),
+      loading: () => [...this.#loads.values()],
       unload: (at, reason) => this.#unload(at, reason),
       planRoom: (modelId, slot, candidates) => this.controller.planRoom(modelId, slot, candidates),
     };
@@ -369,7 +389,10 @@ export class Gateway {
     }
   }
 
-  /** Placement decisions (swap, evict, load) one at a time, so two cold models never pick the same room. */
+  /**
+   * Placement decisions (swap, evict, reserve a slot for a load) and the ttl sweep one at a time, so two
+   * cold models never pick the same room. The loads themselves run outside it (see {@link InFlightLoad}).
+   */
   #placed<T>(job: () => Promise<T>): Promise<T> {
     const run = this.#placing.then(job, job);
     this.#placing = run.catch(() => undefined);
