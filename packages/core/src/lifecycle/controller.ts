@@ -1,18 +1,6 @@
-import { join } from "node:path";
-import { type CorralConfig, checkRunnable, findModel, loadConfig, type ModelConfig } from "../config/load.ts";
-import { InvalidInputError, LoadFailedError, SlotInUseError } from "../errors.ts";
-import {
-  checkPlacement,
-  chooseSlot,
-  learnFromLoad,
-  learnPeaks,
-  type PlaceContext,
-  roomFor,
-} from "../placement/check.ts";
-import { FactsCache, modelLabels } from "../placement/facts.ts";
-import { LearnedFigures } from "../placement/learned.ts";
+import { type CorralConfig, findModel, loadConfig } from "../config/load.ts";
+import { learnPeaks, type PlaceContext, roomFor } from "../placement/check.ts";
 import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
-import { isGone } from "../process/identity.ts";
 import type { Orphan } from "../process/orphans.ts";
 import type { ProcessProbe } from "../process/types.ts";
 import { createUsageSampler } from "../process/usage.ts";
@@ -20,18 +8,22 @@ import { createRegistry, type Registry, type VerifiedEntry } from "../registry/r
 import type { CleanupResult, KillOptions, KillOutcome, KillPlan, KillSelector, KillTarget } from "../registry/types.ts";
 import { createGpuQuery, type GpuSnapshot, queryGpus } from "../server/gpu.ts";
 import { gpusView } from "../server/gpu-view.ts";
-import { isPortFree } from "../server/ports.ts";
 import type { GpusView } from "../server/views.ts";
-import { slotKey, slotsOverlap } from "../slots.ts";
+import { slotKey } from "../slots.ts";
 import type { HistoryReadOptions } from "../store/history.ts";
 import type { HistoryEvent, ProcessEntry } from "../store/schema.ts";
 import { ensureSafeHome } from "../store/secure-fs.ts";
 import { type AdoptOptions, adoptOrphan } from "./adopt.ts";
+import { ConfigCell } from "./config-cell.ts";
+import { controllerContexts } from "./controller-contexts.ts";
 import { killTargets, slotMoved } from "./kill.ts";
-import { type ControllerHooks, type LoadContext, spawnAndWait } from "./load.ts";
+import type { ControllerHooks } from "./load.ts";
+import { loadInSlot, requireGpu, type SlotLoadContext, slotOf, switchInSlot } from "./load-slot.ts";
 import { followSlotLog, slotLogFile, slotLogs } from "./logs.ts";
-import { assertPortAllowed, PortChoice } from "./port-choice.ts";
+import { modelViews } from "./model-views.ts";
+import { assertPortAllowed } from "./port-choice.ts";
 import { recover } from "./recover.ts";
+import { SlotQueue } from "./slot-queue.ts";
 import { collectStatus } from "./status.ts";
 import type {
   LoadOptions,
@@ -43,7 +35,7 @@ import type {
   UnloadOptions,
   UnloadResult,
 } from "./types.ts";
-import { type UnloadContext, unloadSlot } from "./unload.ts";
+import { unloadSlot } from "./unload.ts";
 
 export type { ControllerHooks } from "./load.ts";
 
@@ -78,18 +70,12 @@ export class Controller {
   readonly probe: ProcessProbe;
   readonly gpuQuery: () => Promise<GpuSnapshot | undefined>;
   readonly now: () => number;
-  readonly #env: Readonly<Record<string, string | undefined>>;
-  readonly #busy = new Map<string, Promise<unknown>>();
-  readonly #ports: PortChoice;
-  readonly #loadContext: LoadContext;
-  readonly #unloadContext: UnloadContext;
+  readonly #queue = new SlotQueue();
   readonly #usage = createUsageSampler();
-  readonly #hooks: ControllerHooks;
-  readonly #gpuFresh: () => Promise<GpuSnapshot | undefined>;
   readonly #place: PlaceContext;
+  readonly #slots: SlotLoadContext;
   /** the one place the current configuration is held: every reader goes through `config` */
-  #config: CorralConfig;
-  readonly #configListeners = new Set<(next: CorralConfig, previous: CorralConfig) => void>();
+  readonly #config: ConfigCell;
 
   constructor(init: {
     registry: Registry;
@@ -99,52 +85,22 @@ export class Controller {
     gpuQuery?: () => Promise<GpuSnapshot | undefined>;
     hooks?: ControllerHooks;
   }) {
-    this.#hooks = init.hooks ?? {};
     this.registry = init.registry;
-    this.#config = init.config;
-    // The helpers' contexts read the configuration through getters, so a reload reaches them all at once.
-    const config = () => this.#config;
+    this.#config = new ConfigCell(init.config, (next) => {
+      if (next.history?.max_bytes) this.registry.history.setMaxBytes(next.history.max_bytes);
+    });
     this.probe = init.registry.probe;
     this.now = init.now ?? Date.now;
-    this.#env = init.env ?? process.env;
     // Status and the watcher share one nvidia-smi run per second; unload polls uncached.
     this.gpuQuery = init.gpuQuery ?? createGpuQuery();
-    this.#gpuFresh = init.gpuQuery ?? (() => queryGpus());
-    this.#place = {
-      get config() {
-        return config();
-      },
-      homeId: this.registry.homeId,
-      probe: this.probe,
-      entries: () => this.registry.list(),
-      history: (limit) => this.registry.history.read({ limit }),
-      gpuQuery: this.#gpuFresh,
-      learned: new LearnedFigures({ file: join(this.registry.paths.home, "learned.json") }),
-      facts: new FactsCache({ file: join(this.registry.paths.home, "facts.json") }),
-    };
-    const registry = this.registry;
-    this.#ports = new PortChoice({
-      registry,
-      get config() {
-        return config();
-      },
-    });
-    this.#unloadContext = {
-      registry,
-      get config() {
-        return config();
-      },
-      gpuQuery: this.#gpuFresh,
-    };
-    this.#loadContext = {
-      registry,
-      get config() {
-        return config();
-      },
+    ({ place: this.#place, slots: this.#slots } = controllerContexts({
+      registry: this.registry,
+      config: () => this.#config.current,
       now: this.now,
-      env: this.#env,
-      hooks: this.#hooks,
-    };
+      env: init.env ?? process.env,
+      hooks: init.hooks ?? {},
+      gpuFresh: init.gpuQuery ?? (() => queryGpus()),
+    }));
   }
 
   /**
@@ -152,7 +108,7 @@ export class Controller {
    * decision rather than keeping a copy.
    */
   get config(): CorralConfig {
-    return this.#config;
+    return this.#config.current;
   }
 
   /**
@@ -163,16 +119,7 @@ export class Controller {
    * controller.replaceConfig(await loadConfig({ home: controller.paths.home }))
    */
   replaceConfig(next: CorralConfig): void {
-    const previous = this.#config;
-    this.#config = next;
-    if (next.history?.max_bytes) this.registry.history.setMaxBytes(next.history.max_bytes);
-    for (const listener of this.#configListeners) {
-      try {
-        listener(next, previous);
-      } catch {
-        // One failing listener must not keep the others on the old configuration.
-      }
-    }
+    this.#config.replace(next);
   }
 
   /**
@@ -182,8 +129,7 @@ export class Controller {
    * const off = controller.onConfigChange((next) => console.log(next.webhooks))
    */
   onConfigChange(listener: (next: CorralConfig, previous: CorralConfig) => void): () => void {
-    this.#configListeners.add(listener);
-    return () => this.#configListeners.delete(listener);
+    return this.#config.onChange(listener);
   }
 
   /** The home's file layout. */
@@ -196,18 +142,8 @@ export class Controller {
    * @example
    * for (const m of await controller.models()) console.log(m.id, m.loaded_in)
    */
-  async models(): Promise<ModelView[]> {
-    const entries = await this.registry.list();
-    const labels = await Promise.all(this.config.models.map((m) => modelLabels(m.path, this.#place.facts)));
-    return this.config.models.map((m, i) => ({
-      id: m.id,
-      name: m.name,
-      path: m.path,
-      gpu: m.gpu,
-      port: m.port,
-      loaded_in: entries.filter(({ entry }) => entry.model_id === m.id).map(({ slot }) => slot),
-      ...labels[i],
-    }));
+  models(): Promise<ModelView[]> {
+    return modelViews({ config: this.config, registry: this.registry, facts: this.#place.facts });
   }
 
   /**
@@ -219,11 +155,10 @@ export class Controller {
    */
   async load(modelId: string, options: LoadOptions = {}): Promise<LoadResult> {
     const model = findModel(this.config, modelId);
-    const gpu = options.gpu ?? model.gpu;
-    if (gpu === undefined) throw new InvalidInputError("gpu", `model "${model.id}" has no default gpu: say which GPU`);
+    const gpu = requireGpu(model, options.gpu);
     if (options.port !== undefined) assertPortAllowed(this.config, options.port);
-    const slot = gpu === "auto" ? await chooseSlot(this.#place, model) : slotKey(gpu);
-    return this.#exclusive(slot, () => this.#load(model, slot, options));
+    const slot = await slotOf(this.#place, model, gpu);
+    return this.#queue.run(slot, () => loadInSlot(this.#slots, model, slot, options));
   }
 
   /**
@@ -235,7 +170,7 @@ export class Controller {
    */
   unload(slot: string, options: UnloadOptions = {}): Promise<UnloadResult> {
     const key = slotKey(slot);
-    return this.#exclusive(key, () => this.#unload(key, options));
+    return this.#queue.run(key, async () => (await unloadSlot(this.#slots.unload, key, options)).result);
   }
 
   /**
@@ -246,10 +181,7 @@ export class Controller {
    */
   async slotFor(modelId: string): Promise<string> {
     const model = findModel(this.config, modelId);
-    if (model.gpu === undefined) {
-      throw new InvalidInputError("gpu", `model "${model.id}" has no default gpu: say which GPU`);
-    }
-    return model.gpu === "auto" ? chooseSlot(this.#place, model) : slotKey(model.gpu);
+    return slotOf(this.#place, model, requireGpu(model, undefined));
   }
 
   /**
@@ -275,17 +207,7 @@ export class Controller {
     const key = slotKey(slot);
     const model = findModel(this.config, modelId);
     if (options.port !== undefined) assertPortAllowed(this.config, options.port);
-    return this.#exclusive(key, async () => {
-      const previous = await this.registry.get(key);
-      if (previous) await this.#unload(key, { reason: `switching to ${model.id}` });
-      const port = options.port ?? model.port ?? previous?.port;
-      const loaded = await this.#load(model, key, {
-        ...options,
-        port,
-        reason: options.reason ?? `switched from ${previous?.model_id ?? "nothing"}`,
-      });
-      return { ...loaded, previous };
-    });
+    return this.#queue.run(key, () => switchInSlot(this.#slots, key, model, options));
   }
 
   /**
@@ -502,70 +424,13 @@ export class Controller {
     return slotLogFile(this.registry, slot);
   }
 
-  /** Serialises operations on one slot inside this process (other processes are kept honest by the store's lock). */
-  async #exclusive<T>(slot: string, job: () => Promise<T>): Promise<T> {
-    const previous = this.#busy.get(slot) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(job);
-    this.#busy.set(slot, run);
-    try {
-      return await run;
-    } finally {
-      if (this.#busy.get(slot) === run) this.#busy.delete(slot);
-    }
-  }
-
-  async #load(model: ModelConfig, slot: string, options: LoadOptions): Promise<LoadResult> {
-    const { executable } = await checkRunnable(this.config, model);
-    await this.#clearSlot(slot, options.replace ?? false);
-    // Refuses a load that does not fit (DoesNotFitError) before anything is spawned, unless forced.
-    const placement = await checkPlacement(this.#place, model, slot, { force: options.force });
-    const timed = {
-      ...options,
-      timeoutMs: options.timeoutMs ?? placement.timeout_ms,
-      expectedReadyMs: options.expectedReadyMs ?? placement.expected_ready_ms,
-    };
-    const picked = (options.port ?? model.port ?? this.config.ports.gpu[slot]) === undefined;
-    for (let attempt = 1; ; attempt++) {
-      const port = await this.#ports.reserve(slot, model, options.port);
-      try {
-        const loaded = await spawnAndWait(this.#loadContext, model, slot, executable, port, timed);
-        await learnFromLoad(this.#place, model, slot, loaded.entry.pid, loaded.readyMs);
-        return { ...loaded, placement };
-      } catch (error) {
-        // Another process (the CLI beside the server, say) took the free port we picked between our
-        // check and the server's bind: pick again, once. A port the user chose is not second-guessed.
-        const lostRace = error instanceof LoadFailedError && error.exitCode !== undefined && !(await isPortFree(port));
-        if (!picked || attempt > 1 || !lostRace) throw error;
-      } finally {
-        await this.#ports.release(port);
-      }
-    }
-  }
-
-  async #clearSlot(slot: string, replace: boolean): Promise<void> {
-    const overlapping = (await this.registry.verifyAll()).filter((v) => slotsOverlap(v.slot, slot));
-    for (const held of overlapping) {
-      if (isGone(held.probe.state)) {
-        await this.registry.unregister(held.slot, { pid: held.entry.pid, event: "pruned", reason: held.probe.reason });
-      } else if (replace) {
-        await this.#unload(held.slot, { reason: `replaced by a load in slot ${slot}` });
-      } else {
-        throw new SlotInUseError(slot, { slot: held.slot, pid: held.entry.pid, model_id: held.entry.model_id });
-      }
-    }
-  }
-
   /** An unload for a kill decided earlier: refused when the slot no longer holds that PID. */
   async #unloadPid(slot: string, pid: number, options: UnloadOptions): Promise<KillOutcome> {
-    return this.#exclusive(slot, async () => {
+    return this.#queue.run(slot, async () => {
       const held = await this.registry.get(slot);
       if (held?.pid !== pid) throw slotMoved(slot, pid, held?.pid);
-      return (await unloadSlot(this.#unloadContext, slot, options)).killed;
+      return (await unloadSlot(this.#slots.unload, slot, options)).killed;
     });
-  }
-
-  async #unload(slot: string, options: UnloadOptions): Promise<UnloadResult> {
-    return (await unloadSlot(this.#unloadContext, slot, options)).result;
   }
 }
 
