@@ -165,6 +165,29 @@ describe("concurrent loads", () => {
     expect(most).toBe(1);
     expect(await h.controller.registry.list()).toHaveLength(1);
   });
+  it("never evicts a load in flight, even once every request for it has timed out", async () => {
+    const h = await setup(
+      [
+        { id: "a", gpu: "0", args: ["--fake-load-ms", "3000"] },
+        { id: "b", gpu: "1", args: ["--fake-load-ms", "200"] },
+      ],
+      { max_loaded: 1, queue_timeout_ms: 2000 },
+    );
+    const steps: string[] = [];
+    h.controller.registry.subscribe((e) => {
+      if (e.model_id !== "a") return;
+      if (e.event === "status") steps.push(`${e.from} → ${e.to}`);
+      if (GONE.has(e.event)) steps.push(e.event);
+    });
+    const timedOut = await h.gateway.acquire("a").catch((e) => e);
+    expect(timedOut.kind).toBe("queue_timeout");
+    // a is still loading and nobody waits for it: b waits for a's load to end, then evicts it.
+    const lease = await h.gateway.acquire("b");
+    lease.done();
+    // a came up before it was stopped: not killed while loading.
+    expect(steps).toEqual(["loading → running", "running → stopping", "killed"]);
+    expect((await h.controller.registry.list()).map((l) => l.entry.model_id)).toEqual(["b"]);
+  });
 });
 
 describe("a model unloaded by another process", () => {
