@@ -1,17 +1,13 @@
-import { randomBytes } from "node:crypto";
-import { type BigIntStats, closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
-import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
-import { Value } from "@sinclair/typebox/value";
-import { InvalidInputError, RegistryCorruptError, StoreWriteError } from "../errors.ts";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { rename } from "node:fs/promises";
+import { resolve } from "node:path";
+import { RegistryCorruptError, StoreWriteError } from "../errors.ts";
 import { type LockMethod, withFileLock } from "./lock.ts";
-import { O_NOFOLLOW } from "./secure-fs.ts";
-
-/** Temp files: created new (O_EXCL, which never follows a symlink either) and O_NOFOLLOW, to say so. */
-const TEMP_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW;
-
-import { type ProcessEntry, ProcessEntrySchema, REGISTRY_VERSION, RegistryDocumentSchema } from "./schema.ts";
+import { type ProcessEntry, REGISTRY_VERSION } from "./schema.ts";
+import { checkEntries, checkers, decode, entryErrors, parseDocument } from "./store-document.ts";
+import { ensureFolder, keepCorruptCopy, stamp, writeAtomic } from "./store-durable.ts";
+import { type Memo, remember, setOwn, statKey } from "./store-memo.ts";
+import { render } from "./store-render.ts";
 
 /**
  * An entry of the file that does not match the schema. It is reported, and written back untouched.
@@ -111,31 +107,6 @@ interface Loaded {
 }
 
 /**
- * What a store last read or wrote, so that a file it already knows is neither parsed nor rendered
- * again: at 1000 entries JSON.parse and JSON.stringify were half the time of a register. The file
- * is the known one while its device, inode, size, mtime and ctime are: a writer that follows the
- * protocol renames a new file into place (a new inode), and an edit in place moves mtime and ctime
- * (Linux 6.13+ makes them fine-grained once stat'ed; on older kernels an edit in place of the same
- * size within one timer tick of the store's own write could go unseen until the file next changes).
- * Its objects never leave the store: callers get copies.
- */
-interface Memo {
-  /** {@link statKey} of the file this describes */
-  readonly key: string;
-  readonly version: string;
-  readonly last_updated: string;
-  readonly processes: Record<string, unknown>;
-  readonly extra: Record<string, unknown>;
-  /** slot → the text `render` gave `processes[slot]`, filled as it renders */
-  readonly rendered: Map<string, string>;
-}
-
-/** The identity of one version of a file (see {@link Memo}). */
-function statKey(s: BigIntStats): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-}
-
-/**
  * The registry store over one `processes.json`. Reads the original controller's format unchanged;
  * writes atomically and durably (unique temp file, fsync, rename, fsync the folder) under a
  * cross-process lock at `<file>.lock`, so the CLI and the server never lose each other's updates.
@@ -191,14 +162,6 @@ export function createStore(options: StoreOptions): Store {
         return { backup: moved ? backup : undefined };
       }),
   };
-}
-
-async function ensureFolder(file: string): Promise<void> {
-  try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new StoreWriteError(file, { cause: error });
-  }
 }
 
 async function load(file: string, now: () => number, memo: { current?: Memo }): Promise<Loaded> {
@@ -280,112 +243,11 @@ function copyEntry(raw: ProcessEntry): ProcessEntry {
 }
 
 /**
- * What the store knows after writing `processes`: its own copies (an entry rendered from the
- * previous memo's unchanged value keeps that value; others are parsed back from their text).
- */
-function remember(
-  key: string,
-  last_updated: string,
-  processes: Record<string, unknown>,
-  extra: Record<string, unknown>,
-  previous: Memo | undefined,
-  rendered: Map<string, string>,
-): Memo {
-  const own: Record<string, unknown> = {};
-  for (const slot of Object.keys(processes)) {
-    const text = rendered.get(slot);
-    // What JSON left out (an undefined value) is not in the file, so not in its memory either.
-    if (text === undefined) continue;
-    const same = previous !== undefined && previous.rendered.get(slot) === text;
-    setOwn(own, slot, same ? previous.processes[slot] : JSON.parse(text));
-  }
-  const extraCopy = Object.keys(extra).length === 0 ? {} : structuredClone(extra);
-  return { key, version: REGISTRY_VERSION, last_updated, processes: own, extra: extraCopy, rendered };
-}
-
-/** From this many entries on, compiling the schemas pays for itself within a read or two. */
-const COMPILE_FROM = 100;
-let compiled:
-  | { entry: TypeCheck<typeof ProcessEntrySchema>; document: TypeCheck<typeof RegistryDocumentSchema> }
-  | undefined;
-
-/**
- * Schema checks for a registry of `count` entries. Compiled, the schemas check 1000 entries in
- * about 0.1 ms instead of 2 ms (and an update checks each entry twice), but compiling costs
- * about 7 ms once per process: it is done the first time a registry this big is seen, so a
- * CLI start over a handful of entries does not pay for it.
- */
-function checkers(count: number): { entry: (value: unknown) => boolean; document: (value: unknown) => boolean } {
-  if (!compiled && count >= COMPILE_FROM) {
-    compiled = {
-      entry: TypeCompiler.Compile(ProcessEntrySchema),
-      document: TypeCompiler.Compile(RegistryDocumentSchema),
-    };
-  }
-  const c = compiled;
-  return c
-    ? { entry: (value) => c.entry.Check(value), document: (value) => c.document.Check(value) }
-    : {
-        entry: (value) => Value.Check(ProcessEntrySchema, value),
-        document: (value) => Value.Check(RegistryDocumentSchema, value),
-      };
-}
-
-/**
  * Whether `processes` differs from what the file holds (`mutate` changed copies, so the parsed
  * file is untouched). Like JSON, the comparison ignores properties whose value is undefined.
  */
 function changed(loaded: Loaded, processes: Record<string, unknown>): boolean {
   return !Bun.deepEquals(loaded.before, processes);
-}
-
-/** The file's text; editors on Windows like to add a byte order mark, which JSON.parse does not accept. */
-function decode(bytes: Buffer): string {
-  const text = bytes.toString("utf8");
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
-type Document = { version: string; last_updated: string; processes: Record<string, unknown> } & Record<string, unknown>;
-
-/** The document, or why it is unusable. */
-function parseDocument(text: string): Document | string {
-  if (text.trim() === "") return "the file is empty";
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return `not valid JSON (${why.slice(0, 160)})`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "the top level is not an object";
-  const processes = (value as Record<string, unknown>).processes;
-  if (typeof processes !== "object" || processes === null || Array.isArray(processes)) {
-    return '"processes" is missing or not an object';
-  }
-  if (!checkers(Object.keys(processes).length).document(value)) {
-    const first = Value.Errors(RegistryDocumentSchema, value).First();
-    return `wrong shape: ${first ? `${first.path || "/"} ${first.message}` : "does not match the registry schema"}`;
-  }
-  return value as Document;
-}
-
-/** One message per offending field: the first (most telling) one TypeBox gives. */
-function entryErrors(raw: unknown): string[] {
-  const byPath = new Map<string, string>();
-  for (const error of Value.Errors(ProcessEntrySchema, raw)) {
-    const path = error.path || "/";
-    if (!byPath.has(path)) byPath.set(path, `${path}: ${error.message}`);
-  }
-  return [...byPath.values()];
-}
-
-function checkEntries(entries: Record<string, ProcessEntry>): void {
-  const check = checkers(Object.keys(entries).length);
-  for (const [slot, entry] of Object.entries(entries)) {
-    if (!check.entry(entry)) {
-      throw new InvalidInputError(`entry "${slot}"`, entryErrors(entry).join("; "));
-    }
-  }
 }
 
 /** The `processes` object to write: entries, plus invalid entries exactly as read, in the file's slot order. */
@@ -401,174 +263,4 @@ function processesOf(loaded: Loaded): Record<string, unknown> {
     else if (raw.has(slot)) setOwn(out, slot, raw.get(slot));
   }
   return out;
-}
-
-/** Assignment that also works for a slot a hostile file names "__proto__" (which `=` would not store). */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty is about ten times slower than `=`, which is right for every other key.
-  if (key === "__proto__")
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
-
-/**
- * The file's text: exactly `JSON.stringify({ version, last_updated, processes, ...extra }, null, 2)`
- * plus a newline, built entry by entry so that an entry equal to the one `known` rendered keeps
- * its text (at 1000 entries a register then stringifies one entry, not the whole file).
- * `rendered` receives each slot's text.
- */
-function render(
-  doc: { last_updated: string; processes: Record<string, unknown>; extra: Record<string, unknown> },
-  known?: Memo,
-  rendered = new Map<string, string>(),
-): string {
-  const fields = [
-    `  "version": ${JSON.stringify(REGISTRY_VERSION)}`,
-    `  "last_updated": ${JSON.stringify(doc.last_updated)}`,
-  ];
-  const slots: string[] = [];
-  for (const [slot, value] of Object.entries(doc.processes)) {
-    const before = known?.rendered.get(slot);
-    const text = before !== undefined && Bun.deepEquals(known?.processes[slot], value) ? before : nested(value, "    ");
-    if (text === undefined) continue;
-    rendered.set(slot, text);
-    slots.push(`    ${JSON.stringify(slot)}: ${text}`);
-  }
-  fields.push(slots.length === 0 ? `  "processes": {}` : `  "processes": {\n${slots.join(",\n")}\n  }`);
-  for (const [key, value] of Object.entries(doc.extra)) {
-    const text = nested(value, "  ");
-    if (text !== undefined) fields.push(`  ${JSON.stringify(key)}: ${text}`);
-  }
-  return `{\n${fields.join(",\n")}\n}\n`;
-}
-
-/** A value as `JSON.stringify(…, null, 2)` writes it `indent` deep (undefined where JSON leaves it out). */
-function nested(value: unknown, indent: string): string | undefined {
-  const text = JSON.stringify(value, null, 2) as string | undefined;
-  return text?.replaceAll("\n", `\n${indent}`);
-}
-
-/**
- * Replaces `file` with `content` so that a crash at any moment leaves either the old or the new
- * file, whole. On failure the temp file is removed and the old file is untouched.
- */
-async function writeAtomic(file: string, content: string): Promise<string | undefined> {
-  const dir = dirname(file);
-  const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  let key: string | undefined;
-  try {
-    const handle = await open(temp, TEMP_FLAGS, 0o600);
-    let isOpen = true;
-    try {
-      await handle.writeFile(content, "utf8");
-      await handle.sync();
-      // Windows cannot rename a file it holds open: there it is closed first and not remembered.
-      if (process.platform === "win32") {
-        isOpen = false;
-        await handle.close();
-      }
-      await renameOver(temp, file);
-      // Stat'ed through the descriptor after the rename (which moves ctime): this is our file, whoever renames next.
-      if (isOpen) key = statKey(await handle.stat({ bigint: true }));
-    } finally {
-      if (isOpen) await handle.close();
-    }
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw new StoreWriteError(file, { cause: error });
-  }
-  await syncFolder(dir);
-  return key;
-}
-
-/**
- * `rename`, retried briefly on Windows, where a reader holding the target open makes it fail
- * with EPERM/EACCES/EBUSY for a moment (POSIX renames over open files fine).
- */
-async function renameOver(from: string, to: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await rename(from, to);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? "";
-      if (process.platform !== "win32" || attempt >= 10 || !["EPERM", "EACCES", "EBUSY"].includes(code)) throw error;
-      await Bun.sleep(5 * 2 ** Math.min(attempt, 4));
-    }
-  }
-}
-
-/** Makes the rename itself durable. Best effort: Windows cannot open a folder for fsync. */
-async function syncFolder(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // the new file is in place either way; only its durability across a power cut is at stake
-  }
-}
-
-/** Compact UTC time for file names: 20261126T121500123Z. */
-function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:.]/g, "");
-}
-
-/**
- * Copies the unusable bytes to `<file>.corrupt-<time>`, unless an identical copy is already there
- * (every read of a corrupt file ends up here, and one copy is enough).
- */
-async function keepCorruptCopy(
-  file: string,
-  bytes: Buffer,
-  now: () => number,
-): Promise<{ path: string | undefined; error?: unknown }> {
-  const dir = dirname(file);
-  const prefix = `${basename(file)}.corrupt-`;
-  try {
-    const existing = await findIdenticalCopy(dir, prefix, bytes);
-    if (existing) return { path: existing };
-    const path = await freeName(join(dir, `${prefix}${stamp(now())}`));
-    const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-    try {
-      const handle = await open(temp, TEMP_FLAGS, 0o600);
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, path);
-    } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw error;
-    }
-    return { path };
-  } catch (error) {
-    return { path: undefined, error };
-  }
-}
-
-/** `path`, or `path-2`, `path-3` … when a different copy already took that name in the same millisecond. */
-async function freeName(path: string): Promise<string> {
-  for (let n = 1; ; n++) {
-    const candidate = n === 1 ? path : `${path}-${n}`;
-    if (!(await stat(candidate).catch(() => undefined))) return candidate;
-  }
-}
-
-async function findIdenticalCopy(dir: string, prefix: string, bytes: Buffer): Promise<string | undefined> {
-  const names = (await readdir(dir))
-    .filter((name) => name.startsWith(prefix))
-    .sort()
-    .reverse();
-  for (const name of names) {
-    const path = join(dir, name);
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile() || info.size !== bytes.length) continue;
-    if (bytes.equals(await readFile(path))) return path;
-  }
-  return undefined;
 }
