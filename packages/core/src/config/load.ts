@@ -7,7 +7,7 @@ import { ConfigError, UnknownModelError } from "../errors.ts";
 import { defaultHome } from "../paths.ts";
 import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown, strings, text } from "./fields.ts";
 import { gpuKey, type ModelConfig, modelKeyPath, parseModels } from "./models.ts";
-import { withModelsDir } from "./models-dir.ts";
+import { type ModelsDirOptions, withModelsDir } from "./models-dir.ts";
 
 export type { ModelConfig } from "./models.ts";
 
@@ -365,19 +365,27 @@ function parseWebhooks(ctx: FieldContext, value: unknown): string[] {
  * const config = await loadConfig({ home: "/tmp/corral-home" })
  */
 export async function loadConfig(
-  options: { readonly home?: string; readonly file?: string } = {},
+  options: {
+    readonly home?: string;
+    readonly file?: string;
+    /** defaults of the models found in `models_dir`, from their files @default none */
+    readonly modelDefaults?: ModelsDirOptions["defaultsFor"];
+  } = {},
 ): Promise<CorralConfig> {
+  const defaultsFor = options.modelDefaults === undefined ? {} : { defaultsFor: options.modelDefaults };
   if (options.file !== undefined) {
     const file = resolve(options.file);
     const source = await readConfigText(file);
     if (source === undefined) throw new ConfigError("file", "does not exist", file);
-    return withModelsDir(parseConfig(parseText(source, file), file));
+    return withModelsDir(parseConfig(parseText(source, file), file), defaultsFor);
   }
   const home = resolve(options.home ?? defaultHome());
   for (const name of ["corral.yaml", "corral.json"]) {
     const file = join(home, name);
     const source = await readConfigText(file);
-    if (source !== undefined) return withModelsDir(parseConfig(parseText(source, file), file), { corralHome: home });
+    if (source !== undefined) {
+      return withModelsDir(parseConfig(parseText(source, file), file), { corralHome: home, ...defaultsFor });
+    }
   }
   return defaultConfig();
 }

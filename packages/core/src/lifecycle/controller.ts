@@ -1,6 +1,7 @@
 import { type CorralConfig, findModel, loadConfig } from "../config/load.ts";
 import { learnPeaks, type PlaceContext, roomFor } from "../placement/check.ts";
 import type { RoomCandidate, RoomPlan } from "../placement/room.ts";
+import { homeModelDefaults } from "../placement/scanned-defaults.ts";
 import type { Orphan } from "../process/orphans.ts";
 import type { ProcessProbe } from "../process/types.ts";
 import { createUsageSampler } from "../process/usage.ts";
@@ -446,7 +447,9 @@ export async function createController(options: ControllerOptions = {}): Promise
   const registry = options.registry ?? createRegistry({ home: options.home, probe: options.probe, now: options.now });
   // Refused before anything is read or written: in a home others can write, they choose what corral opens.
   ensureSafeHome(registry.paths.home);
-  const config = options.config ?? (await loadConfig({ home: registry.paths.home, file: options.configFile }));
+  const home = registry.paths.home;
+  const config =
+    options.config ?? (await loadConfig({ home, file: options.configFile, modelDefaults: homeModelDefaults(home) }));
   if (config.history?.max_bytes) registry.history.setMaxBytes(config.history.max_bytes);
   return new Controller({
     registry,

@@ -1,6 +1,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { modelFingerprint, staleReason } from "../config/fingerprint.ts";
 import { type CorralConfig, loadConfig, type ModelConfig } from "../config/load.ts";
+import { homeModelDefaults } from "../placement/scanned-defaults.ts";
 import type { ProcessEntry, ReloadSummary } from "../store/schema.ts";
 import type { Controller } from "./controller.ts";
 import type { ReloadRestart, ReloadResult } from "./reload-views.ts";
@@ -78,7 +79,8 @@ async function reloadNow(controller: Controller, options: ReloadOptions): Promis
 /** The file in force again; the home's own corral.yaml (or .json) through the home, so a switch between the two is seen. */
 function readConfig(home: string, file: string | undefined): Promise<CorralConfig> {
   const inHome = file !== undefined && dirname(file) === resolve(home) && /^corral\.(yaml|json)$/.test(basename(file));
-  return file === undefined || inHome ? loadConfig({ home }) : loadConfig({ home, file });
+  const modelDefaults = homeModelDefaults(home);
+  return file === undefined || inHome ? loadConfig({ home, modelDefaults }) : loadConfig({ home, file, modelDefaults });
 }
 
 /**
