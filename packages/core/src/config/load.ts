@@ -1,8 +1,12 @@
-import { accessSync, constants, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { findLlamaServer, LLAMA_SERVER_HINT, llamaServerCandidates } from "../discovery/llama-server.ts";
+import {
+  findLlamaServer,
+  isExecutableFile,
+  LLAMA_SERVER_HINT,
+  llamaServerCandidates,
+} from "../discovery/llama-server.ts";
 import { ConfigError, UnknownModelError } from "../errors.ts";
 import { defaultHome } from "../paths.ts";
 import { absent, type FieldContext, fail, integer, keyPath, mapping, port, shown, strings, text } from "./fields.ts";
@@ -423,16 +427,6 @@ export function findModel(config: CorralConfig, id: string): ModelConfig {
       config.models.map((m) => m.id),
     );
   return model;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    if (process.platform !== "win32") accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

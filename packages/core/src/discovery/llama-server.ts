@@ -30,7 +30,12 @@ const EXE = process.platform === "win32" ? "llama-server.exe" : "llama-server";
 export const LLAMA_SERVER_HINT =
   "install llama.cpp (its llama-server), set llama_server to its full path, or run `bun run llama:build` in corral's repository (a CPU build for trying corral out)";
 
-function executable(path: string): boolean {
+/**
+ * A regular file this process may execute (on Windows: one that exists).
+ * @example
+ * isExecutableFile("/usr/bin/env") // true
+ */
+export function isExecutableFile(path: string): boolean {
   try {
     if (!statSync(path).isFile()) return false;
     if (process.platform !== "win32") accessSync(path, constants.X_OK);
@@ -88,6 +93,6 @@ export function llamaServerCandidates(options: FindLlamaServerOptions = {}): str
  */
 export function findLlamaServer(options: FindLlamaServerOptions = {}): LlamaServerSearch {
   const looked = llamaServerCandidates(options);
-  const path = looked.find(executable);
+  const path = looked.find(isExecutableFile);
   return path === undefined ? { looked } : { path, looked };
 }
