@@ -5,7 +5,7 @@
  * /usr/bin/python3 with python3-psutil here (pyenv's python3 has none and PyPI is unreachable).
  */
 import { join } from "node:path";
-import type { Tracker } from "./harness.ts";
+import { type Figure, figure, median, round, type Tracker } from "./harness.ts";
 
 /** A running original registry. */
 export interface Original {
@@ -62,4 +62,30 @@ export async function startOriginal(tracker: Tracker): Promise<Original | string
       await child.exited;
     },
   };
+}
+
+/**
+ * The figures comparing a measurement with the original's: its time and the ratio, or one figure
+ * saying why the comparison was skipped.
+ * @example
+ * figures.push(...originalFigures(2, "findOrphans", "find_orphaned_processes", original, samples.original, corral, "same registry"))
+ */
+export function originalFigures(
+  scenario: number,
+  key: string,
+  theirName: string,
+  original: Original | string,
+  samples: readonly number[],
+  ours: number,
+  note: string,
+): Figure[] {
+  const label = `  original ${theirName} (psutil)`;
+  if (typeof original === "string")
+    return [figure(scenario, `${key}.original`, label, null, "ms", undefined, original)];
+  const theirs = median([...samples]);
+  const ourName = key.split(".")[0];
+  return [
+    figure(scenario, `${key}.original`, label, round(theirs), "ms", undefined, `${original.python}, ${note}`),
+    figure(scenario, `${key}.vs-original`, `  ${ourName} / original`, round(ours / theirs), "×"),
+  ];
 }

@@ -10,7 +10,7 @@ import { crowd } from "./crowd.ts";
 import { fillRegistry } from "./entries.ts";
 import { statFloorAll } from "./floor.ts";
 import { type Figure, figure, interleave, median, round, type Scenario } from "./harness.ts";
-import { startOriginal } from "./original.ts";
+import { originalFigures, startOriginal } from "./original.ts";
 import { spawnSleepers } from "./sleepers.ts";
 
 export const orphansScenario: Scenario = {
@@ -84,34 +84,18 @@ export const orphansScenario: Scenario = {
         ),
         figure(2, "findOrphans.vs-floor", "  findOrphans / floor", round(corral / floor), "×", { op: "<", value: 1.5 }),
       ];
-      if (typeof original === "string") {
-        ctx.log(original);
-        figures.push(
-          figure(
-            2,
-            "findOrphans.original",
-            "  original find_orphaned_processes (psutil)",
-            null,
-            "ms",
-            undefined,
-            original,
-          ),
-        );
-      } else {
-        const theirs = median(samples.original);
-        figures.push(
-          figure(
-            2,
-            "findOrphans.original",
-            "  original find_orphaned_processes (psutil)",
-            round(theirs),
-            "ms",
-            undefined,
-            `${original.python}, same registry`,
-          ),
-          figure(2, "findOrphans.vs-original", "  findOrphans / original", round(corral / theirs), "×"),
-        );
-      }
+      if (typeof original === "string") ctx.log(original);
+      figures.push(
+        ...originalFigures(
+          2,
+          "findOrphans",
+          "find_orphaned_processes",
+          original,
+          samples.original,
+          corral,
+          "same registry",
+        ),
+      );
       return figures;
     } finally {
       if (typeof original !== "string") await original.close();

@@ -10,7 +10,7 @@ import { crowd } from "./crowd.ts";
 import { fillRegistry } from "./entries.ts";
 import { statFloorPids } from "./floor.ts";
 import { type Figure, figure, interleave, median, round, type Scenario, timeRuns } from "./harness.ts";
-import { startOriginal } from "./original.ts";
+import { originalFigures, startOriginal } from "./original.ts";
 
 const SIZES = [10, 100, 1000] as const;
 
@@ -91,34 +91,18 @@ export const verifyScenario: Scenario = {
             value: 1.5,
           }),
         );
-        if (typeof original === "string") {
-          ctx.log(original);
-          figures.push(
-            figure(
-              1,
-              "verifyAll.1000.original",
-              "  original verify_all_processes (psutil)",
-              null,
-              "ms",
-              undefined,
-              original,
-            ),
-          );
-        } else {
-          const theirs = median(samples.original);
-          figures.push(
-            figure(
-              1,
-              "verifyAll.1000.original",
-              "  original verify_all_processes (psutil)",
-              round(theirs),
-              "ms",
-              undefined,
-              `${original.python}, same registry file, in memory as the original keeps it`,
-            ),
-            figure(1, "verifyAll.1000.vs-original", "  verifyAll / original", round(corral / theirs), "×"),
-          );
-        }
+        if (typeof original === "string") ctx.log(original);
+        figures.push(
+          ...originalFigures(
+            1,
+            "verifyAll.1000",
+            "verify_all_processes",
+            original,
+            samples.original,
+            corral,
+            "same registry file, in memory as the original keeps it",
+          ),
+        );
         ctx.log(`verifyAll 1000: ${corral.toFixed(2)} ms, floor ${floor.toFixed(2)} ms`);
       } finally {
         if (typeof original !== "string") await original.close();
