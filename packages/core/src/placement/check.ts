@@ -204,20 +204,26 @@ export async function learnFromLoad(
 ): Promise<void> {
   try {
     const snapshot = await ctx.gpuQuery();
-    const peak: Record<string, number> = {};
-    for (const p of snapshot?.processes ?? []) {
-      if (p.pid === pid && p.gpu_index !== undefined) peak[p.gpu_index] = (peak[p.gpu_index] ?? 0) + p.used_memory_mib;
-    }
+    const peak = heldBy(snapshot, pid);
     await ctx.learned.record(learnedKey(model.id, model.path, model.args, slot), { peak_mib: peak, ready_ms: readyMs });
   } catch {
     // Learned figures are a hint for the next load; this one succeeded whatever happens here.
   }
 }
 
+/** MiB a PID holds per GPU index in a snapshot (several entries of one PID on one GPU add up). */
+function heldBy(snapshot: GpuSnapshot | undefined, pid: number): Record<string, number> {
+  const held: Record<string, number> = {};
+  for (const p of snapshot?.processes ?? []) {
+    if (p.pid === pid && p.gpu_index !== undefined) held[p.gpu_index] = (held[p.gpu_index] ?? 0) + p.used_memory_mib;
+  }
+  return held;
+}
+
 /**
  * Keeps each running server's learned peak true while it runs: where nvidia-smi now shows a
  * server of this home holding more memory on a GPU than its last load recorded, the figure is
- * raised (see {@link LearnedFigures.raisePeak}). Called with each status pass; never fails it.
+ * raised (see {@link LearnedFigures.raisePeaks}). Called with each status pass; never fails it.
  * @example
  * await learnPeaks(ctx, rows.map((r) => ({ slot: r.slot, entry: r.entry })), snapshot)
  */
@@ -227,17 +233,14 @@ export async function learnPeaks(
   snapshot: GpuSnapshot | undefined,
 ): Promise<void> {
   if (!snapshot) return;
+  const seen = new Map<string, Record<string, number>>();
   for (const { slot, entry } of running) {
     const model = ctx.config.models.find((m) => m.id === entry.model_id);
     if (!model) continue;
-    const seen: Record<string, number> = {};
-    for (const p of snapshot.processes) {
-      if (p.pid === entry.pid && p.gpu_index !== undefined)
-        seen[p.gpu_index] = (seen[p.gpu_index] ?? 0) + p.used_memory_mib;
-    }
-    if (Object.keys(seen).length === 0) continue;
-    await ctx.learned.raisePeak(learnedKey(model.id, model.path, model.args, slot), seen).catch(() => false);
+    const held = heldBy(snapshot, entry.pid);
+    if (Object.keys(held).length > 0) seen.set(learnedKey(model.id, model.path, model.args, slot), held);
   }
+  if (seen.size > 0) await ctx.learned.raisePeaks(seen).catch(() => []);
 }
 
 /**

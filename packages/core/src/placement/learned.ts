@@ -58,26 +58,33 @@ export class LearnedFigures {
   }
 
   /**
-   * Raises the peak of a recorded figure where a server, while it runs, holds more GPU memory
-   * than it did at ready (a long context filling up, a larger batch): the next estimate then uses
-   * the true peak. Writes only when some GPU's figure went up; a key no load recorded is left alone.
-   * @returns true when the figure was raised
+   * Raises the peaks of recorded figures where servers, while they run, hold more GPU memory than
+   * they did at ready (a long context filling up, a larger batch): the next estimate then uses the
+   * true peak. One read of the file for all of them; a write only when some GPU's figure went up. A
+   * key no load recorded is left alone.
+   * @param seen per key, MiB held now per GPU index
+   * @returns the keys whose figure was raised
    * @example
-   * await learned.raisePeak(key, { "0": 6100 }) // true: 5230 MiB at ready, 6100 MiB later
+   * await learned.raisePeaks(new Map([[key, { "0": 6100 }]])) // [key]: 5230 MiB at ready, 6100 MiB later
    */
-  async raisePeak(key: string, seen: Readonly<Record<string, number>>): Promise<boolean> {
-    const higher = (figure: LearnedFigure | undefined) =>
-      figure !== undefined && Object.entries(seen).some(([gpu, mib]) => mib > (figure.peak_mib[gpu] ?? 0));
-    if (!higher((await this.#read())[key])) return false;
+  async raisePeaks(seen: ReadonlyMap<string, Readonly<Record<string, number>>>): Promise<string[]> {
+    const higher = (all: Record<string, LearnedFigure>) =>
+      [...seen].filter(([key, now]) => {
+        const figure = all[key];
+        return figure !== undefined && Object.entries(now).some(([gpu, mib]) => mib > (figure.peak_mib[gpu] ?? 0));
+      });
+    if (higher(await this.#read()).length === 0) return [];
     return withFileLock(`${this.file}.lock`, async () => {
       const all = await this.#read();
-      const figure = all[key];
-      if (!figure || !higher(figure)) return false;
-      const peak: Record<string, number> = { ...figure.peak_mib };
-      for (const [gpu, mib] of Object.entries(seen)) peak[gpu] = Math.max(peak[gpu] ?? 0, mib);
-      all[key] = { ...figure, peak_mib: peak, measured_at: new Date(this.#now()).toISOString() };
-      await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
-      return true;
+      const raised = higher(all);
+      for (const [key, now] of raised) {
+        const figure = all[key] as LearnedFigure;
+        const peak: Record<string, number> = { ...figure.peak_mib };
+        for (const [gpu, mib] of Object.entries(now)) peak[gpu] = Math.max(peak[gpu] ?? 0, mib);
+        all[key] = { ...figure, peak_mib: peak, measured_at: new Date(this.#now()).toISOString() };
+      }
+      if (raised.length > 0) await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
+      return raised.map(([key]) => key);
     });
   }
 
