@@ -1,10 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { closeSync, constants, fstatSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, constants, statSync, writeSync } from "node:fs";
 import { CorralError, InvalidInputError } from "../errors.ts";
 import { corralPaths } from "../paths.ts";
 import { withFileLock } from "../store/lock.ts";
-import { assertRegularFile, effectiveUid, openNoFollowSync, readPrivateFile } from "../store/secure-fs.ts";
+import { openNoFollowSync, readPrivateFile, writePrivateFileAtomic } from "../store/secure-fs.ts";
 import { TOKEN_SCOPES, type TokenScope } from "./scopes.ts";
 
 /**
@@ -244,18 +243,7 @@ function parseTokens(file: string, text: string): TokenRecord[] {
 }
 
 function writeTokens(file: string, records: readonly TokenRecord[]): void {
-  const temp = join(dirname(file), `.tokens.json.${process.pid}.${newSecret().slice(0, 8)}.tmp`);
-  const fd = openNoFollowSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
-  try {
-    assertRegularFile(fstatSync(fd), temp, [effectiveUid()]);
-    writeSync(fd, `${JSON.stringify({ version: 1, tokens: records }, null, 2)}\n`);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(temp);
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, file);
+  writePrivateFileAtomic(file, `${JSON.stringify({ version: 1, tokens: records }, null, 2)}\n`);
 }
 
 /**

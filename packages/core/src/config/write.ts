@@ -1,7 +1,6 @@
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { FILE_MODE, mkdirPrivate, O_NOFOLLOW, readPrivateFile } from "../store/secure-fs.ts";
+import { mkdirPrivate, readPrivateFile, writePrivateFileAtomic } from "../store/secure-fs.ts";
 
 /**
  * Writing `corral.yaml`: the commented file `corral init` makes, written atomically (0600, never
@@ -134,23 +133,5 @@ export function writeConfigFile(options: {
  * writeAtomic("/h/corral.yaml", "models: []\n")
  */
 export function writeAtomic(file: string, text: string): void {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, FILE_MODE);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(temp);
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, file);
-  try {
-    const dir = openSync(dirname(file), constants.O_RDONLY);
-    fsyncSync(dir);
-    closeSync(dir);
-  } catch {
-    // some platforms cannot fsync a folder; the rename is still atomic
-  }
+  writePrivateFileAtomic(file, text);
 }

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { withFileLock } from "../store/lock.ts";
+import { writePrivateFileAtomic } from "../store/secure-fs.ts";
 
 /** One port a load in some process has chosen and not yet given back. */
 interface Reservation {
@@ -93,22 +92,7 @@ export class PortReservations {
   }
 
   async #write(reservations: readonly Reservation[]): Promise<void> {
-    const temp = join(
-      dirname(this.file),
-      `.${basename(this.file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
-    );
-    try {
-      const handle = await open(temp, "wx", 0o600);
-      try {
-        await handle.writeFile(`${JSON.stringify(reservations)}\n`);
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.file);
-    } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw error;
-    }
+    writePrivateFileAtomic(this.file, `${JSON.stringify(reservations)}\n`);
   }
 }
 

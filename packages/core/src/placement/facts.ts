@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { gguf } from "@huggingface/gguf";
+import { writePrivateFileAtomic } from "../store/secure-fs.ts";
 import { quantizationLabel, tensorBytes } from "./ggml-types.ts";
 
 /** What placement knows of a model from its GGUF header. Sizes in bytes. */
@@ -130,12 +129,10 @@ export class FactsCache {
     this.#stored = undefined;
     const all = { ...this.#load(), [path]: value };
     this.#stored = all;
-    const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
-      writeFileSync(temp, `${JSON.stringify(all)}\n`, { mode: 0o600, flag: "wx" });
-      renameSync(temp, file);
+      writePrivateFileAtomic(file, `${JSON.stringify(all)}\n`);
     } catch {
-      rmSync(temp, { force: true });
+      // a cache that cannot be written is only a slower next start
     }
   }
 }

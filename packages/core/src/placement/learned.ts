@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { withFileLock } from "../store/lock.ts";
+import { writePrivateFileAtomic } from "../store/secure-fs.ts";
 
 /** What one load of a model with one argument set measured. */
 export interface LearnedFigure {
@@ -53,7 +52,7 @@ export class LearnedFigures {
     await withFileLock(`${this.file}.lock`, async () => {
       const all = await this.#read();
       all[key] = { ...figure, measured_at: new Date(this.#now()).toISOString() };
-      await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
+      writePrivateFileAtomic(this.file, `${JSON.stringify(all, null, 1)}\n`);
     });
   }
 
@@ -83,7 +82,7 @@ export class LearnedFigures {
         for (const [gpu, mib] of Object.entries(now)) peak[gpu] = Math.max(peak[gpu] ?? 0, mib);
         all[key] = { ...figure, peak_mib: peak, measured_at: new Date(this.#now()).toISOString() };
       }
-      if (raised.length > 0) await writeAtomically(this.file, `${JSON.stringify(all, null, 1)}\n`);
+      if (raised.length > 0) writePrivateFileAtomic(this.file, `${JSON.stringify(all, null, 1)}\n`);
       return raised.map(([key]) => key);
     });
   }
@@ -98,27 +97,6 @@ export class LearnedFigures {
       return {};
     }
   }
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const dir = dirname(file);
-  const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
-  const folder = await open(dir, "r").catch(() => undefined);
-  await folder?.sync().catch(() => {});
-  await folder?.close();
 }
 
 /** Margin added to a measured peak before it is trusted for the next load. */

@@ -1,9 +1,20 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UnsafePathError } from "../errors.ts";
-import { ensureSafeHome, readableByOthers } from "./secure-fs.ts";
+import { ensureSafeHome, readableByOthers, writePrivateFileAtomic } from "./secure-fs.ts";
 
 const dirs: string[] = [];
 function temp(): string {
@@ -65,5 +76,33 @@ describe("readableByOthers", () => {
     chmodSync(file, 0o640);
     expect(readableByOthers(file)).toBe(true);
     expect(readableByOthers(join(file, "..", "missing"))).toBe(false);
+  });
+});
+
+describe("writePrivateFileAtomic", () => {
+  it("replaces the file whole, 0600, leaving no temp file", () => {
+    const dir = temp();
+    const file = join(dir, "tokens.json");
+    writeFileSync(file, "old\n", { mode: 0o644 });
+    writePrivateFileAtomic(file, "new\n");
+    expect(readFileSync(file, "utf8")).toBe("new\n");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(["tokens.json"]);
+  });
+
+  it("replaces a symlink planted at the file's name instead of writing through it", () => {
+    const dir = temp();
+    const target = join(dir, "victim");
+    writeFileSync(target, "keep\n");
+    symlinkSync(target, join(dir, "learned.json"));
+    writePrivateFileAtomic(join(dir, "learned.json"), "{}\n");
+    expect(readFileSync(target, "utf8")).toBe("keep\n");
+    expect(readFileSync(join(dir, "learned.json"), "utf8")).toBe("{}\n");
+  });
+
+  it("fails with the file system's error and leaves nothing behind where it cannot write", () => {
+    const dir = temp();
+    expect(() => writePrivateFileAtomic(join(dir, "missing", "ports.json"), "[]\n")).toThrow(/ENOENT/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

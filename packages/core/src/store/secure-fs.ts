@@ -1,5 +1,20 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, type Stats, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { UnsafePathError } from "../errors.ts";
 
 /**
@@ -173,4 +188,43 @@ function readAll(fd: number): Uint8Array {
     chunks.push(chunk.subarray(0, n));
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Replaces a small file of the home with `text`, durably and atomically: a new temp file beside it
+ * (0600, O_EXCL, O_NOFOLLOW, checked with fstat), written, fsynced, renamed over the file, then the
+ * folder fsynced. A reader sees the old file or the new one, never a part; on failure the temp file
+ * is removed and the error is the caller's.
+ * @example
+ * writePrivateFileAtomic("/h/tokens.json", JSON.stringify(tokens))
+ */
+export function writePrivateFileAtomic(file: string, text: string): void {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openNoFollowSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
+  try {
+    assertRegularFile(fstatSync(fd), temp, [effectiveUid()]);
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  try {
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  try {
+    const dir = openSync(dirname(file), constants.O_RDONLY);
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // some platforms cannot fsync a folder; the rename is still atomic
+  }
 }
